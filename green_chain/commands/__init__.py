@@ -1,0 +1,1 @@
+"""Sub-commands of the ``green-chain`` CLI: one module each, ``register`` + ``run``."""

@@ -1,0 +1,1 @@
+"""Energy meters: backends, probe, measurement windows, idle baseline, carbon, energy curves."""
