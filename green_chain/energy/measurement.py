@@ -32,12 +32,16 @@ class DomainInfo:
         source: Meter that produces it (``nvml``, ``rapl``, ``estimate``, ...).
         kind: ``measured``, ``estimated`` or ``projected``.
         description: One human line (device name, file, model of the estimate).
+        relative_uncertainty: Relative (fractional) uncertainty of every energy
+            figure of this domain, e.g. ``0.5`` for a +/-50 % estimate; ``None``
+            when only the counter's update period bounds it.
     """
 
     domain: str
     source: str
     kind: EnergyKind
     description: str = ""
+    relative_uncertainty: float | None = None
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,9 @@ def energy_between(
     the reason. For a window shorter than a counter's update period the delta
     may be zero or one whole update: ``uncertainty_j`` is then
     ``power_w * update_period_s`` (power from the end reading, or the window's
-    average power when the backend gives none).
+    average power when the backend gives none). A domain whose
+    :class:`DomainInfo` has a ``relative_uncertainty`` (an estimate) adds
+    ``relative_uncertainty * energy_j`` to it.
     """
     duration_s = max(0.0, end.timestamp_s - start.timestamp_s)
     domains: dict[str, DomainEnergy] = {}
@@ -50,18 +52,27 @@ def energy_between(
         a = start.domains.get(name)
         b = end.domains.get(name)
         if a is None or b is None or a.energy_j is None or b.energy_j is None:
-            reason = (b.error if b is not None else None) or (
-                a.error if a is not None else None
-            ) or "domain missing from one of the window's readings"
+            reason = (
+                (b.error if b is not None else None)
+                or (a.error if a is not None else None)
+                or "domain missing from one of the window's readings"
+            )
             domains[name] = DomainEnergy(
-                domain=name, source=info.source, kind=info.kind, energy_j=None,
-                available=False, reason=reason,
+                domain=name,
+                source=info.source,
+                kind=info.kind,
+                energy_j=None,
+                available=False,
+                reason=reason,
             )
             continue
         delta = b.energy_j - a.energy_j
         if delta < 0:
             domains[name] = DomainEnergy(
-                domain=name, source=info.source, kind=info.kind, energy_j=None,
+                domain=name,
+                source=info.source,
+                kind=info.kind,
+                energy_j=None,
                 available=False,
                 reason=f"counter went backwards by {-delta:.3f} J (reset or wrap not tracked)",
             )
@@ -69,11 +80,15 @@ def energy_between(
         uncertainty: float | None = None
         period = max(a.update_period_s, b.update_period_s)
         if period > 0:
-            power = b.power_w if b.power_w is not None else (
-                delta / duration_s if duration_s > 0 else None
+            power = (
+                b.power_w
+                if b.power_w is not None
+                else (delta / duration_s if duration_s > 0 else None)
             )
             if power is not None:
                 uncertainty = power * period
+        if info.relative_uncertainty is not None:
+            uncertainty = (uncertainty or 0.0) + info.relative_uncertainty * delta
         domains[name] = DomainEnergy(
             domain=name,
             source=info.source,
