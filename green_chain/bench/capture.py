@@ -1,0 +1,218 @@
+"""A callback that records what each benchmark item's chain actually did.
+
+For every chain invocation it captures the model calls (the prompt text sent, the
+model that answered, prompt/completion tokens), the optimizer events and routing
+decisions published through :mod:`green_chain.events`, and the energy of every
+optimizer run (runs tagged :data:`~green_chain.bench.components.OPTIMIZER_TAG`),
+metered with the same :class:`~green_chain.energy.monitor.EnergyMonitor` as the item.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.messages import BaseMessage
+from langchain_core.outputs import LLMResult
+
+from green_chain.bench.components import OPTIMIZER_TAG
+from green_chain.energy.monitor import EnergyMonitor
+from green_chain.events import OPTIMIZER_TOKENS_EVENT, ROUTING_DECISION_EVENT
+
+logger = logging.getLogger(__name__)
+
+
+def render_messages(messages: list[BaseMessage]) -> str:
+    """Plain text of a prompt: one message's text as-is, several as ``role: text`` lines."""
+    if len(messages) == 1:
+        return messages[0].text
+    return "\n".join(f"{m.type}: {m.text}" for m in messages)
+
+
+@dataclass
+class ModelCall:
+    """One chat-model (or LLM) call seen by the capture."""
+
+    run_id: str
+    parent_run_id: str | None
+    prompt: str
+    optimizer: bool
+    model_name: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    output: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model_name": self.model_name,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "optimizer": self.optimizer,
+        }
+
+
+@dataclass
+class ItemCapture:
+    """What one chain invocation did."""
+
+    calls: list[ModelCall] = field(default_factory=list)
+    optimizer_events: list[dict[str, Any]] = field(default_factory=list)
+    routing: list[dict[str, Any]] = field(default_factory=list)
+    optimizer_energy_j: float = 0.0
+    optimizer_runs: list[dict[str, Any]] = field(default_factory=list)
+
+    def leaf_calls(self) -> list[ModelCall]:
+        """Answering calls: not made by an optimizer and not wrapping another call (a router)."""
+        parents = {c.parent_run_id for c in self.calls}
+        return [c for c in self.calls if not c.optimizer and c.run_id not in parents]
+
+    def final_call(self) -> ModelCall | None:
+        """The last answering call (the one whose answer the chain returned)."""
+        leaves = self.leaf_calls()
+        return leaves[-1] if leaves else None
+
+
+class CaptureHandler(BaseCallbackHandler):
+    """Records model calls, optimizer events and optimizer energy of one invocation at a time."""
+
+    raise_error = False
+    run_inline = True
+
+    def __init__(self, monitor: EnergyMonitor | None = None) -> None:
+        self.monitor = monitor
+        self.current = ItemCapture()
+        self._calls: dict[UUID, ModelCall] = {}
+        self._opt_roots: dict[UUID, str] = {}
+        self._parents: dict[UUID, UUID | None] = {}
+
+    def reset(self) -> ItemCapture:
+        """Start a new item; return the finished item's capture."""
+        done = self.current
+        for run_id in list(self._opt_roots):
+            if self.monitor is not None:
+                self.monitor.cancel(("opt", run_id))
+        self.current = ItemCapture()
+        self._calls = {}
+        self._opt_roots = {}
+        self._parents = {}
+        return done
+
+    # ----- optimizer runs --------------------------------------------------------
+    def on_chain_start(
+        self,
+        serialized: dict[str, Any] | None,
+        inputs: Any,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self._parents[run_id] = parent_run_id
+        if OPTIMIZER_TAG not in (tags or []) or self._is_under_optimizer(parent_run_id):
+            return
+        name = kwargs.get("name") or (serialized or {}).get("name") or "optimizer"
+        self._opt_roots[run_id] = str(name)
+        if self.monitor is not None:
+            self.monitor.begin(("opt", run_id))
+
+    def _finish_optimizer(self, run_id: UUID, error: BaseException | None = None) -> None:
+        name = self._opt_roots.pop(run_id, None)
+        if name is None:
+            return
+        energy_j = None
+        duration_s = None
+        if self.monitor is not None:
+            try:
+                m = self.monitor.end(("opt", run_id))
+                energy_j, duration_s = m.total_j, m.duration_s
+            except Exception:  # a meter failure never breaks the chain
+                logger.debug("optimizer window failed", exc_info=True)
+        if energy_j is not None:
+            self.current.optimizer_energy_j += energy_j
+        self.current.optimizer_runs.append(
+            {
+                "name": name,
+                "energy_j": energy_j,
+                "duration_s": duration_s,
+                "error": repr(error) if error else None,
+            }
+        )
+
+    def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        self._finish_optimizer(run_id)
+
+    def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        self._finish_optimizer(run_id, error)
+
+    def _is_under_optimizer(self, parent_run_id: UUID | None) -> bool:
+        seen = 0
+        while parent_run_id is not None and seen < 1000:
+            if parent_run_id in self._opt_roots:
+                return True
+            parent_run_id = self._parents.get(parent_run_id)
+            seen += 1
+        return False
+
+    # ----- model calls ----------------------------------------------------------
+    def on_chat_model_start(
+        self,
+        serialized: dict[str, Any] | None,
+        messages: list[list[BaseMessage]],
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self._start_call(
+            run_id, parent_run_id, tags, render_messages(messages[0]) if messages else ""
+        )
+
+    def on_llm_start(
+        self,
+        serialized: dict[str, Any] | None,
+        prompts: list[str],
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self._start_call(run_id, parent_run_id, tags, prompts[0] if prompts else "")
+
+    def _start_call(
+        self, run_id: UUID, parent: UUID | None, tags: list[str] | None, prompt: str
+    ) -> None:
+        self._parents[run_id] = parent
+        optimizer = OPTIMIZER_TAG in (tags or []) or self._is_under_optimizer(parent)
+        call = ModelCall(str(run_id), str(parent) if parent else None, prompt, optimizer)
+        self._calls[run_id] = call
+        self.current.calls.append(call)
+
+    def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
+        call = self._calls.get(run_id)
+        if call is None or not response.generations or not response.generations[0]:
+            return
+        gen = response.generations[0][0]
+        call.output = gen.text
+        message = getattr(gen, "message", None)
+        usage = getattr(message, "usage_metadata", None) or {}
+        meta = getattr(message, "response_metadata", None) or {}
+        call.prompt_tokens = usage.get("input_tokens")
+        call.completion_tokens = usage.get("output_tokens")
+        call.model_name = (
+            meta.get("model_name")
+            or meta.get("model")
+            or (response.llm_output or {}).get("model_name")
+        )
+
+    # ----- events -----------------------------------------------------------------
+    def on_custom_event(self, name: str, data: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        if name == OPTIMIZER_TOKENS_EVENT and isinstance(data, dict):
+            self.current.optimizer_events.append(dict(data))
+        elif name == ROUTING_DECISION_EVENT and isinstance(data, dict):
+            self.current.routing.append(dict(data))

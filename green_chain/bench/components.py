@@ -1,0 +1,210 @@
+"""The injectable parts of every benchmark chain: models and optimizer factories.
+
+A scenario never imports a model or an optimizer itself: it receives a
+:class:`Components` bundle. :func:`default_components` wires the real packaged
+models and green-chain's optimizers (imported lazily); tests pass fakes.
+
+Factory signatures (keyword arguments only, so real classes can be adapted here):
+
+* ``compressor(rate=..., keys=[...], question_key=..., target_model=...) -> Runnable``
+  over a dict, compressing only ``keys`` (``green_chain.compression.PromptCompressor``).
+* ``history(max_tokens=..., keep_last=..., target_model=...) -> Runnable`` over a list of
+  messages whose last one is the new user message (``green_chain.memory.RelevantHistory``).
+* ``selector(examples=[...], max_tokens=..., input_keys=[...]) -> BaseExampleSelector``
+  (``green_chain.selection.BudgetedExampleSelector``).
+* ``router(models=[cheap, large], calibration=[...]) -> BaseChatModel``
+  (``green_chain.routing.RoutedChatModel``); ``calibration`` holds the scenario's
+  calibration :class:`~green_chain.bench.items.Item` objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.runnables import Runnable
+
+from green_chain.bench.metrics import LikelihoodScorer, packaged_scorer
+
+#: Default packaged models: cheap = SmolLM2-135M-Instruct, large = Gemma-3-270M (base).
+DEFAULT_CHEAP_MODEL = "smollm2-135m-instruct"
+DEFAULT_LARGE_MODEL = "gemma3-270m"
+
+#: Tag put on every optimizer run inside a green chain, so its own energy is separated.
+OPTIMIZER_TAG = "green_chain:optimizer"
+
+
+class ComponentUnavailableError(RuntimeError):
+    """A green chain needs an optimizer that is not installed or not built yet."""
+
+
+CompressorFactory = Callable[..., Runnable]
+HistoryFactory = Callable[..., Runnable]
+SelectorFactory = Callable[..., Any]
+RouterFactory = Callable[..., BaseChatModel]
+
+
+def _missing(name: str, module: str) -> Callable[..., Any]:
+    def factory(**_: Any) -> Any:
+        raise ComponentUnavailableError(
+            f"{name} is not available: could not import it from {module}. Install green-chain "
+            f"with its local extras, or pass that factory in Components."
+        )
+
+    return factory
+
+
+@dataclass
+class Components:
+    """Models and optimizer factories shared by every scenario of a run.
+
+    Attributes:
+        models: ``{"cheap": chat model, "large": chat model}``. Baselines always use
+            ``large``; green chains route between both.
+        compressor, history, selector, router: optimizer factories (see module doc).
+        scorer: Log-likelihood scorer for the multiple-choice quality signal.
+        scorer_normalized: Length-normalised scorer for long continuations.
+        versions: Free description of what was wired, stored in results.json.
+    """
+
+    models: Mapping[str, BaseChatModel]
+    compressor: CompressorFactory = field(
+        default_factory=lambda: _missing("PromptCompressor", "green_chain.compression")
+    )
+    history: HistoryFactory = field(
+        default_factory=lambda: _missing("RelevantHistory", "green_chain.memory")
+    )
+    selector: SelectorFactory = field(
+        default_factory=lambda: _missing("BudgetedExampleSelector", "green_chain.selection")
+    )
+    router: RouterFactory = field(
+        default_factory=lambda: _missing("RoutedChatModel", "green_chain.routing")
+    )
+    scorer: LikelihoodScorer | None = None
+    scorer_normalized: LikelihoodScorer | None = None
+    versions: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        missing = {"cheap", "large"} - set(self.models)
+        if missing:
+            raise ValueError(
+                f"Components.models needs keys 'cheap' and 'large'; missing {sorted(missing)}"
+            )
+
+    def model(self, role: str, max_new_tokens: int | None = None) -> BaseChatModel:
+        """The ``cheap`` or ``large`` model, with its answer length capped when supported."""
+        if role not in self.models:
+            raise KeyError(f"unknown model role {role!r}; known: {sorted(self.models)}")
+        return cap_answer(self.models[role], max_new_tokens)
+
+
+def cap_answer(model: BaseChatModel, max_new_tokens: int | None) -> BaseChatModel:
+    """A copy of ``model`` generating at most ``max_new_tokens`` tokens.
+
+    Works for models with a ``max_new_tokens`` or ``max_tokens`` field (ChatLocal,
+    most provider models); other models are returned unchanged.
+    """
+    if max_new_tokens is None:
+        return model
+    if max_new_tokens <= 0:
+        raise ValueError(f"max_new_tokens must be > 0, got {max_new_tokens}")
+    fields = getattr(type(model), "model_fields", {})
+    for name in ("max_new_tokens", "max_tokens"):
+        if name in fields:
+            return model.model_copy(update={name: max_new_tokens})
+    return model
+
+
+def model_name(model: Any) -> str:
+    """Best-effort model name of a chat model (``model``/``model_name`` field, else class name)."""
+    for attr in ("model_name", "model"):
+        value = getattr(model, attr, None)
+        if isinstance(value, str) and value:
+            return value
+    return type(model).__name__
+
+
+def default_components(
+    cheap: str = DEFAULT_CHEAP_MODEL,
+    large: str = DEFAULT_LARGE_MODEL,
+) -> Components:
+    """The real components: packaged local models and green-chain's optimizers.
+
+    Optimizers that are not importable yield factories raising
+    :class:`ComponentUnavailableError` (the scenarios needing them fail with that
+    reason and the others still run).
+    """
+    try:
+        from green_chain.models import ChatLocal
+    except (ImportError, AttributeError) as exc:
+        raise ComponentUnavailableError(
+            f"the packaged local models are not available ({exc}); install green-chain[local]"
+        ) from exc
+    models = {"cheap": ChatLocal(model=cheap), "large": ChatLocal(model=large)}
+    comps = Components(
+        models=models,
+        scorer=packaged_scorer(normalize=False),
+        scorer_normalized=packaged_scorer(normalize=True),
+        versions={"cheap": cheap, "large": large},
+    )
+    _wire_optimizers(comps)
+    return comps
+
+
+def _wire_optimizers(comps: Components) -> None:
+    """Adapt the real optimizer classes to the factory signatures (see module doc)."""
+    try:
+        from green_chain.compression import PromptCompressor
+
+        def compressor(
+            *,
+            rate: float,
+            keys: Sequence[str],
+            question_key: str | None = None,
+            target_model: str | None = None,
+        ) -> Runnable:
+            return PromptCompressor(
+                "embedding", rate=rate, keys=list(keys), question_key=question_key or "question"
+            )
+
+        comps.compressor = compressor
+    except ImportError:
+        pass
+    try:
+        from green_chain.memory import RelevantHistory
+
+        def history(
+            *, max_tokens: int, keep_last: int = 1, target_model: str | None = None
+        ) -> Runnable:
+            return RelevantHistory(max_tokens, keep_last=keep_last, on_overflow="keep_mandatory")
+
+        comps.history = history
+    except ImportError:
+        pass
+    try:
+        from green_chain.selection import BudgetedExampleSelector
+
+        def selector(
+            *, examples: list[dict[str, Any]], max_tokens: int, input_keys: Sequence[str]
+        ) -> Any:
+            return BudgetedExampleSelector(
+                examples, max_tokens=max_tokens, input_keys=list(input_keys)
+            )
+
+        comps.selector = selector
+    except ImportError:
+        pass
+    try:
+        from green_chain.routing import HeuristicScorer, RoutedChatModel
+
+        def router(
+            *, models: Sequence[BaseChatModel], calibration: Sequence[Any] = ()
+        ) -> BaseChatModel:
+            # Phase 2: an EmbeddingScorer trained and calibrated on ``calibration``.
+            return RoutedChatModel(models=list(models), scorer=HeuristicScorer(), threshold=0.5)
+
+        comps.router = router
+    except ImportError:
+        pass

@@ -1,0 +1,158 @@
+"""Projected energy of a real deployment pair, priced from the benchmark's token counts.
+
+The packaged models are tiny and nearly equal in compute, so routing savings
+measured on them are small by construction. This module prices the *same* token
+counts and routing decisions with a documented model of a real deployment
+(``--projection cheap:large@gpu``, default ``llama-3.1-8b:llama-3.1-70b@h100``):
+
+    E = prefill_j_per_token x prompt_tokens + decode_j_per_token x completion_tokens
+
+* decode J/token: published ML.ENERGY measurements where we have them (see
+  ``docs/energy_projection.md``; figures that are assumptions say so);
+* prefill J/token: ``2 x params`` FLOPs per token at a stated efficiency of the GPU's
+  dense BF16 peak, times its board power.
+* optimizers: tokens they read (``tokens_before`` of their events) priced as prefill
+  of the packaged MiniLM encoder (22.7 M parameters) on the same GPU.
+
+Every figure from here is labelled ``projected``; it is never added to measured joules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+DEFAULT_PROJECTION = "llama-3.1-8b:llama-3.1-70b@h100"
+
+
+@dataclass(frozen=True)
+class GPUSpec:
+    """Accelerator figures (peak dense BF16 FLOP/s, board power in watts, assumed prefill efficiency)."""
+
+    name: str
+    peak_flops: float
+    power_w: float
+    prefill_efficiency: float
+    source: str
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A deployable model: parameters and measured decode energy per output token on a GPU."""
+
+    name: str
+    params: float
+    decode_j_per_token: Mapping[str, float]
+    decode_source: str
+    decode_is_assumption: bool = False
+
+
+GPUS: dict[str, GPUSpec] = {
+    "h100": GPUSpec(
+        "NVIDIA H100 SXM 80GB",
+        989e12,
+        700.0,
+        0.5,
+        "NVIDIA H100 datasheet: 989 TFLOP/s dense BF16, 700 W max board power; 50% prefill MFU assumed",
+    ),
+}
+
+MODELS: dict[str, ModelSpec] = {
+    "llama-3.1-8b": ModelSpec(
+        "Llama-3.1-8B-Instruct",
+        8.03e9,
+        {"h100": 0.12},
+        "ML.ENERGY Leaderboard v3.0 (Dec 2025), H100, vLLM 0.11.1, batch 64: 0.12 J/token "
+        "(0.20 J/token in v2.0) - ml.energy blog 'LLM Inference Energy: A Longitudinal Analysis'",
+    ),
+    "llama-3.1-70b": ModelSpec(
+        "Llama-3.1-70B-Instruct",
+        70.6e9,
+        {"h100": 0.12 * 70.6 / 8.03},
+        "ASSUMPTION: the 8B measured figure scaled by parameter count (70.6/8.03); replace with "
+        "the ML.ENERGY leaderboard's 70B figure for your batch size",
+        decode_is_assumption=True,
+    ),
+}
+
+#: The packaged sentence encoder used by the optimizers (all-MiniLM-L6-v2).
+ENCODER_PARAMS = 22.7e6
+
+
+@dataclass(frozen=True)
+class Projection:
+    """A priced deployment pair."""
+
+    cheap: ModelSpec
+    large: ModelSpec
+    gpu: GPUSpec
+
+    @classmethod
+    def parse(cls, spec: str = DEFAULT_PROJECTION) -> Projection:
+        """Parse ``cheap:large@gpu`` (e.g. ``llama-3.1-8b:llama-3.1-70b@h100``)."""
+        pair, _, gpu = spec.partition("@")
+        cheap, _, large = pair.partition(":")
+        gpu = gpu or "h100"
+        if not cheap or not large:
+            raise ValueError(
+                f"bad --projection {spec!r}: expected CHEAP:LARGE@GPU, e.g. {DEFAULT_PROJECTION}"
+            )
+        for name in (cheap, large):
+            if name not in MODELS:
+                raise ValueError(
+                    f"unknown projection model {name!r}; known: {', '.join(sorted(MODELS))}"
+                )
+        if gpu not in GPUS:
+            raise ValueError(f"unknown projection GPU {gpu!r}; known: {', '.join(sorted(GPUS))}")
+        for name in (cheap, large):
+            if gpu not in MODELS[name].decode_j_per_token:
+                raise ValueError(f"no decode figure for {name} on {gpu}")
+        return cls(MODELS[cheap], MODELS[large], GPUS[gpu])
+
+    @property
+    def gpu_key(self) -> str:
+        return next(k for k, v in GPUS.items() if v == self.gpu)
+
+    def prefill_j_per_token(self, params: float) -> float:
+        """Joules per prompt token: 2 x params FLOPs at the assumed efficiency and board power."""
+        return 2.0 * params / (self.gpu.peak_flops * self.gpu.prefill_efficiency) * self.gpu.power_w
+
+    def call_j(self, role: str, prompt_tokens: int, completion_tokens: int) -> float:
+        """Projected joules of one model call by ``role`` (``cheap`` or ``large``)."""
+        spec = self.cheap if role == "cheap" else self.large
+        return (
+            self.prefill_j_per_token(spec.params) * prompt_tokens
+            + spec.decode_j_per_token[self.gpu_key] * completion_tokens
+        )
+
+    def record_j(self, record: Mapping[str, Any], cheap_names: set[str]) -> float:
+        """Projected joules of one benchmark record (its answering calls plus its optimizers)."""
+        total = 0.0
+        for call in record.get("calls", []):
+            role = "cheap" if call.get("model_name") in cheap_names else "large"
+            total += self.call_j(
+                role, call.get("prompt_tokens") or 0, call.get("completion_tokens") or 0
+            )
+        read = sum(int(e.get("tokens_before", 0)) for e in record.get("optimizer_events", []))
+        total += self.prefill_j_per_token(ENCODER_PARAMS) * read
+        total += self.prefill_j_per_token(self.cheap.params) * record.get(
+            "optimizer_model_tokens", 0
+        )
+        return total
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "kind": "projected",
+            "cheap": {
+                **asdict(self.cheap),
+                "prefill_j_per_token": self.prefill_j_per_token(self.cheap.params),
+            },
+            "large": {
+                **asdict(self.large),
+                "prefill_j_per_token": self.prefill_j_per_token(self.large.params),
+            },
+            "gpu": asdict(self.gpu),
+            "encoder_params": ENCODER_PARAMS,
+            "docs": "docs/energy_projection.md",
+        }

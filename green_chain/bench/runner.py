@@ -1,0 +1,264 @@
+"""Run each scenario's baseline and green chains on the same items, measured.
+
+Per item and variant the runner opens an energy window on the shared
+:class:`~green_chain.energy.monitor.EnergyMonitor` around the chain invocation,
+captures the model calls and optimizer events (:mod:`green_chain.bench.capture`),
+optionally attaches the project's energy callback handler, and afterwards - outside
+every window - scores quality. A scenario that fails is reported with its reason and
+the others still run.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.runnables import Runnable
+
+from green_chain.bench.capture import CaptureHandler
+from green_chain.bench.components import Components, model_name
+from green_chain.bench.data import Root
+from green_chain.bench.items import Item
+from green_chain.bench.metrics import multiple_choice
+from green_chain.bench.scenarios.base import GreenSettings, Scenario, ScenarioEnv
+from green_chain.energy.monitor import EnergyMonitor
+
+logger = logging.getLogger(__name__)
+
+VARIANTS = ("baseline", "green")
+
+
+@dataclass
+class RunOptions:
+    """How to run the benchmark.
+
+    Attributes:
+        n_items: Test items per scenario; ``None`` = each scenario's ``quick_items``
+            when ``quick``, else the whole split.
+        quick: Small fixed subset of every scenario.
+        seed: Item selection and distractor seed.
+        data_root: Data folder (``None`` = default).
+        settings: Green chain knobs.
+        etr_rates: Compression rates of the validated-ETR sweep (empty = no sweep).
+        progress: Show progress bars.
+        handler_factory: ``monitor -> callback handler`` attached to every run (the
+            energy callback handler); ``None`` = none.
+    """
+
+    n_items: int | None = None
+    quick: bool = False
+    seed: int = 0
+    data_root: Root = None
+    settings: GreenSettings = field(default_factory=GreenSettings)
+    etr_rates: tuple[float, ...] = ()
+    progress: bool = True
+    handler_factory: Callable[[EnergyMonitor], Any] | None = None
+
+    def items_for(self, scenario: Scenario) -> int | None:
+        if self.n_items is not None:
+            return self.n_items
+        return scenario.quick_items if self.quick else None
+
+
+def _progress(iterable: Sequence[Any], desc: str, enabled: bool) -> Any:
+    if not enabled:
+        return iterable
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return iterable
+    return tqdm(iterable, desc=desc, leave=False)
+
+
+def _handler_records(handler: Any) -> list[dict[str, Any]]:
+    records = getattr(handler, "records", None)
+    if records is None:
+        return []
+    try:
+        out = records() if callable(records) else records
+        return [dict(r) for r in out]
+    except Exception:
+        logger.debug("energy handler records unavailable", exc_info=True)
+        return []
+
+
+def run_item(
+    chain: Runnable,
+    item: Item,
+    *,
+    scenario: str,
+    variant: str,
+    monitor: EnergyMonitor,
+    capture: CaptureHandler,
+    handler: Any = None,
+) -> dict[str, Any]:
+    """Invoke ``chain`` on one item inside an energy window; return its record."""
+    key = ("bench", scenario, variant, item.id)
+    callbacks: list[Any] = [capture] + ([handler] if handler is not None else [])
+    n_before = len(_handler_records(handler)) if handler is not None else 0
+    capture.reset()
+    output, error = "", None
+    monitor.begin(key)
+    try:
+        result = chain.invoke(
+            item.inputs,
+            config={
+                "callbacks": callbacks,
+                "run_name": f"{scenario}:{variant}",
+                "tags": ["green_chain:bench", variant],
+                "metadata": {"item_id": item.id, "scenario": scenario, "variant": variant},
+            },
+        )
+        output = result if isinstance(result, str) else str(getattr(result, "content", result))
+    except Exception as exc:  # the item failed: recorded, the run goes on
+        error = f"{type(exc).__name__}: {exc}"
+    m = monitor.end(key)
+    cap = capture.reset()
+    leaves = cap.leaf_calls()
+    final = cap.final_call()
+    record: dict[str, Any] = {
+        "item_id": item.id,
+        "variant": variant,
+        "energy_j": m.total_j,
+        "energy_kind": m.kind,
+        "energy_sources": m.sources,
+        "energy_uncertainty_j": m.uncertainty_j,
+        "duration_s": m.duration_s,
+        "optimizer_energy_j": cap.optimizer_energy_j,
+        "optimizer_runs": cap.optimizer_runs,
+        "prompt_tokens": sum(c.prompt_tokens or 0 for c in leaves),
+        "completion_tokens": sum(c.completion_tokens or 0 for c in leaves),
+        "optimizer_model_tokens": sum(
+            (c.prompt_tokens or 0) + (c.completion_tokens or 0) for c in cap.calls if c.optimizer
+        ),
+        "calls": [c.to_dict() for c in leaves],
+        "model": final.model_name if final else None,
+        "optimizer_events": cap.optimizer_events,
+        "routing": cap.routing,
+        "output": output,
+        "error": error,
+        "_prompt": final.prompt if final else None,
+    }
+    if handler is not None:
+        record["handler_records"] = _handler_records(handler)[n_before:]
+    return record
+
+
+def score_records(
+    scenario: Scenario,
+    items: dict[str, Item],
+    pool: Sequence[Item],
+    records: list[dict[str, Any]],
+    components: Components,
+    seed: int,
+) -> None:
+    """Add quality to each record in place: generation metrics and the log-likelihood choice.
+
+    ``quality`` is the multiple-choice correctness when a scorer is available, else the
+    scenario's generation metric. Failed items score 0.
+    """
+    fallback_model = model_name(components.models["large"])
+    for rec in records:
+        item = items[rec["item_id"]]
+        rec["metrics"] = scenario.score_generation(item, rec["output"]) if not rec["error"] else {}
+        scorer = (
+            components.scorer_normalized if scenario.normalized_for(item) else components.scorer
+        )
+        prompt = rec.pop("_prompt", None)
+        if rec["error"]:
+            rec["quality"] = 0.0
+        elif scorer is not None and prompt is not None:
+            wrong = scenario.candidates(item, pool, seed)
+            mc = multiple_choice(
+                scorer,
+                rec["model"] or fallback_model,
+                prompt,
+                scenario.mc_text(item.reference, item),
+                [scenario.mc_text(w, item) for w in wrong],
+            )
+            rec["metrics"].update(mc)
+            rec["quality"] = mc["mc_correct"]
+        else:
+            rec["quality"] = float(rec["metrics"].get(scenario.generation_metric, 0.0))
+        rec["quality_metric"] = "mc_correct" if scorer is not None else scenario.generation_metric
+
+
+def run_scenario(
+    scenario: Scenario,
+    components: Components,
+    monitor: EnergyMonitor,
+    options: RunOptions,
+    *,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Run one scenario; returns its entry of results.json (``status`` ok or failed)."""
+    entry: dict[str, Any] = {"name": scenario.name, "title": scenario.title, **scenario.describe()}
+    try:
+        split = scenario.split(options.data_root, options.items_for(scenario), options.seed)
+        entry["item_ids"] = [it.id for it in split.test]
+        entry["calibration_ids"] = [it.id for it in split.calibration]
+        if not split.test:
+            raise ValueError(
+                f"no test items left for {scenario.name} after holding out calibration"
+            )
+        env = ScenarioEnv(components, split.calibration, options.settings, options.seed)
+        chains = {"baseline": scenario.baseline(env), "green": scenario.green(env)}
+        capture = CaptureHandler(monitor)
+        handler = options.handler_factory(monitor) if options.handler_factory else None
+        records: list[dict[str, Any]] = []
+        for item in _progress(split.test, scenario.name, options.progress):
+            for variant in VARIANTS:  # interleaved: drift hits both alike
+                records.append(
+                    run_item(
+                        chains[variant],
+                        item,
+                        scenario=scenario.name,
+                        variant=variant,
+                        monitor=monitor,
+                        capture=capture,
+                        handler=handler,
+                    )
+                )
+        for variant in VARIANTS:
+            errs = [r["error"] for r in records if r["variant"] == variant and r["error"]]
+            if errs and len(errs) == len(split.test):
+                raise RuntimeError(f"every {variant} item failed; first error: {errs[0]}")
+        items = {it.id: it for it in split.test}
+        score_records(
+            scenario, items, [*split.test, *split.calibration], records, components, options.seed
+        )
+        entry["records"] = records
+        entry["status"] = "ok"
+        if options.etr_rates and scenario.compressible:
+            from green_chain.bench.etr import validated_etr
+
+            entry["validated_etr"] = validated_etr(
+                scenario,
+                env,
+                split.test,
+                [*split.test, *split.calibration],
+                options.etr_rates,
+                monitor,
+            )
+    except Exception as exc:
+        entry["status"] = "failed"
+        entry["error"] = f"{type(exc).__name__}: {exc}"
+        entry["traceback"] = traceback.format_exc(limit=8)
+        entry.setdefault("records", [])
+        log(f"scenario {scenario.name} failed: {entry['error']}")
+    return entry
+
+
+def run_benchmark(
+    scenarios: Sequence[Scenario],
+    components: Components,
+    monitor: EnergyMonitor,
+    options: RunOptions,
+    *,
+    log: Callable[[str], None] = print,
+) -> list[dict[str, Any]]:
+    """Run every scenario in order; a failure never stops the others."""
+    return [run_scenario(s, components, monitor, options, log=log) for s in scenarios]

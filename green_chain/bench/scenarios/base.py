@@ -1,0 +1,165 @@
+"""What every benchmark scenario provides: items, a baseline chain, a green chain, metrics."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.output_parsers import StrOutputParser
+from langchain_core.runnables import Runnable
+
+from green_chain.bench.components import OPTIMIZER_TAG, Components
+from green_chain.bench.data import Root
+from green_chain.bench.items import Item, Split, distractors, split_items
+
+
+@dataclass
+class GreenSettings:
+    """Knobs of the green chains (each optimizer configurable, or off).
+
+    Attributes:
+        compress: Use prompt compression where it fits.
+        compression_rate: Fraction of context tokens kept (LLMLingua's meaning).
+        history: Filter chat history by relevance under ``history_tokens``.
+        history_tokens: Token budget of the kept history.
+        select_examples: Budgeted few-shot example selection.
+        example_tokens: Token budget of the selected examples.
+        tool_tokens: Token budget of the selected function specs (BFCL).
+        route: Route between the cheap and the large model.
+    """
+
+    compress: bool = True
+    compression_rate: float = 0.5
+    history: bool = True
+    history_tokens: int = 256
+    select_examples: bool = True
+    example_tokens: int = 160
+    tool_tokens: int = 300
+    route: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class ScenarioEnv:
+    """Everything a scenario needs to build its chains for one run."""
+
+    components: Components
+    calibration: list[Item] = field(default_factory=list)
+    settings: GreenSettings = field(default_factory=GreenSettings)
+    seed: int = 0
+
+    def large(self, max_new_tokens: int) -> BaseChatModel:
+        """The large model, answer length capped."""
+        return self.components.model("large", max_new_tokens)
+
+    def answer_model(self, max_new_tokens: int) -> BaseChatModel:
+        """The green chain's model: the router over cheap and large, or the large one."""
+        if not self.settings.route:
+            return self.large(max_new_tokens)
+        models = [self.components.model("cheap", max_new_tokens), self.large(max_new_tokens)]
+        return self.components.router(models=models, calibration=self.calibration)
+
+
+def as_optimizer(runnable: Runnable, name: str) -> Runnable:
+    """Tag an optimizer run so its own energy is metered apart from the model's."""
+    return runnable.with_config(tags=[OPTIMIZER_TAG], run_name=name)
+
+
+def first_line(text: str) -> str:
+    """The answer part of a plain-text completion: its first non-empty line."""
+    for line in text.strip().splitlines():
+        if line.strip():
+            return line.strip()
+    return ""
+
+
+class Scenario(abc.ABC):
+    """One benchmark scenario: real items, a baseline chain and a green chain.
+
+    Subclasses set the class attributes and implement :meth:`load`,
+    :meth:`baseline` and :meth:`green`.
+    """
+
+    name: ClassVar[str]
+    title: ClassVar[str]
+    #: Name of the task metric computed from the generated text (reported beside MC).
+    generation_metric: ClassVar[str] = "f1"
+    #: Answer length cap in tokens (generation dominates short prompts' energy).
+    max_new_tokens: ClassVar[int] = 16
+    #: Items in ``--quick`` (a fixed subset: the first ones for seed 0).
+    quick_items: ClassVar[int] = 2
+    #: Calibration items held apart (few-shot pool, router training).
+    calibration_size: ClassVar[int] = 50
+    #: Score long continuations (summaries, replies) by mean log-prob per token.
+    normalized_mc: ClassVar[bool] = False
+    #: Distractors per item for the multiple choice (when the item has no fixed choices).
+    n_distractors: ClassVar[int] = 3
+    #: Whether the green chain compresses a context (validated-ETR sweep applies).
+    compressible: ClassVar[bool] = False
+
+    @abc.abstractmethod
+    def load(self, root: Root) -> list[Item]:
+        """The evaluation pool, in file order."""
+
+    def calibration_pool(self, root: Root) -> list[Item] | None:
+        """A separate calibration source (a train file), or ``None`` to hold apart from the pool."""
+        return None
+
+    def split(self, root: Root, n_test: int | None, seed: int) -> Split:
+        """Deterministic calibration/test split without leakage."""
+        return split_items(
+            self.load(root),
+            n_test=n_test,
+            n_calibration=self.calibration_size,
+            seed=seed,
+            calibration_pool=self.calibration_pool(root),
+        )
+
+    @abc.abstractmethod
+    def baseline(self, env: ScenarioEnv) -> Runnable:
+        """Full context, full history, fixed examples, always the large model; dict -> str."""
+
+    @abc.abstractmethod
+    def green(self, env: ScenarioEnv) -> Runnable:
+        """The optimized chain (optimizers per ``env.settings``); dict -> str."""
+
+    def candidates(self, item: Item, pool: Sequence[Item], seed: int) -> list[str]:
+        """Wrong answers for the multiple choice: the item's other choices or other items' golds."""
+        if item.choices is not None:
+            return [c for c in item.choices if c != item.reference]
+        return distractors(item, pool, k=self.n_distractors, seed=seed)
+
+    def normalized_for(self, item: Item) -> bool:
+        """Whether ``item``'s multiple choice uses length-normalised log-likelihoods."""
+        return self.normalized_mc
+
+    def mc_text(self, answer: str, item: Item | None = None) -> str:
+        """How an answer is written as the continuation scored in the multiple choice."""
+        return answer
+
+    def score_generation(self, item: Item, output: str) -> dict[str, float]:
+        """Task metrics of the generated text (EM/F1 by default)."""
+        from green_chain.bench.metrics import exact_match, f1
+
+        answer = first_line(output)
+        return {"em": exact_match(answer, item.references), "f1": f1(answer, item.references)}
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "title": self.title,
+            "generation_metric": self.generation_metric,
+            "max_new_tokens": self.max_new_tokens,
+            "quick_items": self.quick_items,
+            "calibration_size": self.calibration_size,
+        }
+
+
+def parser() -> StrOutputParser:
+    """Chains return the answer text."""
+    return StrOutputParser()

@@ -1,0 +1,187 @@
+"""Few-shot scenarios: SST-2, AG News, TREC classification and GSM8K worked examples.
+
+Baseline: a fixed set of examples in every prompt, always the large model.
+Green: examples chosen per input under a token budget (classification), or the
+worked examples compressed (GSM8K, the prompt side as in LLMLingua), then the router.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from langchain_core.prompts import PromptTemplate
+from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrough
+
+from green_chain.bench import data
+from green_chain.bench.data import Root
+from green_chain.bench.items import Item, shuffled
+from green_chain.bench.metrics import accuracy
+from green_chain.bench.scenarios.base import Scenario, ScenarioEnv, as_optimizer, parser
+
+
+class FewShotClassification(Scenario):
+    """Few-shot text classification; the quality signal is the label log-likelihood choice."""
+
+    instruction: ClassVar[str]
+    input_name: ClassVar[str] = "Text"
+    generation_metric = "accuracy"
+    max_new_tokens = 3
+    calibration_size = 64
+    quick_items = 3
+    #: Examples in every baseline prompt.
+    fixed_k: ClassVar[int] = 8
+
+    def render_example(self, example: dict[str, Any]) -> str:
+        return f"{self.input_name}: {example['text']}\nLabel: {example['label']}"
+
+    def examples(self, env: ScenarioEnv) -> list[dict[str, str]]:
+        """The calibration items as example dicts (``text``, ``label``)."""
+        return [{"text": it.inputs["text"], "label": it.reference} for it in env.calibration]
+
+    def fixed_examples(self, env: ScenarioEnv) -> list[dict[str, str]]:
+        """The baseline's examples: ``fixed_k`` from the calibration pool, labels interleaved."""
+        pool = self.examples(env)
+        by_label: dict[str, list[dict[str, str]]] = {}
+        for ex in pool:
+            by_label.setdefault(ex["label"], []).append(ex)
+        out: list[dict[str, str]] = []
+        depth = 0
+        while len(out) < min(self.fixed_k, len(pool)):
+            for label in sorted(by_label):
+                if depth < len(by_label[label]) and len(out) < self.fixed_k:
+                    out.append(by_label[label][depth])
+            depth += 1
+        return out
+
+    def _prompt(self) -> PromptTemplate:
+        return PromptTemplate.from_template(
+            f"{self.instruction}\n\n{{examples}}\n\n{self.input_name}: {{text}}\nLabel:"
+        )
+
+    def _render(self, examples: Sequence[dict[str, Any]]) -> str:
+        return "\n\n".join(self.render_example(e) for e in examples)
+
+    def baseline(self, env: ScenarioEnv) -> Runnable:
+        fixed = self._render(self.fixed_examples(env))
+        return self._prompt().partial(examples=fixed) | env.large(self.max_new_tokens) | parser()
+
+    def green(self, env: ScenarioEnv) -> Runnable:
+        if env.settings.select_examples:
+            selector = env.components.selector(
+                examples=self.examples(env),
+                max_tokens=env.settings.example_tokens,
+                input_keys=["text"],
+            )
+
+            def select(inputs: dict[str, Any]) -> str:
+                return self._render(selector.select_examples({"text": inputs["text"]}))
+
+            prep: Runnable = RunnablePassthrough.assign(
+                examples=as_optimizer(RunnableLambda(select), "select_examples")
+            )
+            prompt: Runnable = prep | self._prompt()
+        else:
+            prompt = self._prompt().partial(examples=self._render(self.fixed_examples(env)))
+        return prompt | env.answer_model(self.max_new_tokens) | parser()
+
+    def score_generation(self, item: Item, output: str) -> dict[str, float]:
+        return {"accuracy": accuracy(output, item.reference, item.choices)}
+
+
+class SST2(FewShotClassification):
+    name = "sst2"
+    title = "Few-shot sentiment (SST-2)"
+    instruction = "Classify the sentiment of each review as positive or negative."
+    input_name = "Review"
+
+    def load(self, root: Root) -> list[Item]:
+        return data.load_sst2(root, "test")
+
+    def calibration_pool(self, root: Root) -> list[Item] | None:
+        return data.load_sst2(root, "train")
+
+
+class AGNews(FewShotClassification):
+    name = "agnews"
+    title = "Few-shot topic classification (AG News)"
+    instruction = "Classify each news article as World, Sports, Business or Science/Tech."
+    input_name = "Article"
+
+    def load(self, root: Root) -> list[Item]:
+        return data.load_agnews(root)
+
+
+class TREC(FewShotClassification):
+    name = "trec"
+    title = "Few-shot question type (TREC)"
+    instruction = (
+        "Classify each question by the type of its answer: abbreviation, description, "
+        "entity, human, location or number."
+    )
+    input_name = "Question"
+
+    def load(self, root: Root) -> list[Item]:
+        return data.load_trec(root, "test")
+
+    def calibration_pool(self, root: Root) -> list[Item] | None:
+        return data.load_trec(root, "train")
+
+
+_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+
+
+class GSM8K(Scenario):
+    """Arithmetic word problems with worked examples; the green chain compresses the examples."""
+
+    name = "gsm8k"
+    title = "Few-shot arithmetic with worked examples (GSM8K)"
+    generation_metric = "accuracy"
+    max_new_tokens = 64
+    calibration_size = 40
+    quick_items = 2
+    compressible = True
+    fixed_k: ClassVar[int] = 8
+
+    def load(self, root: Root) -> list[Item]:
+        return data.load_gsm8k(root)
+
+    def examples_text(self, env: ScenarioEnv) -> str:
+        chosen = shuffled(env.calibration, env.seed)[: self.fixed_k]
+        return "\n\n".join(
+            f"Q: {it.inputs['question']}\nA: {it.meta['solution']} {self.mc_text(it.reference)}"
+            for it in chosen
+        )
+
+    def _prompt(self) -> PromptTemplate:
+        return PromptTemplate.from_template("{examples}\n\nQ: {question}\nA:")
+
+    def baseline(self, env: ScenarioEnv) -> Runnable:
+        examples = self.examples_text(env)
+        return self._prompt().partial(examples=examples) | env.large(self.max_new_tokens) | parser()
+
+    def green(self, env: ScenarioEnv) -> Runnable:
+        examples = self.examples_text(env)
+        prep: Runnable = RunnablePassthrough.assign(examples=lambda _: examples)
+        if env.settings.compress and env.settings.compression_rate < 1.0:
+            compressor = env.components.compressor(
+                rate=env.settings.compression_rate,
+                keys=["examples"],
+                question_key="question",
+                target_model=None,
+            )
+            prep = prep | as_optimizer(compressor, "compress_examples")
+        return prep | self._prompt() | env.answer_model(self.max_new_tokens) | parser()
+
+    def mc_text(self, answer: str, item: Item | None = None) -> str:
+        return f"The answer is {answer}."
+
+    def score_generation(self, item: Item, output: str) -> dict[str, float]:
+        numbers = _NUMBER.findall(output.split("\n\nQ:")[0])
+        guess = numbers[-1].replace(",", "").rstrip(".") if numbers else ""
+        try:
+            ok = float(guess) == float(item.reference)
+        except ValueError:
+            ok = False
+        return {"accuracy": float(ok)}

@@ -1,0 +1,119 @@
+"""A mixed stream of every other scenario's items through the router."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from langchain_core.runnables import Runnable, RunnableLambda
+
+from green_chain.bench.data import Root
+from green_chain.bench.items import Item, Split, shuffled
+from green_chain.bench.scenarios.base import Scenario, ScenarioEnv
+
+
+class MixedStream(Scenario):
+    """Items of all member scenarios interleaved; each runs its own chain pair.
+
+    Item inputs are ``{"scenario": member name, "inputs": member inputs}``. The member
+    green chains all route through the components' router; every member keeps its own
+    calibration items (few-shot pools), so nothing leaks between calibration and test.
+    """
+
+    name = "mixed"
+    title = "Mixed stream of all scenarios through the router"
+    generation_metric = "task"
+    calibration_size = 0
+
+    def __init__(self, members: Sequence[Scenario]) -> None:
+        if not members:
+            raise ValueError("the mixed scenario needs at least one member scenario")
+        self.members = {m.name: m for m in members}
+        self.quick_items = len(self.members)  # type: ignore[misc]
+        self._calibration: dict[str, list[Item]] = {}
+
+    def load(self, root: Root) -> list[Item]:
+        return [self._wrap(m.name, it) for m in self.members.values() for it in m.load(root)]
+
+    @staticmethod
+    def _wrap(member: str, it: Item) -> Item:
+        return Item(
+            id=f"mixed/{it.id}",
+            inputs={"scenario": member, "inputs": it.inputs},
+            reference=it.reference,
+            references=it.references,
+            choices=it.choices,
+            group=it.group,
+            meta={**it.meta, "scenario": member},
+        )
+
+    def split(self, root: Root, n_test: int | None, seed: int) -> Split:
+        per = None if n_test is None else max(1, math.ceil(n_test / len(self.members)))
+        cal: list[Item] = []
+        test: list[Item] = []
+        for m in self.members.values():
+            s = m.split(root, per, seed + 1)  # a different draw than the member scenario itself
+            self._calibration[m.name] = s.calibration
+            cal += [self._wrap(m.name, it) for it in s.calibration]
+            test += [self._wrap(m.name, it) for it in s.test]
+        test = shuffled(test, seed)
+        split = Split(cal, test if n_test is None else test[:n_test])
+        split.check_disjoint()
+        return split
+
+    def _member_env(self, env: ScenarioEnv, name: str) -> ScenarioEnv:
+        cal = self._calibration.get(name)
+        if cal is None:
+            cal = [
+                Item(
+                    it.id.split("/", 1)[1],
+                    it.inputs["inputs"],
+                    it.reference,
+                    it.references,
+                    it.choices,
+                    it.group,
+                    it.meta,
+                )
+                for it in env.calibration
+                if it.inputs["scenario"] == name
+            ]
+        return ScenarioEnv(env.components, cal, env.settings, env.seed)
+
+    def _dispatch(self, env: ScenarioEnv, variant: str) -> Runnable:
+        chains: dict[str, Runnable] = {}
+
+        def run(inputs: dict[str, Any]) -> str:
+            name = inputs["scenario"]
+            if name not in chains:
+                member = self.members[name]
+                menv = self._member_env(env, name)
+                chains[name] = (
+                    member.baseline(menv) if variant == "baseline" else member.green(menv)
+                )
+            return chains[name].invoke(inputs["inputs"])
+
+        return RunnableLambda(run, name=f"mixed_{variant}")
+
+    def baseline(self, env: ScenarioEnv) -> Runnable:
+        return self._dispatch(env, "baseline")
+
+    def green(self, env: ScenarioEnv) -> Runnable:
+        return self._dispatch(env, "green")
+
+    def member_of(self, item: Item) -> Scenario:
+        return self.members[item.inputs["scenario"]]
+
+    def candidates(self, item: Item, pool: Sequence[Item], seed: int) -> list[str]:
+        same = [it for it in pool if it.inputs["scenario"] == item.inputs["scenario"]]
+        return self.member_of(item).candidates(item, same, seed)
+
+    def normalized_for(self, item: Item) -> bool:
+        return self.member_of(item).normalized_for(item)
+
+    def mc_text(self, answer: str, item: Item | None = None) -> str:
+        return answer if item is None else self.member_of(item).mc_text(answer, item)
+
+    def score_generation(self, item: Item, output: str) -> dict[str, float]:
+        scores = self.member_of(item).score_generation(item, output)
+        return {**scores, "task": next(iter(scores.values()))}

@@ -1,0 +1,159 @@
+"""``green-chain bench``: baseline vs green chains on real data, measured."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+DEFAULT_OUT = "green-chain-results"
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "bench",
+        help="run the baseline-vs-green benchmark on the shared data",
+        description=(
+            "Run each scenario's baseline chain (full context, fixed examples, large model) and green "
+            "chain (compression, relevant history, budgeted examples, routing) on the same real items, "
+            "measure both, and write results.json, CSV, plots and a table."
+        ),
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="small fixed subset of every scenario (< 10 min on 2 cores)",
+    )
+    p.add_argument("--scenarios", default="", help="comma-separated scenario names (default: all)")
+    p.add_argument(
+        "--items", type=int, default=None, help="test items per scenario (default: whole split)"
+    )
+    p.add_argument(
+        "--data", default=None, help="data folder (default: $GREEN_CHAIN_DATA or ../shared/data)"
+    )
+    p.add_argument(
+        "--out", default=None, help=f"output folder (default: ./{DEFAULT_OUT}/<timestamp>/)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="item selection seed (default 0)")
+    p.add_argument(
+        "--projection",
+        default=None,
+        help="deployment pair to project energy for, CHEAP:LARGE@GPU "
+        "(default llama-3.1-8b:llama-3.1-70b@h100); 'none' to skip",
+    )
+    p.add_argument(
+        "--rate", type=float, default=None, help="compression rate of the green chains (kept share)"
+    )
+    p.add_argument(
+        "--no-route", action="store_true", help="green chains use the large model (no router)"
+    )
+    p.add_argument("--no-etr-sweep", action="store_true", help="skip the validated-ETR rate sweep")
+    p.add_argument("--no-plots", action="store_true", help="do not write PNG plots")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=run)
+
+
+def _scenario_names(raw: str) -> list[str]:
+    return [n.strip() for n in raw.split(",") if n.strip()]
+
+
+def _meters(monitor: Any) -> list[dict[str, Any]]:
+    return [
+        {"domain": d.domain, "source": d.source, "kind": d.kind, "description": d.description}
+        for d in monitor.domains.values()
+    ]
+
+
+def run(args: argparse.Namespace, *, components: Any = None, monitor: Any = None) -> int:
+    """Run the benchmark. ``components``/``monitor`` may be injected (tests)."""
+    from green_chain.bench.components import ComponentUnavailableError, default_components
+    from green_chain.bench.document import build_document, write_outputs
+    from green_chain.bench.projection import DEFAULT_PROJECTION, Projection
+    from green_chain.bench.results import format_table
+    from green_chain.bench.runner import RunOptions, run_benchmark
+    from green_chain.bench.scenarios import GreenSettings, get_scenarios
+    from green_chain.paths import DATA_ENV, data_dir
+
+    if args.items is not None and args.items <= 0:
+        raise ValueError(f"--items must be a positive number, got {args.items}")
+    if args.rate is not None and not 0 < args.rate <= 1:
+        raise ValueError(f"--rate must be in (0, 1], got {args.rate}")
+    scenarios = get_scenarios(_scenario_names(args.scenarios))
+    spec = args.projection or DEFAULT_PROJECTION
+    projection = None if spec.lower() == "none" else Projection.parse(spec)
+    root = data_dir(args.data)
+    if not root.is_dir():
+        raise FileNotFoundError(
+            f"data folder {root} does not exist: pass --data DIR or set ${DATA_ENV} to the folder "
+            "holding the shared evaluation data (qa/, classification/, dialogue/ ...)"
+        )
+    out = (
+        Path(args.out)
+        if args.out
+        else Path(DEFAULT_OUT) / _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    )
+
+    if components is None:
+        try:
+            components = default_components()
+        except ComponentUnavailableError as exc:
+            print(f"green-chain bench: error: {exc}", file=sys.stderr)
+            return 2
+    if monitor is None:
+        from green_chain.energy.monitor import EnergyMonitor
+
+        monitor = EnergyMonitor()
+    settings = GreenSettings(route=not args.no_route)
+    if args.rate is not None:
+        settings.compression_rate = args.rate
+    handler_factory = None
+    try:
+        from green_chain.callbacks import EnergyCallbackHandler
+
+        def handler_factory(m: Any) -> Any:
+            return EnergyCallbackHandler(monitor=m)
+    except ImportError:
+        pass
+    options = RunOptions(
+        n_items=args.items,
+        quick=args.quick,
+        seed=args.seed,
+        data_root=root,
+        settings=settings,
+        etr_rates=()
+        if args.no_etr_sweep
+        else ((0.5, 0.33) if args.quick else (0.75, 0.5, 0.33, 0.25)),
+        progress=not args.no_progress,
+        handler_factory=handler_factory,
+    )
+    print(
+        f"green-chain bench: {len(scenarios)} scenario(s), data {root}, results -> {out}",
+        file=sys.stderr,
+    )
+    entries = run_benchmark(scenarios, components, monitor, options)
+    doc = build_document(
+        entries,
+        options={
+            "quick": args.quick,
+            "items": args.items,
+            "seed": args.seed,
+            "data": str(root),
+            "data_env": os.environ.get(DATA_ENV),
+            "scenarios": [s.name for s in scenarios],
+            "settings": settings.to_dict(),
+            "etr_rates": list(options.etr_rates),
+        },
+        components_versions=dict(components.versions),
+        meters=_meters(monitor),
+        projection=projection,
+        projection_spec=None if projection is None else spec,
+    )
+    paths = write_outputs(doc, out, plots=not args.no_plots)
+    print(format_table(doc))
+    print("\nfiles:")
+    for p in paths.values():
+        print(f"  {p}")
+    return 0 if doc["overall"]["scenarios_failed"] == 0 else 1

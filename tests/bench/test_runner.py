@@ -1,0 +1,123 @@
+"""The runner with fake models, fake optimizers and a fake meter."""
+
+from __future__ import annotations
+
+import pytest
+
+from green_chain.bench.components import Components, ComponentUnavailableError
+from green_chain.bench.runner import RunOptions, run_scenario
+from green_chain.bench.scenarios import GreenSettings, get_scenarios
+
+
+def _run(name, components, monitor, data, **kw):
+    (scenario,) = get_scenarios([name])
+    opts = RunOptions(n_items=kw.pop("n_items", 3), data_root=data, progress=False, **kw)
+    return run_scenario(scenario, components, monitor, opts, log=lambda _m: None)
+
+
+def test_squad_baseline_vs_green_energy_and_quality(meter_env, fake_components, tiny_data):
+    _, _, monitor = meter_env
+    entry = _run("squad", fake_components, monitor, tiny_data)
+    assert entry["status"] == "ok", entry.get("error")
+    recs = entry["records"]
+    assert [r["variant"] for r in recs] == ["baseline", "green"] * 3
+    assert len(set(entry["item_ids"])) == 3
+    assert not set(entry["item_ids"]) & set(entry["calibration_ids"])
+    for base, green in zip(recs[::2], recs[1::2], strict=True):
+        assert base["item_id"] == green["item_id"]
+        assert base["model"] == "fake-large" and green["model"] == "fake-cheap"
+        # scripted: 0.01 J/char (large) vs 0.004 J/char on half the context, + 0.5 J compressor
+        assert base["energy_j"] > green["energy_j"] > 0
+        assert green["optimizer_energy_j"] == pytest.approx(0.5)
+        assert base["optimizer_energy_j"] == 0
+        assert base["energy_kind"] == "estimated" and base["energy_sources"] == ["fake-estimate"]
+        assert green["optimizer_events"][0]["optimizer"] == "compression:fake"
+        assert green["prompt_tokens"] < base["prompt_tokens"]
+        assert base["quality_metric"] == "mc_correct"
+        assert {"em", "f1", "mc_correct", "margin"} <= set(base["metrics"])
+    # the fake scorer finds the gold answer in the full context: baseline always right
+    assert all(r["quality"] == 1.0 for r in recs[::2])
+
+
+def test_item_energy_equals_scripted_joules(meter_env, fake_components, tiny_data):
+    _, _, monitor = meter_env
+    entry = _run("squad", fake_components, monitor, tiny_data, n_items=1)
+    base = entry["records"][0]
+    words = base["completion_tokens"]
+    # baseline: large model, 0.01 J per prompt char + 0.1 J per generated token
+    prompt_chars = base["energy_j"] - 0.1 * words
+    assert prompt_chars / 0.01 == pytest.approx(round(prompt_chars / 0.01), abs=1e-6)
+    assert base["energy_j"] > 1.0
+
+
+def test_fewshot_and_dialogue_scenarios_run(meter_env, fake_components, tiny_data):
+    _, _, monitor = meter_env
+    sst = _run("sst2", fake_components, monitor, tiny_data)
+    assert sst["status"] == "ok", sst.get("error")
+    assert all(r["metrics"].get("accuracy") is not None for r in sst["records"])
+    assert all(c.startswith("sst2-train:") for c in sst["calibration_ids"])
+    dia = _run("mtbench101", fake_components, monitor, tiny_data, n_items=2)
+    assert dia["status"] == "ok", dia.get("error")
+    green = [r for r in dia["records"] if r["variant"] == "green"]
+    base = [r for r in dia["records"] if r["variant"] == "baseline"]
+    assert all(g["prompt_tokens"] < b["prompt_tokens"] for g, b in zip(green, base, strict=True))
+    assert all(g["optimizer_events"][0]["optimizer"] == "history:fake" for g in green)
+
+
+def test_missing_optimizer_fails_only_that_scenario(meter_env, fake_components, tiny_data):
+    _, _, monitor = meter_env
+    broken = Components(models=fake_components.models, scorer=fake_components.scorer)
+    entry = _run("squad", broken, monitor, tiny_data)
+    assert entry["status"] == "failed"
+    assert "is not available" in entry["error"]
+    ok = _run("squad", fake_components, monitor, tiny_data)
+    assert ok["status"] == "ok"
+
+
+def test_missing_data_file_names_it(meter_env, fake_components, tmp_path):
+    _, _, monitor = meter_env
+    entry = _run("hotpotqa", fake_components, monitor, tmp_path)
+    assert entry["status"] == "failed"
+    assert "hotpotqa_dev_distractor_sample100.json" in entry["error"]
+
+
+def test_failing_model_items_are_recorded(meter_env, fake_components, tiny_data):
+    _, _, monitor = meter_env
+
+    def bad_router(*, models, calibration=()):
+        raise_model = models[0].model_copy(update={"meter": None})  # add_all on None -> error
+        return raise_model
+
+    comps = Components(
+        models=fake_components.models,
+        compressor=fake_components.compressor,
+        router=bad_router,
+        scorer=fake_components.scorer,
+    )
+    entry = _run("squad", comps, monitor, tiny_data)
+    assert entry["status"] == "failed"
+    assert "every green item failed" in entry["error"]
+
+
+def test_no_route_uses_large_model(meter_env, fake_components, tiny_data):
+    _, _, monitor = meter_env
+    entry = _run("squad", fake_components, monitor, tiny_data, settings=GreenSettings(route=False))
+    assert {r["model"] for r in entry["records"]} == {"fake-large"}
+
+
+def test_default_factories_raise_clear_error(fake_components):
+    comps = Components(models=fake_components.models)
+    with pytest.raises(ComponentUnavailableError, match="RoutedChatModel"):
+        comps.router(models=[])
+
+
+def test_validated_etr_sweep(meter_env, fake_components, tiny_data):
+    _, _, monitor = meter_env
+    entry = _run("squad", fake_components, monitor, tiny_data, etr_rates=(0.5, 0.9))
+    etr = entry["validated_etr"]
+    rates = [p["rate"] for p in etr["sweep"]]
+    assert rates == [1.0, 0.9, 0.5]
+    assert etr["sweep"][0]["token_share"] == 1.0
+    shares = [p["token_share"] for p in etr["sweep"]]
+    assert shares == sorted(shares, reverse=True)
+    assert etr["validated_rate"] in rates

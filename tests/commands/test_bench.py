@@ -1,0 +1,131 @@
+"""The bench, report and compare commands: a run on fakes, and the error messages."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from green_chain.bench.fakes import make_components, write_tiny_data
+from green_chain.cli import build_parser, main
+from green_chain.commands import bench
+from green_chain.energy.monitor import EnergyMonitor
+from green_chain.testing.clock import FakeClock
+from green_chain.testing.meters import FakeMeterBackend
+
+
+@pytest.fixture
+def fake_run(tmp_path):
+    data = tmp_path / "data"
+    write_tiny_data(data)
+    clock = FakeClock()
+    meter = FakeMeterBackend(["cpu:fake"], kind="estimated", source="fake-estimate", clock=clock)
+    monitor = EnergyMonitor([meter], clock=clock)
+    comps = make_components(clock, meter)
+
+    def run(*argv: str, out: str = "out") -> tuple[int, Path]:
+        args = build_parser().parse_args(
+            ["bench", "--data", str(data), "--out", str(tmp_path / out), "--no-progress", *argv]
+        )
+        return bench.run(args, components=comps, monitor=monitor), tmp_path / out
+
+    return run
+
+
+def test_bench_on_fakes_writes_everything(fake_run, capsys):
+    rc, out = fake_run("--scenarios", "squad,sst2,mtbench101", "--items", "2")
+    assert rc == 0
+    doc = json.loads((out / "results.json").read_text())
+    assert set(doc["scenarios"]) == {"squad", "sst2", "mtbench101"}
+    assert doc["overall"]["energy_saved_pct"] > 0
+    assert doc["overall"]["energy_source"] == "estimated (fake-estimate)"
+    assert "energy_saved_pct_projected" in doc["overall"]
+    assert doc["options"]["seed"] == 0 and doc["command"]
+    assert doc["scenarios"]["squad"]["validated_etr"]["sweep"][0]["rate"] == 1.0
+    for f in ("results.csv", "table.txt", "energy_by_scenario.png", "quality_vs_energy.png"):
+        assert (out / f).is_file()
+    printed = capsys.readouterr().out
+    assert "OVERALL" in printed and str(out / "results.json") in printed
+
+
+def test_bench_same_command_same_items(fake_run):
+    _, a = fake_run("--scenarios", "squad", "--items", "2", "--no-etr-sweep", out="a")
+    _, b = fake_run("--scenarios", "squad", "--items", "2", "--no-etr-sweep", out="b")
+    ids = [
+        json.loads((p / "results.json").read_text())["scenarios"]["squad"]["item_ids"]
+        for p in (a, b)
+    ]
+    assert ids[0] == ids[1]
+
+
+def test_missing_data_file_fails_scenario_not_run(fake_run, capsys):
+    rc, out = fake_run("--scenarios", "squad,hotpotqa", "--items", "1", "--no-etr-sweep")
+    assert rc == 1
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["scenarios"]["squad"]["status"] == "ok"
+    assert doc["scenarios"]["hotpotqa"]["status"] == "failed"
+    assert "hotpotqa_dev_distractor_sample100.json" in capsys.readouterr().out
+
+
+def test_cli_errors(tmp_path, capsys):
+    assert main(["bench", "--scenarios", "nope"]) == 2
+    assert "unknown scenario(s) nope" in capsys.readouterr().err
+    assert main(["bench", "--data", str(tmp_path / "absent")]) == 2
+    assert "data folder" in capsys.readouterr().err
+    assert main(["bench", "--items", "0"]) == 2
+    assert "--items" in capsys.readouterr().err
+    assert main(["bench", "--projection", "llama-3.1-8b:gpt-5@h100"]) == 2
+    assert "unknown projection model" in capsys.readouterr().err
+    bad = tmp_path / "bad.json"
+    bad.write_text("nope")
+    assert main(["report", str(bad)]) == 2
+    assert "not valid JSON" in capsys.readouterr().err
+    assert main(["compare", str(bad), str(tmp_path / "missing.json")]) == 2
+    assert "error" in capsys.readouterr().err
+
+
+def test_report_and_compare(fake_run, capsys):
+    _, a = fake_run("--scenarios", "squad", "--items", "2", "--no-etr-sweep", out="a")
+    _, b = fake_run("--scenarios", "squad", "--items", "3", "--no-etr-sweep", "--no-route", out="b")
+    capsys.readouterr()
+    assert main(["report", str(a / "results.json"), "--out", str(a / "re")]) == 0
+    out = capsys.readouterr().out
+    assert "squad" in out and (a / "re" / "energy_by_scenario.png").is_file()
+    assert main(["compare", str(a / "results.json"), str(b / "results.json")]) == 0
+    out = capsys.readouterr().out
+    assert "OVERALL" in out and "x" in out and "squad" in out
+
+
+@pytest.mark.integration
+def test_quick_smoke_with_real_components(shared_data_dir, tmp_path):
+    """One real item of two scenarios with the packaged models and real optimizers."""
+    from green_chain.bench.components import ComponentUnavailableError, default_components
+
+    try:
+        default_components()
+    except ComponentUnavailableError as exc:
+        pytest.skip(f"real components not available yet: {exc}")
+    out = tmp_path / "real"
+    rc = main(
+        [
+            "bench",
+            "--quick",
+            "--scenarios",
+            "squad,sst2",
+            "--items",
+            "1",
+            "--no-etr-sweep",
+            "--no-plots",
+            "--no-progress",
+            "--data",
+            str(shared_data_dir),
+            "--out",
+            str(out),
+        ]
+    )
+    doc = json.loads((out / "results.json").read_text())
+    assert rc == 0, {n: s.get("error") for n, s in doc["scenarios"].items()}
+    for s in doc["scenarios"].values():
+        assert s["energy_baseline_j"] > 0 and s["energy_green_j"] > 0
+        assert s["quality_metric"] == "mc_correct"
