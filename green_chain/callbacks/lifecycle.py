@@ -1,0 +1,281 @@
+"""Run bookkeeping of the energy handler: create, close and finish run records.
+
+Functions here mutate one run (or one tree) and are called by
+:class:`~green_chain.callbacks.handler.EnergyCallbackHandler` under its lock
+where they touch shared state (pending optimizer events, tree totals).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+from green_chain.callbacks.attribution import LedgerNode
+from green_chain.callbacks.estimators import LLMCallInfo, is_hosted_provider
+from green_chain.callbacks.records import RunRecord
+from green_chain.callbacks.usage import model_name_at_end, model_name_at_start, token_usage
+from green_chain.energy.measurement import Reading
+from green_chain.energy.monitor import energy_between
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(slots=True, eq=False)
+class Tree:
+    """All runs under one root, in start order."""
+
+    runs: list[Run] = field(default_factory=list)
+    open_count: int = 0
+    finished: bool = False
+
+
+@dataclass(slots=True, eq=False)
+class Run:
+    """One open or finished run: its record plus the handler's working state."""
+
+    run_id: UUID
+    record: RunRecord
+    node: LedgerNode
+    tree: Tree
+    parent: Run | None
+    start_reading: Reading | None
+    start_error: str | None
+    pending: list[dict[str, Any]] | None = None
+    messages: Any = None
+    prompts: Any = None
+    inputs: Any = None
+
+
+def new_run(
+    run_id: UUID,
+    parent_run_id: UUID | None,
+    parent: Run | None,
+    run_type: str,
+    name: str,
+    tags: list[str] | None,
+    metadata: dict[str, Any] | None,
+    reading: Reading | None,
+    read_error: str | None,
+    unix_s: float,
+    extra: Mapping[str, Any],
+) -> Run:
+    """A new open run, appended to its parent's tree (or to a new tree when a root)."""
+    meta = dict(metadata or {})
+    tree = parent.tree if parent is not None else Tree()
+    record = RunRecord(
+        run_id=str(run_id),
+        parent_run_id=str(parent_run_id) if parent_run_id is not None else None,
+        root_run_id=parent.record.root_run_id if parent is not None else str(run_id),
+        name=name,
+        run_type=run_type,
+        tags=list(tags or []),
+        metadata=meta,
+        langgraph_node=meta.get("langgraph_node"),
+        start_unix_s=unix_s,
+        start_s=reading.timestamp_s if reading is not None else None,
+    )
+    if run_type in ("chat_model", "llm"):
+        record.model_name = model_name_at_start(
+            extra.get("serialized"), extra.get("invocation_params"), meta
+        )
+        provider = meta.get("ls_provider")
+        record.provider = str(provider) if provider else None
+    run = Run(
+        run_id=run_id,
+        record=record,
+        node=LedgerNode(),
+        tree=tree,
+        parent=parent,
+        start_reading=reading,
+        start_error=read_error,
+        messages=extra.get("messages"),
+        prompts=extra.get("prompts"),
+        inputs=extra.get("inputs"),
+    )
+    tree.runs.append(run)
+    tree.open_count += 1
+    return run
+
+
+def consume_pending(run: Run) -> None:
+    """Join every pending optimizer event of ``run``'s ancestors to ``run`` (a model call)."""
+    ancestor = run.parent
+    while ancestor is not None:
+        if ancestor.pending:
+            run.record.optimizer_events.extend(ancestor.pending)
+            ancestor.pending = None
+        ancestor = ancestor.parent
+
+
+def bubble_pending(run: Run) -> None:
+    """Move ``run``'s unconsumed optimizer events to its parent when it ends."""
+    if run.pending and run.parent is not None:
+        if run.parent.pending is None:
+            run.parent.pending = []
+        run.parent.pending.extend(run.pending)
+        run.pending = None
+
+
+def close_record(
+    run: Run,
+    reading: Reading | None,
+    read_error: str | None,
+    unix_s: float,
+    error: BaseException | None,
+    idle_power_w: Mapping[str, float],
+    no_meter_reason: str | None,
+) -> None:
+    """Fill the window's times and energy into ``run.record`` at the run's end."""
+    rec = run.record
+    rec.end_unix_s = unix_s
+    rec.status = "error" if error is not None else "ok"
+    if error is not None:
+        rec.error = f"{type(error).__name__}: {error}"
+    if reading is not None:
+        rec.end_s = reading.timestamp_s
+    if rec.start_s is not None and rec.end_s is not None:
+        rec.duration_s = max(0.0, rec.end_s - rec.start_s)
+    else:
+        rec.duration_s = max(0.0, unix_s - (rec.start_unix_s or unix_s))
+    run.messages = run.messages if rec.run_type in ("chat_model", "llm") else None
+    start = run.start_reading
+    run.start_reading = None
+    if start is None or reading is None:
+        rec.energy_reason = run.start_error or read_error or "meter read failed"
+        return
+    m = energy_between(start, reading, idle_power_w)
+    node = run.node
+    domains: dict[str, dict[str, Any]] = {}
+    total = net_total = 0.0
+    uncertainty: float | None = None
+    kinds: set[str] = set()
+    sources: set[str] = set()
+    reasons: list[str] = []
+    duration_s = m.duration_s
+    for name, dom in m.domains.items():
+        entry = dom.to_dict()
+        failed = name in node.failed_domains
+        entry["exclusive_energy_j"] = None if failed else node.exclusive_j.get(name, 0.0)
+        entry["attributed_j"] = None if failed else node.attributed_j.get(name, 0.0)
+        entry["net_energy_j"] = None
+        domains[name] = entry
+        if not dom.available or dom.energy_j is None:
+            reasons.append(f"{name}: {dom.reason or 'unavailable'}")
+            continue
+        kinds.add(dom.kind)
+        sources.add(dom.source)
+        total += dom.energy_j
+        idle = idle_power_w.get(name)
+        net = dom.energy_j if idle is None else max(0.0, dom.energy_j - idle * duration_s)
+        net_total += net
+        if idle_power_w:
+            entry["net_energy_j"] = net
+        if dom.uncertainty_j is not None:
+            uncertainty = (uncertainty or 0.0) + dom.uncertainty_j
+        if failed:
+            reasons.append(f"attribution incomplete (unreadable interval) for {name}")
+    rec.domains = domains
+    if kinds:
+        rec.energy_j = total
+        rec.net_energy_j = net_total if idle_power_w else None
+        rec.energy_kind = kinds.pop() if len(kinds) == 1 else "mixed"
+        rec.energy_sources = sorted(sources)
+        rec.energy_uncertainty_j = uncertainty
+    excl = [
+        d["exclusive_energy_j"]
+        for d in domains.values()
+        if d["available"] and d["exclusive_energy_j"] is not None
+    ]
+    attr = [
+        d["attributed_j"]
+        for d in domains.values()
+        if d["available"] and d["attributed_j"] is not None
+    ]
+    rec.exclusive_energy_j = sum(excl) if excl else None
+    rec.attributed_energy_j = sum(attr) if attr else None
+    if not m.domains:
+        reasons.append(no_meter_reason or "no energy meter available")
+    rec.energy_reason = "; ".join(reasons) or None
+
+
+def finish_model_call(run: Run, response: Any, estimators: Sequence[Any]) -> None:
+    """Tokens, ETR and hosted-API estimates of a finished chat-model/LLM run."""
+    rec = run.record
+    rec.model_name = model_name_at_end(response) or rec.model_name
+    usage = token_usage(
+        response, messages=run.messages, prompts=run.prompts, model_name=rec.model_name
+    )
+    run.messages = run.prompts = None
+    rec.prompt_tokens = usage.prompt_tokens
+    rec.completion_tokens = usage.completion_tokens
+    rec.token_method = usage.method
+    rec.tokens_approximate = usage.approximate
+    if rec.optimizer_events:
+        saved = sum(
+            int(e.get("tokens_before", 0)) - int(e.get("tokens_after", 0))
+            for e in rec.optimizer_events
+        )
+        rec.tokens_saved = saved
+        denominator = usage.prompt_tokens + saved
+        rec.etr = usage.prompt_tokens / denominator if denominator > 0 else None
+    if estimators and is_hosted_provider(rec.provider):
+        _estimate_api(rec, estimators)
+
+
+def _estimate_api(rec: RunRecord, estimators: Sequence[Any]) -> None:
+    call = LLMCallInfo(
+        provider=str(rec.provider),
+        model_name=rec.model_name,
+        prompt_tokens=rec.prompt_tokens,
+        completion_tokens=rec.completion_tokens,
+        duration_s=rec.duration_s,
+    )
+    domain = f"api:{rec.provider}"
+    for estimator in estimators:
+        try:
+            result = estimator.estimate(call)
+        except Exception:
+            logger.warning("call-energy estimator %r failed", estimator, exc_info=True)
+            continue
+        if result is None:
+            continue
+        entry = result.to_dict()
+        entry["domain"] = domain
+        rec.api_domains[domain] = entry
+        rec.api_energy_j = result.energy_j if result.available else None
+        rec.api_energy_kind = result.kind
+        rec.api_energy_sources = [result.source]
+        return
+
+
+def compute_inclusive(tree: Tree, carbon: Any | None) -> None:
+    """Inclusive attributed energy (own + descendants') of every run, then derived figures."""
+    acc: dict[int, dict[str, float | None]] = {}
+    for run in reversed(tree.runs):
+        mine = acc.pop(id(run), {})
+        node = run.node
+        for d, value in node.attributed_j.items():
+            prior = mine.get(d, 0.0)
+            mine[d] = None if prior is None or d in node.failed_domains else prior + value
+        for d in node.failed_domains:
+            mine[d] = None
+        rec = run.record
+        for d, entry in rec.domains.items():
+            entry["attributed_inclusive_j"] = mine.get(
+                d, 0.0 if d not in node.failed_domains else None
+            )
+        values = [v for v in mine.values() if v is not None]
+        if rec.end_s is None and not values:
+            rec.attributed_inclusive_j = None
+        else:
+            rec.attributed_inclusive_j = sum(values) if values else rec.attributed_energy_j
+        parent = run.parent
+        if parent is not None and parent.tree is tree:
+            into = acc.setdefault(id(parent), {})
+            for d, v in mine.items():
+                prior = into.get(d, 0.0)
+                into[d] = None if v is None or prior is None else prior + v
+        rec.derive(carbon)

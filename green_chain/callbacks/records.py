@@ -1,0 +1,147 @@
+"""The per-run record of the energy handler.
+
+Units are in the names: joules (``_j``), seconds (``_s``), kilograms CO2e
+(``_kg``). Energy fields, all for one run (one LangChain step):
+
+``energy_j``
+    Gross device energy during the run's window (all available local domains),
+    children included: what the meter saw between the run's start and end.
+    ``None`` when no meter could be read, with ``energy_reason`` saying why.
+``inclusive_energy_j``
+    Same as ``energy_j`` (named for symmetry with ``exclusive_energy_j``).
+``exclusive_energy_j``
+    Device energy of the intervals in which this run was *innermost* (open with
+    no open child), not split among concurrent runs.
+``net_energy_j``
+    ``energy_j`` net of idle (``max(0, gross - idle_power_w * duration_s)`` per
+    domain) when an idle baseline is set, else ``None``.
+``attributed_energy_j`` / ``attributed_inclusive_j``
+    Exclusive and inclusive *attributed* energy (see
+    :mod:`green_chain.callbacks.attribution`): concurrent runs split the device's
+    joules, and these sum to the device energy over the union of the windows.
+``api_energy_j``
+    Energy of a hosted-API call estimated by a
+    :class:`~green_chain.callbacks.estimators.CallEnergyEstimator`; reported
+    apart, never added to the local figures above.
+
+Efficiency figures (``tokens_per_j``, ``per``, ``carbon_kg``) use the *energy
+basis* ``attributed_inclusive_j`` (which equals ``energy_j`` for a run that
+overlapped nothing), falling back to ``energy_j``; ``energy_basis`` names it.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+#: Run types recorded by the handler (LangChain's, plus ``measure`` for handler.measure()).
+RUN_TYPES: tuple[str, ...] = ("chain", "llm", "chat_model", "retriever", "tool", "measure")
+MODEL_RUN_TYPES: frozenset[str] = frozenset({"llm", "chat_model"})
+
+
+def _iso(unix_s: float | None) -> str | None:
+    if unix_s is None:
+        return None
+    return _dt.datetime.fromtimestamp(unix_s, tz=_dt.UTC).isoformat()
+
+
+@dataclass(slots=True)
+class RunRecord:
+    """Everything the handler knows about one run (see the module docstring for units)."""
+
+    run_id: str
+    parent_run_id: str | None
+    root_run_id: str
+    name: str
+    run_type: str
+    tags: list[str] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    langgraph_node: str | None = None
+    model_name: str | None = None
+    provider: str | None = None
+    status: str = "running"
+    error: str | None = None
+    start_unix_s: float | None = None
+    end_unix_s: float | None = None
+    start_s: float | None = None
+    end_s: float | None = None
+    duration_s: float | None = None
+    energy_j: float | None = None
+    net_energy_j: float | None = None
+    exclusive_energy_j: float | None = None
+    attributed_energy_j: float | None = None
+    attributed_inclusive_j: float | None = None
+    energy_kind: str | None = None
+    energy_sources: list[str] = field(default_factory=list)
+    energy_uncertainty_j: float | None = None
+    energy_reason: str | None = None
+    domains: dict[str, dict[str, Any]] = field(default_factory=dict)
+    api_energy_j: float | None = None
+    api_energy_kind: str | None = None
+    api_energy_sources: list[str] = field(default_factory=list)
+    api_domains: dict[str, dict[str, Any]] = field(default_factory=dict)
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    tokens_approximate: bool | None = None
+    token_method: str | None = None
+    optimizer_events: list[dict[str, Any]] = field(default_factory=list)
+    published_events: list[dict[str, Any]] = field(default_factory=list)
+    tokens_saved: int | None = None
+    etr: float | None = None
+    routing: dict[str, Any] | None = None
+    score: float | None = None
+    energy_basis: str | None = None
+    tokens_per_j: float | None = None
+    per: float | None = None
+    carbon_kg: float | None = None
+
+    @property
+    def total_tokens(self) -> int | None:
+        if self.prompt_tokens is None and self.completion_tokens is None:
+            return None
+        return (self.prompt_tokens or 0) + (self.completion_tokens or 0)
+
+    @property
+    def basis_energy_j(self) -> float | None:
+        """Energy (J) the efficiency figures use: attributed inclusive, else gross."""
+        if self.attributed_inclusive_j is not None:
+            return self.attributed_inclusive_j
+        return self.energy_j
+
+    def derive(self, carbon: Any | None) -> None:
+        """(Re)compute ``tokens_per_j``, ``per`` and ``carbon_kg`` from the energy basis."""
+        basis = self.basis_energy_j
+        self.energy_basis = (
+            None
+            if basis is None
+            else (
+                "attributed_inclusive_j" if self.attributed_inclusive_j is not None else "energy_j"
+            )
+        )
+        total = self.total_tokens
+        ok = basis is not None and basis > 0
+        self.tokens_per_j = total / basis if ok and total is not None else None  # type: ignore[operator]
+        self.per = self.score / basis if ok and self.score is not None else None  # type: ignore[operator]
+        self.carbon_kg = None
+        if carbon is not None and basis is not None:
+            try:
+                self.carbon_kg = float(carbon.carbon_kg(basis))
+            except Exception:
+                self.carbon_kg = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain, JSON-able dict (wall-clock times as ISO 8601 UTC strings)."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, dict):
+                value = dict(value)
+            elif isinstance(value, list):
+                value = list(value)
+            out[f.name] = value
+        out["start_time"] = _iso(self.start_unix_s)
+        out["end_time"] = _iso(self.end_unix_s)
+        out["inclusive_energy_j"] = self.energy_j
+        out["total_tokens"] = self.total_tokens
+        return out
