@@ -1,1 +1,31 @@
-"""green_chain.memory."""
+"""Chat history under a token budget: keep what is relevant to the new message.
+
+``RelevantHistory`` / ``relevant_history`` (a ``trim_messages``-like entry point) filter a
+conversation; ``HistoryFilter`` is the same logic without Runnable plumbing (used by
+``green_chain.middleware.history.RelevantHistoryMiddleware``).
+"""
+
+from green_chain.memory.fakes import BagOfWordsEmbeddings
+from green_chain.memory.history import (
+    OPTIMIZER_NAME,
+    HistoryFilter,
+    RelevantHistory,
+    as_messages,
+    relevant_history,
+)
+from green_chain.memory.planner import HistoryBudgetError, HistoryResult
+from green_chain.memory.resources import EmbeddingCache, resolve_embeddings, resolve_token_counter
+
+__all__ = [
+    "OPTIMIZER_NAME",
+    "BagOfWordsEmbeddings",
+    "EmbeddingCache",
+    "HistoryBudgetError",
+    "HistoryFilter",
+    "HistoryResult",
+    "RelevantHistory",
+    "as_messages",
+    "relevant_history",
+    "resolve_embeddings",
+    "resolve_token_counter",
+]

@@ -1,0 +1,135 @@
+"""RelevantHistoryMiddleware inside create_agent: the model sees filtered messages, state stays whole."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from typing import Any
+from uuid import UUID
+
+import pytest
+
+pytest.importorskip("langchain.agents")
+
+from langchain.agents import create_agent
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.tools import tool
+
+from green_chain.events import OPTIMIZER_TOKENS_EVENT
+from green_chain.memory import BagOfWordsEmbeddings
+from green_chain.middleware.history import RelevantHistoryMiddleware
+
+
+class ScriptedChat(BaseChatModel):
+    """Replies from a script and records the messages of every call."""
+
+    script: list[AIMessage]
+    seen: list[list[BaseMessage]] = []
+
+    @property
+    def _llm_type(self) -> str:
+        return "scripted"
+
+    def bind_tools(self, tools: Any, **kw: Any) -> ScriptedChat:
+        return self
+
+    def _generate(
+        self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kw: Any
+    ) -> ChatResult:
+        self.seen.append(list(messages))
+        reply = self.script[min(len(self.seen) - 1, len(self.script) - 1)]
+        return ChatResult(generations=[ChatGeneration(message=reply)])
+
+
+@tool
+def weather(city: str) -> str:
+    """Weather of a city."""
+    return f"sunny in {city}"
+
+
+def history() -> list[BaseMessage]:
+    return [
+        HumanMessage("my dog is called rex and likes bones"),
+        AIMessage("nice dog rex"),
+        HumanMessage("recipe for pancakes with lots of flour eggs and milk"),
+        AIMessage("flour eggs milk mix and fry them in a pan until golden"),
+        HumanMessage("stock price of apple"),
+        AIMessage("about 200 dollars"),
+        HumanMessage("what is the weather for rex the dog walk in paris?"),
+    ]
+
+
+def words(text: str) -> int:
+    return len(text.split())
+
+
+class Events(BaseCallbackHandler):
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+
+    def on_custom_event(self, name: str, data: Any, *, run_id: UUID, **kw: Any) -> None:
+        if name == OPTIMIZER_TOKENS_EVENT:
+            self.events.append(data)
+
+
+def make_agent() -> tuple[Any, ScriptedChat]:
+    model = ScriptedChat(
+        script=[
+            AIMessage("", tool_calls=[{"name": "weather", "args": {"city": "paris"}, "id": "w1"}]),
+            AIMessage("sunny: take rex out"),
+        ],
+        seen=[],
+    )
+    mw = RelevantHistoryMiddleware(
+        45, embeddings=BagOfWordsEmbeddings(), token_counter=words, keep_last=0
+    )
+    agent = create_agent(model, tools=[weather], system_prompt="be brief", middleware=[mw])
+    return agent, model
+
+
+def check(model: ScriptedChat, state: dict[str, Any], events: list[dict[str, Any]]) -> None:
+    first, second = model.seen
+    texts = [m.text for m in first]
+    assert texts[0] == "be brief"
+    assert "my dog is called rex and likes bones" in texts
+    assert "recipe for pancakes with lots of flour eggs and milk" not in texts
+    assert texts[-1] == "what is the weather for rex the dog walk in paris?"
+    # second call: the turn in progress (tool call + result) is kept whole
+    assert isinstance(second[-1], ToolMessage) and second[-2].tool_calls
+    # the stored state keeps everything
+    assert len(state["messages"]) == len(history()) + 3
+    assert state["messages"][2].text.startswith("recipe for pancakes")
+    assert len(events) == 2 and all(e["optimizer"] == "history" for e in events)
+    assert all(e["tokens_after"] < e["tokens_before"] for e in events)
+
+
+def test_agent_model_sees_filtered_history_state_keeps_all() -> None:
+    agent, model = make_agent()
+    rec = Events()
+    state = agent.invoke({"messages": history()}, config={"callbacks": [rec]})
+    check(model, state, rec.events)
+
+
+async def test_agent_async() -> None:
+    agent, model = make_agent()
+    rec = Events()
+    state = await agent.ainvoke({"messages": history()}, config={"callbacks": [rec]})
+    check(model, state, rec.events)
+
+
+def test_import_error_without_langchain_names_the_extra() -> None:
+    code = (
+        "import sys\n"
+        "sys.modules['langchain'] = None\n"
+        "sys.modules['langchain.agents'] = None\n"
+        "sys.modules['langchain.agents.middleware'] = None\n"
+        "try:\n"
+        "    import green_chain.middleware.history\n"
+        "except ImportError as e:\n"
+        "    print('ERR', e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert 'pip install "green-chain[agents]"' in out.stdout
