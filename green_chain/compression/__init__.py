@@ -1,1 +1,27 @@
-"""green_chain.compression."""
+"""Prompt compression: fewer prompt tokens, same answers, on the budget asked for.
+
+- :class:`PromptCompressor`: a LangChain ``Runnable`` (str, PromptValue, messages, dict).
+- :class:`GreenDocumentCompressor`: a ``BaseDocumentCompressor`` for retrievers.
+- Backends (:class:`CompressionBackend`): ``embedding``, ``selective``, ``llmlingua``
+  (LLMLingua, LongLLMLingua, LLMLingua-2 through an offline transformers-5 adapter).
+- :func:`fit_budget`: the shared budget fitter that makes every backend hit the budget.
+
+Heavy dependencies (torch, transformers, llmlingua) load only when a backend runs.
+"""
+
+from green_chain.compression.backends.base import CompressionBackend
+from green_chain.compression.budget import FitResult, fit_budget, tolerance
+from green_chain.compression.core import CompressionResult
+from green_chain.compression.documents import GreenDocumentCompressor
+from green_chain.compression.runnable import PromptCompressor, make_backend
+
+__all__ = [
+    "CompressionBackend",
+    "CompressionResult",
+    "FitResult",
+    "GreenDocumentCompressor",
+    "PromptCompressor",
+    "fit_budget",
+    "make_backend",
+    "tolerance",
+]

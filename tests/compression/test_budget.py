@@ -1,0 +1,116 @@
+"""Units, protect and the shared budget fitter."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from conftest import char_count, make_text, word_count
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from green_chain.compression.budget import fit_budget, tolerance
+from green_chain.compression.protect import compile_protect, protected_mask
+from green_chain.compression.units import split_sentences, split_units, split_words
+
+
+def test_units_join_back_to_text() -> None:
+    text = "  First one. Second? Third!\n\nFourth line  here.  "
+    for g in ("sentence", "word"):
+        assert "".join(split_units(text, g)) == text  # type: ignore[arg-type]
+    assert len(split_sentences(text)) == 4
+
+
+def test_cjk_and_cyrillic_words() -> None:
+    assert split_words("巴黎是法国的首都。") == list("巴黎是法国的首都。")
+    assert split_words("Париж столица Франции.") == ["Париж ", "столица ", "Франции."]
+    assert split_sentences("巴黎是首都。它很大。") == ["巴黎是首都。", "它很大。"]
+
+
+def test_unknown_granularity() -> None:
+    with pytest.raises(ValueError, match="granularity"):
+        split_units("x", "paragraph")  # type: ignore[arg-type]
+
+
+def test_overlong_sentence_is_cut() -> None:
+    text = " ".join(["word"] * 2000)
+    parts = split_sentences(text, max_chars=500)
+    assert "".join(parts) == text
+    assert max(len(p) for p in parts) <= 505
+
+
+def _fit(text: str, rate: float, count, granularity: str = "word", seed: int = 0):
+    units = split_units(text, granularity)  # type: ignore[arg-type]
+    rnd = random.Random(seed)
+    scores = [rnd.random() for _ in units]
+    target = max(1, round(rate * count(text)))
+    return units, scores, target, fit_budget(units, scores, count, target)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    n_words=st.integers(min_value=150, max_value=4000),
+    rate=st.floats(min_value=0.05, max_value=0.95),
+    granularity=st.sampled_from(["word", "sentence"]),
+    additive=st.booleans(),
+    seed=st.integers(0, 1000),
+)
+def test_fitter_hits_budget_within_tolerance(
+    n_words: int, rate: float, granularity: str, additive: bool, seed: int
+) -> None:
+    count = word_count if additive else char_count
+    text = make_text(n_words, seed)
+    _, _, target, fit = _fit(text, rate, count, granularity, seed)
+    assert abs(fit.tokens - target) <= tolerance(target), (fit.tokens, target)
+    assert fit.tokens == count(fit.text)  # reported count is the exact count of the output
+
+
+def test_fitter_keeps_order_and_highest_scores() -> None:
+    units = [f"w{i} " for i in range(100)]
+    scores = [float(i % 10) for i in range(100)]  # units ending in 9 score highest
+    fit = fit_budget(units, scores, word_count, 10)
+    kept = fit.text.split()
+    assert kept == [f"w{i}" for i in range(9, 100, 10)]  # original order, best scores
+
+
+def test_fitter_protect_wins_and_is_reported() -> None:
+    units = [f"w{i} " for i in range(50)]
+    prot = [i < 30 for i in range(50)]
+    fit = fit_budget(units, [1.0] * 50, word_count, 10, protected=prot)
+    assert fit.text.split() == [f"w{i}" for i in range(30)]
+    assert fit.protected_overflow
+
+
+def test_fitter_partial_sentence_fill() -> None:
+    units = ["one two three four five six seven eight nine ten eleven twelve . "] * 3
+    fit = fit_budget(units, [3.0, 2.0, 1.0], word_count, 20)
+    assert abs(fit.tokens - 20) <= tolerance(20)
+    assert fit.text.startswith(units[0].strip())
+
+
+def test_fitter_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="scores"):
+        fit_budget(["a "], [1.0, 2.0], word_count, 1)
+    with pytest.raises(ValueError, match="target_tokens"):
+        fit_budget(["a "], [1.0], word_count, 0)
+
+
+def test_protect_patterns_and_mask() -> None:
+    pats = compile_protect(["numbers", "Eiffel", "a+b("])  # last: invalid regex -> literal
+    text = "The tower was built in 1889 by Eiffel and a+b( stays."
+    units = split_words(text)
+    mask = protected_mask(text, units, pats)
+    kept = {u.strip() for u, m in zip(units, mask, strict=True) if m}
+    assert kept == {"1889", "Eiffel", "a+b("}
+    with pytest.raises(TypeError):
+        compile_protect([3])  # type: ignore[list-item]
+    with pytest.raises(ValueError):
+        compile_protect([""])
+
+
+def test_protect_code_and_entities() -> None:
+    text = "use `pip install x` then ask Marie Curie about it."
+    units = split_words(text)
+    mask = protected_mask(text, units, compile_protect(["code", "entities"]))
+    kept = " ".join(u.strip() for u, m in zip(units, mask, strict=True) if m)
+    assert kept == "`pip install x` Marie Curie"
