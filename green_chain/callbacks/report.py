@@ -142,7 +142,8 @@ class EnergyReport:
     @staticmethod
     def _per(records: Sequence[Mapping[str, Any]]) -> float | None:
         scored = [r for r in records if r.get("score") is not None and r.get("per") is not None]
-        energy = sum(float(r["score"]) / float(r["per"]) for r in scored)
+        # the record's own energy basis, not score / per: a score of 0 has per == 0
+        energy = sum(float(r[r.get("energy_basis") or "energy_j"]) for r in scored)
         return sum(float(r["score"]) for r in scored) / energy if scored and energy > 0 else None
 
     def _row(self, label: str, rs: Sequence[Mapping[str, Any]], energy_key: str) -> dict[str, Any]:

@@ -1,0 +1,460 @@
+"""``ChatLocal``: a LangChain chat model over a local causal LM, with exact token usage.
+
+Decoding is greedy by default (``temperature=0``), so outputs are deterministic and a
+``batch`` gives the same texts as sequential calls. Every reply carries
+``usage_metadata`` (exact prompt and generated token counts from the model's own
+tokenizer), ``response_metadata["model_name"]`` and ``response_metadata["mean_token_logprob"]``
+(mean natural-log probability of the generated tokens, a confidence signal for cascades).
+
+Prompts: the tokenizer's chat template when it has one (SmolLM2: ChatML); base models
+(``gemma3-270m``) use the plain transcript documented in :mod:`green_chain.models.prompting`.
+
+Tools (:meth:`ChatLocal.bind_tools`): a text protocol, see :mod:`green_chain.models.prompting`.
+Reliability (honest, small sample): with SmolLM2-135M-Instruct, greedy, one
+``get_weather(city)`` tool and "What is the weather in Paris?", ``tool_choice="any"`` and
+``tool_choice="get_weather"`` both gave a parseable call with ``city="Paris"``, but the
+model went on inventing schema-like keys (dropped, as undeclared arguments are) until
+``max_new_tokens``; truncated JSON is repaired when possible, otherwise reported in
+``invalid_tool_calls``. With ``tool_choice="auto"`` a 135M model seldom decides to call a
+tool on its own (not measured systematically). Use it for plumbing tests and demos of
+``create_agent``, and a larger model for real agents.
+
+Energy-aware batching (``batching=True``): concurrent calls to one instance, from
+threads or ``asyncio`` tasks, are gathered for up to ``batch_window_ms`` milliseconds (or
+until ``max_batch_size`` have arrived) and run as one batched generation. It is OFF by
+default: on a CPU the speed-up of batching is modest (see
+``python -m green_chain.benchmarks.local_models``), every lone call would pay the window
+as added latency, and a batch runs as long as its longest reply. Turn it on for servers
+with many concurrent users, above all on GPUs where joules per token fall steeply with
+batch size. ``batch``/``abatch`` always use one batched generation (per
+``max_batch_size`` inputs), whatever ``batching`` says; ``stream`` never batches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from typing import Any
+
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.language_models import LanguageModelInput
+from langchain_core.language_models.chat_models import BaseChatModel, LangSmithParams
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.messages.ai import UsageMetadata
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.runnables.config import get_config_list
+from langchain_core.utils.function_calling import convert_to_openai_tool
+from pydantic import Field, PrivateAttr
+
+from green_chain.models.batching import Gatherer
+from green_chain.models.generation import GenOut, GenParams, generate_batch, stream_one
+from green_chain.models.prompting import Prompt, parse_tool_calls, render
+from green_chain.models.scoring import ContinuationScore, score_with
+
+#: The gatherer of the ``batch``/``abatch`` call in progress (inherited by its workers).
+_batch_group: contextvars.ContextVar[Gatherer | None] = contextvars.ContextVar(
+    "green_chain_batch_group", default=None
+)
+_IGNORED_KWARGS = ("parallel_tool_calls",)
+_PARAM_KWARGS = ("max_new_tokens", "temperature", "top_p")
+PROVIDER = "green_chain_local"
+
+
+class ChatLocal(BaseChatModel):
+    """A chat model over a local causal LM (see the module docstring).
+
+    Attributes:
+        model: Registry name (``smollm2-135m-instruct``, ``gemma3-270m``), HF folder or GGUF.
+        max_new_tokens: Most tokens generated per reply.
+        temperature: 0 = greedy (deterministic); > 0 samples.
+        top_p: Nucleus sampling mass (with ``temperature > 0``).
+        stop: Stop sequences; the reply is cut before the first one and generation stops.
+        seed: Seeds torch's global RNG before each sampled generation.
+        batching: Gather concurrent calls into batched generations (off by default).
+        batch_window_ms: Longest wait for more calls after the first, in milliseconds.
+        max_batch_size: Largest batched generation.
+    """
+
+    model: str = "smollm2-135m-instruct"
+    max_new_tokens: int = Field(default=64, ge=1)
+    temperature: float = Field(default=0.0, ge=0.0)
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
+    stop: list[str] | None = None
+    seed: int | None = None
+    batching: bool = False
+    batch_window_ms: float = Field(default=10.0, ge=0.0)
+    max_batch_size: int = Field(default=16, ge=1)
+
+    _gatherer: Gatherer | None = PrivateAttr(default=None)
+    _lock: Any = PrivateAttr(default_factory=threading.Lock)
+    _registered: bool = PrivateAttr(default=False)
+
+    # ----------------------------------------------------------------- model
+    @property
+    def _llm_type(self) -> str:
+        return "green-chain-local"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {
+            "model_name": self.model,
+            "max_new_tokens": self.max_new_tokens,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+        }
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        params = LangSmithParams(
+            ls_provider=PROVIDER,
+            ls_model_name=self.model,
+            ls_model_type="chat",
+            ls_temperature=kwargs.get("temperature", self.temperature),
+            ls_max_tokens=kwargs.get("max_new_tokens", self.max_new_tokens),
+        )
+        stops = stop or self.stop
+        if stops:
+            params["ls_stop"] = stops
+        return params
+
+    @property
+    def loaded(self) -> Any:
+        """The :class:`~green_chain.models.loading.LoadedModel` (loaded on first use)."""
+        from green_chain.models.loading import load_causal_lm
+        from green_chain.tokens import register_tokenizer
+
+        lm = load_causal_lm(self.model)
+        if not self._registered:
+            register_tokenizer(self.model, lm.tokenizer)
+            self._registered = True
+        return lm
+
+    # ----------------------------------------------------------------- helpers
+    def _prepare(
+        self, messages: Sequence[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
+    ) -> tuple[Prompt, GenParams, list[dict[str, Any]] | None]:
+        tools = kwargs.pop("tools", None)
+        tool_choice = kwargs.pop("tool_choice", None)
+        params = {k: kwargs.pop(k) for k in _PARAM_KWARGS if k in kwargs}
+        unknown = [k for k in kwargs if not k.startswith("ls_") and k not in _IGNORED_KWARGS]
+        if unknown:
+            raise TypeError(f"ChatLocal got unexpected keyword arguments: {sorted(unknown)}")
+        prompt = render(self.loaded, messages, tools, tool_choice)
+        stops = tuple(dict.fromkeys([*(stop or self.stop or ()), *prompt.stop]))
+        gen = GenParams(
+            max_new_tokens=int(params.get("max_new_tokens", self.max_new_tokens)),
+            temperature=float(params.get("temperature", self.temperature)),
+            top_p=float(params.get("top_p", self.top_p)),
+            stop=stops,
+        )
+        if gen.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {gen.max_new_tokens}")
+        return prompt, gen, tools
+
+    def _run_batch(self, params: Any, prompts: Sequence[Any]) -> list[GenOut]:
+        if params.temperature > 0 and self.seed is not None:
+            import torch
+
+            torch.manual_seed(self.seed)
+        return generate_batch(self.loaded, list(prompts), params)
+
+    def _instance_gatherer(self) -> Gatherer:
+        with self._lock:
+            if self._gatherer is None:
+                self._gatherer = Gatherer(
+                    self._run_batch,
+                    window_s=self.batch_window_ms / 1000.0,
+                    max_batch=self.max_batch_size,
+                )
+            return self._gatherer
+
+    def _group(self) -> Gatherer | None:
+        group = _batch_group.get()
+        if group is not None:
+            return group
+        return self._instance_gatherer() if self.batching else None
+
+    def _message(
+        self, prompt: Prompt, out: GenOut, tools: list[dict[str, Any]] | None
+    ) -> AIMessage:
+        text = prompt.prefill + out.text
+        if not self.loaded.chat_template:  # base-model transcript: "Assistant: <reply>\n"
+            text = text.strip()
+        content = text
+        calls: list[dict[str, Any]] = []
+        invalid: list[dict[str, Any]] = []
+        if tools:
+            content, calls, invalid = parse_tool_calls(text, prompt.tool_names)
+            calls = [_known_args(c, tools) for c in calls]
+            if prompt.prefill and not calls and not invalid:
+                invalid = [
+                    {
+                        "name": None,
+                        "args": text,
+                        "id": None,
+                        "error": "the model was asked for a JSON tool call but its reply "
+                        "does not parse as one",
+                        "type": "invalid_tool_call",
+                    }
+                ]
+        return AIMessage(
+            content=content,
+            tool_calls=calls,
+            invalid_tool_calls=invalid,
+            usage_metadata=self._usage(out),
+            response_metadata=self._metadata(out),
+        )
+
+    @staticmethod
+    def _usage(out: GenOut) -> UsageMetadata:
+        return UsageMetadata(
+            input_tokens=out.input_tokens,
+            output_tokens=out.output_tokens,
+            total_tokens=out.input_tokens + out.output_tokens,
+        )
+
+    def _metadata(self, out: GenOut) -> dict[str, Any]:
+        return {
+            "model_name": self.model,
+            "model_provider": PROVIDER,
+            "mean_token_logprob": out.mean_logprob,
+            "finish_reason": out.finish_reason,
+            "batch_size": out.batch_size,
+        }
+
+    def _result(self, prompt: Prompt, out: GenOut, tools: Any) -> ChatResult:
+        msg = self._message(prompt, out, tools)
+        return ChatResult(
+            generations=[
+                ChatGeneration(message=msg, generation_info={"finish_reason": out.finish_reason})
+            ],
+            llm_output={"model_name": self.model},
+        )
+
+    # ----------------------------------------------------------------- generation
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        prompt, params, tools = self._prepare(messages, stop, dict(kwargs))
+        group = self._group()
+        if group is not None:
+            out = group.submit(params, prompt.ids).result()
+        else:
+            out = self._run_batch(params, [prompt.ids])[0]
+        return self._result(prompt, out, tools)
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        prompt, params, tools = await asyncio.to_thread(self._prepare, messages, stop, dict(kwargs))
+        group = self._group()
+        if group is not None:
+            out = await asyncio.wrap_future(group.submit(params, prompt.ids))
+        else:
+            out = (await asyncio.to_thread(self._run_batch, params, [prompt.ids]))[0]
+        return self._result(prompt, out, tools)
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        prompt, params, tools = self._prepare(messages, stop, dict(kwargs))
+        if tools:  # a tool call is only known once complete: one chunk
+            out = self._run_batch(params, [prompt.ids])[0]
+            msg = self._message(prompt, out, tools)
+            chunk = ChatGenerationChunk(
+                message=AIMessageChunk(
+                    content=msg.content,
+                    tool_call_chunks=[
+                        {
+                            "name": tc["name"],
+                            "args": _json(tc["args"]),
+                            "id": tc["id"],
+                            "index": i,
+                            "type": "tool_call_chunk",
+                        }
+                        for i, tc in enumerate(msg.tool_calls)
+                    ],
+                    usage_metadata=msg.usage_metadata,
+                    response_metadata=msg.response_metadata,
+                    chunk_position="last",
+                )
+            )
+            if run_manager:
+                run_manager.on_llm_new_token(str(msg.content), chunk=chunk)
+            yield chunk
+            return
+        if params.temperature > 0 and self.seed is not None:
+            import torch
+
+            torch.manual_seed(self.seed)
+        if prompt.prefill:
+            yield ChatGenerationChunk(message=AIMessageChunk(content=prompt.prefill))
+        for item in stream_one(self.loaded, prompt.ids, params):
+            if isinstance(item, GenOut):
+                chunk = ChatGenerationChunk(
+                    message=AIMessageChunk(
+                        content="",
+                        usage_metadata=self._usage(item),
+                        response_metadata=self._metadata(item),
+                        chunk_position="last",
+                    ),
+                    generation_info={"finish_reason": item.finish_reason},
+                )
+            else:
+                chunk = ChatGenerationChunk(message=AIMessageChunk(content=item))
+                if run_manager:
+                    run_manager.on_llm_new_token(item, chunk=chunk)
+            yield chunk
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        done = object()
+
+        def produce() -> None:
+            try:
+                for chunk in self._stream(messages, stop, None, **kwargs):
+                    loop.call_soon_threadsafe(queue.put_nowait, chunk)
+            except BaseException as exc:
+                loop.call_soon_threadsafe(queue.put_nowait, exc)
+            finally:
+                loop.call_soon_threadsafe(queue.put_nowait, done)
+
+        ctx = contextvars.copy_context()
+        worker = threading.Thread(target=ctx.run, args=(produce,), daemon=True)
+        worker.start()
+        while True:
+            item = await queue.get()
+            if item is done:
+                break
+            if isinstance(item, BaseException):
+                raise item
+            if run_manager and isinstance(item.message.content, str) and item.message.content:
+                await run_manager.on_llm_new_token(item.message.content, chunk=item)
+            yield item
+
+    # ----------------------------------------------------------------- batching
+    def _batch_gatherer(self, n: int, configs: list[RunnableConfig]) -> tuple[Gatherer, int]:
+        limit = configs[0].get("max_concurrency") or min(n, self.max_batch_size)
+        size = max(1, min(limit, self.max_batch_size, n))
+        gatherer = Gatherer(self._run_batch, window_s=1.0, max_batch=size, expected=n)
+        return gatherer, size
+
+    def batch(
+        self,
+        inputs: list[LanguageModelInput],
+        config: RunnableConfig | list[RunnableConfig] | None = None,
+        *,
+        return_exceptions: bool = False,
+        **kwargs: Any,
+    ) -> list[AIMessage]:
+        """Invoke on several inputs with one batched generation per ``max_batch_size`` inputs.
+
+        Each input is still its own LangChain run (callbacks see one run per input).
+        """
+        if len(inputs) <= 1:
+            return super().batch(inputs, config, return_exceptions=return_exceptions, **kwargs)
+        configs = get_config_list(config, len(inputs))
+        gatherer, size = self._batch_gatherer(len(inputs), configs)
+        configs = [{**c, "max_concurrency": size} for c in configs]  # type: ignore[typeddict-item]
+        token = _batch_group.set(gatherer)
+        try:
+            return super().batch(inputs, configs, return_exceptions=return_exceptions, **kwargs)
+        finally:
+            _batch_group.reset(token)
+
+    async def abatch(
+        self,
+        inputs: list[LanguageModelInput],
+        config: RunnableConfig | list[RunnableConfig] | None = None,
+        *,
+        return_exceptions: bool = False,
+        **kwargs: Any,
+    ) -> list[AIMessage]:
+        """Async :meth:`batch` (one batched generation per ``max_batch_size`` inputs)."""
+        if len(inputs) <= 1:
+            return await super().abatch(
+                inputs, config, return_exceptions=return_exceptions, **kwargs
+            )
+        configs = get_config_list(config, len(inputs))
+        gatherer, size = self._batch_gatherer(len(inputs), configs)
+        configs = [{**c, "max_concurrency": size} for c in configs]  # type: ignore[typeddict-item]
+        token = _batch_group.set(gatherer)
+        try:
+            return await super().abatch(
+                inputs, configs, return_exceptions=return_exceptions, **kwargs
+            )
+        finally:
+            _batch_group.reset(token)
+
+    # ----------------------------------------------------------------- tools & scoring
+    def bind_tools(
+        self,
+        tools: Sequence[dict[str, Any] | type | Callable[..., Any] | Any],
+        *,
+        tool_choice: str | dict[str, Any] | bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        """Bind tools using the text protocol of :mod:`green_chain.models.prompting`.
+
+        Args:
+            tools: LangChain tools, functions, pydantic models or OpenAI tool dicts.
+            tool_choice: ``"auto"``/``None`` (the model may call a tool), ``"none"`` (tools
+                not shown), ``"any"``/``"required"``/``True`` (must call one: the reply is
+                prefilled with the JSON opening), or a tool name / OpenAI tool-choice dict.
+        """
+        formatted = [convert_to_openai_tool(t) for t in tools]
+        from green_chain.models.prompting import tool_choice_name
+
+        forced = tool_choice_name(tool_choice)
+        names = [t["function"]["name"] for t in formatted]
+        if forced not in (None, "any") and forced not in names:
+            raise ValueError(f"tool_choice names {forced!r}, but the tools are {names}")
+        return super().bind(tools=formatted, tool_choice=tool_choice, **kwargs)
+
+    def score_continuations(
+        self, prompts: Sequence[str] | str, continuations: Sequence[str], batch_size: int = 8
+    ) -> list[ContinuationScore]:
+        """Log-likelihood of each continuation after its plain-text prompt (see
+        :func:`green_chain.models.scoring.score_continuations`)."""
+        lm = self.loaded
+        return score_with(lm.model, lm.tokenizer, prompts, continuations, batch_size=batch_size)
+
+
+def _known_args(call: dict[str, Any], tools: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Drop arguments the tool's schema does not declare (tiny models copy schema keys)."""
+    for t in tools:
+        fn = t.get("function", t)
+        if fn.get("name") != call["name"]:
+            continue
+        params = fn.get("parameters") or {}
+        props = params.get("properties")
+        if isinstance(props, dict) and props and not params.get("additionalProperties"):
+            call = {**call, "args": {k: v for k, v in call["args"].items() if k in props}}
+    return call
+
+
+def _json(value: Any) -> str:
+    import json
+
+    return json.dumps(value, ensure_ascii=False)

@@ -1,0 +1,237 @@
+"""Token generation for :class:`~green_chain.models.chat_local.ChatLocal`.
+
+Two paths that give the same tokens under greedy decoding:
+
+- :func:`generate_batch`: one ``model.generate`` call over several prompts, left-padded
+  (decoder-only models must be padded on the left so every row continues from its own
+  last token), with per-row stop-string detection.
+- :func:`stream_one`: a manual decode loop over one prompt with a KV cache, yielding
+  text as soon as it can no longer be the start of a stop sequence.
+
+Token accounting: ``output_tokens`` counts the tokens the model computed for a row, up
+to and including the one that ended it (end-of-sequence token, or the token that
+completed a stop sequence). ``mean_logprob`` is the mean natural-log probability of
+those tokens under the model's own (temperature 1) distribution.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class GenParams:
+    """Decoding parameters (hashable: requests with equal params can share a batch)."""
+
+    max_new_tokens: int
+    temperature: float = 0.0
+    top_p: float = 1.0
+    stop: tuple[str, ...] = ()
+
+
+@dataclass
+class GenOut:
+    """One generated completion.
+
+    Attributes:
+        text: Decoded text, cut before the first stop sequence.
+        input_tokens: Prompt tokens the model read.
+        output_tokens: Tokens the model generated (see module docstring).
+        mean_logprob: Mean log-probability of the generated tokens (nats/token).
+        finish_reason: ``stop`` (EOS or stop sequence) or ``length``.
+        batch_size: Rows in the generation this completion was part of.
+    """
+
+    text: str
+    input_tokens: int
+    output_tokens: int
+    mean_logprob: float
+    finish_reason: str
+    batch_size: int = 1
+
+
+def eos_ids(lm: Any) -> set[int]:
+    ids: set[int] = set()
+    eos = getattr(lm.model.generation_config, "eos_token_id", None)
+    if isinstance(eos, int):
+        ids.add(eos)
+    elif isinstance(eos, (list, tuple)):
+        ids.update(int(i) for i in eos)
+    if lm.tokenizer.eos_token_id is not None:
+        ids.add(int(lm.tokenizer.eos_token_id))
+    return ids
+
+
+def cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
+    """``text`` cut before the earliest stop sequence, and whether one was found."""
+    cut = min((i for i in (text.find(s) for s in stop if s) if i >= 0), default=-1)
+    return (text[:cut], True) if cut >= 0 else (text, False)
+
+
+def _held_back(text: str, stop: Sequence[str]) -> int:
+    """Characters at the end of ``text`` that may begin a stop sequence."""
+    hold = 0
+    for s in stop:
+        for k in range(min(len(s) - 1, len(text)), 0, -1):
+            if text.endswith(s[:k]):
+                hold = max(hold, k)
+                break
+    return hold
+
+
+def _pick(logits: Any, params: GenParams) -> int:
+    import torch
+
+    if params.temperature <= 0:
+        return int(torch.argmax(logits))
+    probs = torch.softmax(logits.float() / params.temperature, dim=-1)
+    if params.top_p < 1.0:
+        sorted_p, order = torch.sort(probs, descending=True)
+        keep = torch.cumsum(sorted_p, dim=-1) - sorted_p < params.top_p
+        probs = torch.zeros_like(probs).scatter(0, order[keep], sorted_p[keep])
+    return int(torch.multinomial(probs / probs.sum(), 1))
+
+
+class _StopStrings:
+    """A ``StoppingCriteria`` marking rows whose generated text contains a stop string."""
+
+    def __init__(self, tokenizer: Any, stop: Sequence[str], prompt_width: int) -> None:
+        self.tokenizer = tokenizer
+        self.stop = [s for s in stop if s]
+        self.width = prompt_width
+        self.stopped_at: dict[int, int] = {}
+
+    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        import torch
+
+        done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+        step = input_ids.shape[1] - self.width - 1
+        for row in range(input_ids.shape[0]):
+            if row in self.stopped_at:
+                done[row] = True
+                continue
+            text = self.tokenizer.decode(input_ids[row, self.width :], skip_special_tokens=True)
+            if any(s in text for s in self.stop):
+                self.stopped_at[row] = step
+                done[row] = True
+        return done
+
+
+def generate_batch(lm: Any, prompts: Sequence[Sequence[int]], params: GenParams) -> list[GenOut]:
+    """Generate a completion for each prompt (token ids) in one batched, left-padded call."""
+    import torch
+    from transformers import StoppingCriteriaList
+
+    if not prompts:
+        return []
+    tok = lm.tokenizer
+    pad = tok.pad_token_id if tok.pad_token_id is not None else next(iter(eos_ids(lm)), 0)
+    width = max(len(p) for p in prompts)
+    input_ids = torch.full((len(prompts), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(prompts), width), dtype=torch.long)
+    for row, p in enumerate(prompts):
+        if len(p) == 0:
+            raise ValueError("cannot generate from an empty prompt")
+        input_ids[row, width - len(p) :] = torch.tensor(list(p), dtype=torch.long)
+        mask[row, width - len(p) :] = 1
+    criteria = _StopStrings(tok, params.stop, width) if params.stop else None
+    sampling: dict[str, Any] = (
+        {"do_sample": True, "temperature": params.temperature, "top_p": params.top_p}
+        if params.temperature > 0
+        else {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+    )
+    device = next(lm.model.parameters()).device
+    with torch.inference_mode():
+        out = lm.model.generate(
+            input_ids=input_ids.to(device),
+            attention_mask=mask.to(device),
+            max_new_tokens=params.max_new_tokens,
+            pad_token_id=pad,
+            stopping_criteria=StoppingCriteriaList([criteria]) if criteria else None,
+            return_dict_in_generate=True,
+            output_logits=True,
+            **sampling,
+        )
+    gen = out.sequences[:, width:].cpu()
+    eos = eos_ids(lm)
+    results = []
+    for row, p in enumerate(prompts):
+        ids = gen[row].tolist()
+        n, reason = len(ids), "length"
+        for i, t in enumerate(ids):
+            if t in eos:
+                n, reason = i + 1, "stop"
+                break
+        stopped = criteria.stopped_at.get(row) if criteria is not None else None
+        if stopped is not None and stopped + 1 <= n:
+            n, reason = stopped + 1, "stop"
+        lps = [float(torch.log_softmax(out.logits[i][row].float(), -1)[ids[i]]) for i in range(n)]
+        text = tok.decode([t for t in ids[:n] if t not in eos], skip_special_tokens=True)
+        text, hit = cut_at_stop(text, params.stop)
+        if hit:
+            reason = "stop"
+        mean = sum(lps) / len(lps) if lps else math.nan
+        results.append(GenOut(text, len(p), n, mean, reason, len(prompts)))
+    return results
+
+
+def _cache_kwargs(out: Any) -> dict[str, Any]:
+    """The KV cache of a forward output, under the keyword this transformers version uses."""
+    if "cache" in out:  # transformers >= 5.x renamed past_key_values to cache
+        return {"cache": out["cache"]}
+    return {"past_key_values": out["past_key_values"]}
+
+
+def stream_one(lm: Any, prompt: Sequence[int], params: GenParams) -> Iterator[str | GenOut]:
+    """Yield text pieces of one completion as they are decoded, then its :class:`GenOut`."""
+    import torch
+
+    if len(prompt) == 0:
+        raise ValueError("cannot generate from an empty prompt")
+    tok, model = lm.tokenizer, lm.model
+    eos = eos_ids(lm)
+    device = next(model.parameters()).device
+    generated: list[int] = []
+    lps: list[float] = []
+    emitted = 0
+    reason = "length"
+    with torch.inference_mode():
+        out = model(input_ids=torch.tensor([list(prompt)], device=device), use_cache=True)
+        for _ in range(params.max_new_tokens):
+            logits = out.logits[0, -1].float()
+            nxt = _pick(logits, params)
+            lps.append(float(torch.log_softmax(logits, -1)[nxt]))
+            generated.append(nxt)
+            if nxt in eos:
+                reason = "stop"
+                break
+            text = tok.decode(generated, skip_special_tokens=True)
+            cut, hit = cut_at_stop(text, params.stop)
+            if hit:
+                if len(cut) > emitted:
+                    yield cut[emitted:]
+                emitted = len(cut)
+                reason = "stop"
+                break
+            safe = len(text) - _held_back(text, params.stop)
+            while safe > emitted and text[safe - 1] == "\ufffd":  # incomplete UTF-8
+                safe -= 1
+            if safe > emitted:
+                yield text[emitted:safe]
+                emitted = safe
+            out = model(
+                input_ids=torch.tensor([[nxt]], device=device), use_cache=True, **_cache_kwargs(out)
+            )
+    if reason == "length" or (generated and generated[-1] in eos):
+        text = tok.decode([t for t in generated if t not in eos], skip_special_tokens=True)
+        text, _ = cut_at_stop(text, params.stop)
+        if len(text) > emitted:
+            yield text[emitted:]
+            emitted = len(text)
+    final = tok.decode([t for t in generated if t not in eos], skip_special_tokens=True)
+    final, _ = cut_at_stop(final, params.stop)
+    mean = sum(lps) / len(lps) if lps else math.nan
+    yield GenOut(final, len(prompt), len(generated), mean, reason, 1)

@@ -1,0 +1,311 @@
+"""Turning LangChain messages into prompt tokens, and the text tool-calling protocol.
+
+Chat models (a tokenizer chat template, e.g. SmolLM2's ChatML) get their own template.
+Base models (no template, e.g. ``gemma3-270m``) get this plain transcript, one turn per
+paragraph, ending with an open ``Assistant:`` turn::
+
+    System: <system text>
+
+    User: <user text>
+
+    Assistant: <assistant text>
+
+    Tool result (<tool name>): <tool output>
+
+    Assistant:
+
+and generation stops at the next ``\\nUser:``, ``\\nSystem:`` or ``\\nTool result`` line.
+
+Tool protocol (:meth:`ChatLocal.bind_tools`): the tools' OpenAI-format specs are written
+into the system prompt (:func:`tools_instructions`) and the model is asked to reply with
+only ``{"tool": "<name>", "arguments": {...}}`` to call one. An assistant turn that called
+tools is rendered back as those JSON objects; a ``ToolMessage`` is rendered as a
+``Tool result (<name>): <content>`` user turn. With ``tool_choice`` forcing a call, the
+reply is *prefilled* with ``{"tool": "`` (any tool) or ``{"tool": "<name>", "arguments": ``
+(one tool), which makes tiny models far more reliable.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+)
+
+BASE_MODEL_STOPS = ("\nUser:", "\nSystem:", "\nTool result")
+
+
+@dataclass
+class Prompt:
+    """A rendered prompt: token ids, the text the reply is prefilled with, extra stops."""
+
+    ids: list[int]
+    text: str
+    prefill: str = ""
+    stop: tuple[str, ...] = ()
+    tool_names: tuple[str, ...] = field(default_factory=tuple)
+
+
+def message_text(content: Any) -> str:
+    """Plain text of a message content (string or list of content blocks)."""
+    if isinstance(content, str):
+        return content
+    parts: list[str] = []
+    for block in content or []:
+        if isinstance(block, str):
+            parts.append(block)
+        elif isinstance(block, dict) and block.get("type") == "text":
+            parts.append(str(block.get("text", "")))
+    return "".join(parts)
+
+
+def _tool_call_json(name: str, args: Any) -> str:
+    return json.dumps({"tool": name, "arguments": args}, ensure_ascii=False)
+
+
+def tool_choice_name(tool_choice: Any) -> str | None:
+    """The tool name a ``tool_choice`` forces, ``"any"`` for any tool, ``None`` for auto/none."""
+    if tool_choice in (None, "auto", "none", False):
+        return None
+    if tool_choice in ("any", "required", True):
+        return "any"
+    if isinstance(tool_choice, str):
+        return tool_choice
+    if isinstance(tool_choice, dict):
+        fn = tool_choice.get("function", tool_choice)
+        if isinstance(fn, dict) and isinstance(fn.get("name"), str):
+            return str(fn["name"])
+    raise ValueError(
+        f"unsupported tool_choice {tool_choice!r}: use 'auto', 'none', 'any'/'required', "
+        "a tool name or {'type': 'function', 'function': {'name': ...}}"
+    )
+
+
+def tools_instructions(tools: Sequence[dict[str, Any]], forced: str | None) -> str:
+    """System-prompt text describing the tools and the JSON reply format."""
+    specs = []
+    for t in tools:
+        fn = t.get("function", t)
+        specs.append(
+            json.dumps(
+                {
+                    "name": fn.get("name"),
+                    "description": fn.get("description", ""),
+                    "parameters": fn.get("parameters", {}),
+                },
+                ensure_ascii=False,
+            )
+        )
+    lines = [
+        "You can call these tools:",
+        *specs,
+        'To call a tool, reply with only this JSON object: {"tool": "<tool name>", '
+        '"arguments": {<argument name>: <value>}}.',
+    ]
+    if forced == "any":
+        lines.append("You must call one of the tools now.")
+    elif forced:
+        lines.append(f"You must call the tool {forced} now.")
+    else:
+        lines.append("If no tool is needed, answer in plain text.")
+    return "\n".join(lines)
+
+
+def to_turns(messages: Sequence[BaseMessage]) -> list[dict[str, str]]:
+    """Messages as ``{"role", "content"}`` turns (system / user / assistant only)."""
+    turns: list[dict[str, str]] = []
+    call_names: dict[str, str] = {}
+    for m in messages:
+        text = message_text(m.content)
+        if isinstance(m, SystemMessage):
+            role = "system"
+        elif isinstance(m, AIMessage):
+            role = "assistant"
+            calls = []
+            for tc in m.tool_calls:
+                if tc.get("id"):
+                    call_names[str(tc["id"])] = tc["name"]
+                calls.append(_tool_call_json(tc["name"], tc.get("args", {})))
+            text = "\n".join([t for t in (text, *calls) if t])
+        elif isinstance(m, ToolMessage):
+            role = "user"
+            name = m.name or call_names.get(m.tool_call_id, "tool")
+            text = f"Tool result ({name}): {text}"
+        elif isinstance(m, HumanMessage):
+            role = "user"
+        else:  # ChatMessage / FunctionMessage / custom roles
+            role = {"human": "user", "ai": "assistant"}.get(m.type, "user")
+        if role == "system" and turns and turns[0]["role"] == "system":
+            turns[0]["content"] += "\n\n" + text
+        elif role == "system" and turns:
+            turns.insert(0, {"role": "system", "content": text})
+        else:
+            turns.append({"role": role, "content": text})
+    return turns
+
+
+def transcript(turns: Sequence[dict[str, str]]) -> str:
+    """The plain transcript used for base models (see module docstring)."""
+    label = {"system": "System", "user": "User", "assistant": "Assistant"}
+    parts = []
+    for t in turns:
+        content = t["content"]
+        if t["role"] == "user" and content.startswith("Tool result ("):
+            parts.append(content)
+        else:
+            parts.append(f"{label[t['role']]}: {content}")
+    parts.append("Assistant:")
+    return "\n\n".join(parts)
+
+
+def render(
+    lm: Any,
+    messages: Sequence[BaseMessage],
+    tools: Sequence[dict[str, Any]] | None = None,
+    tool_choice: Any = None,
+) -> Prompt:
+    """Render messages (and bound tools) into the model's prompt token ids."""
+    if not messages:
+        raise ValueError("ChatLocal needs at least one message")
+    turns = to_turns(messages)
+    forced = tool_choice_name(tool_choice) if tools else None
+    names = tuple(str(t.get("function", t).get("name")) for t in tools or ())
+    if forced and forced != "any" and forced not in names:
+        raise ValueError(f"tool_choice names {forced!r}, but the bound tools are {list(names)}")
+    if tools and tool_choice != "none":
+        instructions = tools_instructions(tools, forced)
+        if turns and turns[0]["role"] == "system":
+            turns[0]["content"] += "\n\n" + instructions
+        else:
+            turns.insert(0, {"role": "system", "content": instructions})
+    prefill = ""
+    if forced == "any":
+        prefill = '{"tool": "'
+    elif forced:
+        prefill = '{"tool": "' + forced + '", "arguments": '
+    tok = lm.tokenizer
+    if lm.chat_template:
+        text = tok.apply_chat_template(turns, tokenize=False, add_generation_prompt=True)
+        text += prefill
+        ids = list(tok(text, add_special_tokens=False)["input_ids"])
+        stops: tuple[str, ...] = ()
+    else:
+        text = transcript(turns) + (" " + prefill if prefill else "")
+        ids = list(tok(text, add_special_tokens=True)["input_ids"])
+        stops = BASE_MODEL_STOPS
+    return Prompt(ids=ids, text=text, prefill=prefill, stop=stops, tool_names=names)
+
+
+def _close_json(fragment: str) -> str | None:
+    """``fragment`` with the brackets it leaves open closed, or ``None`` if it ends mid-string."""
+    stack: list[str] = []
+    in_str = escaped = False
+    for ch in fragment:
+        if in_str:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_str = False
+        elif ch == '"':
+            in_str = True
+        elif ch in "{[":
+            stack.append("}" if ch == "{" else "]")
+        elif ch in "}]" and stack:
+            stack.pop()
+    if in_str:
+        return None
+    return fragment.rstrip().rstrip(",:") + "".join(reversed(stack))
+
+
+def _repair(text: str) -> Any:
+    """Parse a JSON object truncated mid-way (e.g. at ``max_new_tokens``): close it, or cut it
+    back to one of its last commas and close it there. ``None`` if nothing parses."""
+    cuts = [len(text), *[i for i in range(len(text) - 1, 0, -1) if text[i] == ","][:12]]
+    for cut in cuts:
+        closed = _close_json(text[:cut])
+        if closed is None:
+            continue
+        try:
+            return json.loads(closed)
+        except ValueError:
+            continue
+    return None
+
+
+def _decode_json_objects(text: str) -> list[tuple[int, int, Any]]:
+    """Every top-level JSON object in ``text`` as (start, end, value); repairs a truncated one."""
+    dec = json.JSONDecoder()
+    found: list[tuple[int, int, Any]] = []
+    i = text.find("{")
+    while i >= 0:
+        value: Any = None
+        end = -1
+        try:
+            value, end = dec.raw_decode(text, i)
+        except ValueError:
+            value = _repair(text[i:])
+            end = len(text) if value is not None else -1
+        if end > 0 and isinstance(value, dict):
+            found.append((i, end, value))
+            i = text.find("{", end)
+        else:
+            i = text.find("{", i + 1)
+    return found
+
+
+def parse_tool_calls(
+    text: str, tool_names: Sequence[str]
+) -> tuple[str, list[dict[str, Any]], list[dict[str, Any]]]:
+    """Split a reply into (remaining text, tool_calls, invalid_tool_calls).
+
+    A tool call is a JSON object with ``"tool"`` (or ``"name"``) naming a bound tool and
+    ``"arguments"`` (or ``"args"``/``"parameters"``) holding an object. Objects that name an
+    unknown tool or carry non-object arguments become ``invalid_tool_calls``.
+    """
+    calls: list[dict[str, Any]] = []
+    invalid: list[dict[str, Any]] = []
+    spans: list[tuple[int, int]] = []
+    for start, end, obj in _decode_json_objects(text):
+        name = obj.get("tool", obj.get("name"))
+        if not isinstance(name, str):
+            continue
+        args = obj.get("arguments", obj.get("args", obj.get("parameters", {})))
+        if isinstance(args, str):
+            try:
+                args = json.loads(args)
+            except ValueError:
+                pass
+        call_id = f"call_{uuid.uuid4().hex[:24]}"
+        spans.append((start, end))
+        if name in tool_names and isinstance(args, dict):
+            calls.append({"name": name, "args": args, "id": call_id, "type": "tool_call"})
+        else:
+            error = (
+                f"unknown tool {name!r}"
+                if name not in tool_names
+                else "arguments are not an object"
+            )
+            invalid.append(
+                {
+                    "name": name,
+                    "args": json.dumps(args, default=str),
+                    "id": call_id,
+                    "error": error,
+                    "type": "invalid_tool_call",
+                }
+            )
+    rest = text
+    for start, end in reversed(spans):
+        rest = rest[:start] + rest[end:]
+    return rest.strip(), calls, invalid

@@ -1,0 +1,142 @@
+from __future__ import annotations
+
+import json
+import threading
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from green_chain.models import cache, load_causal_lm, load_tokenizer, token_counter
+from green_chain.models.loading import clear_process_cache
+
+
+def test_local_folder_loads_once_per_process(tiny_folder: Path) -> None:
+    a = load_causal_lm(tiny_folder)
+    b = load_causal_lm(str(tiny_folder))
+    assert a is b
+    assert a.chat_template and a.path == tiny_folder.resolve()
+    results: list[Any] = []
+    threads = [threading.Thread(target=lambda: results.append(load_causal_lm(tiny_folder)))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(r is a for r in results)
+
+
+def test_base_folder_has_no_chat_template(tiny_base_folder: Path) -> None:
+    assert not load_causal_lm(tiny_base_folder).chat_template
+
+
+def test_load_tokenizer_is_shared(tiny_folder: Path, tiny_lm: Any) -> None:
+    assert load_tokenizer(tiny_folder) is tiny_lm.tokenizer
+
+
+def test_token_counter_specs(tiny_folder: Path, tiny_lm: Any) -> None:
+    text = "the cat sat"
+    expected = len(tiny_lm.tokenizer.encode(text, add_special_tokens=False))
+    assert token_counter(tiny_folder)(text) == expected
+    assert token_counter(tiny_lm.tokenizer)(text) == expected
+    assert token_counter(len)(text) == len(text)
+    approx = token_counter(None)
+    assert isinstance(approx("a b c d e f g h"), int) and approx("a b c d e f g h") > 0
+    with pytest.raises(ValueError, match="unknown model"):
+        token_counter("definitely-not-a-model")
+    with pytest.raises(TypeError):
+        token_counter(3.5)
+
+
+def test_token_counter_uses_registered_counter() -> None:
+    from green_chain import tokens
+
+    tokens.register_tokenizer("my-model-x", lambda s: 42)
+    try:
+        assert token_counter("my-model-x")("anything") == 42
+    finally:
+        tokens.unregister_tokenizer("my-model-x")
+
+
+# ---------------------------------------------------------------- GGUF cache machinery
+@pytest.fixture()
+def fake_gguf(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_tiny: Any
+) -> Iterator[tuple[Path, list[int]]]:
+    """A fake .gguf whose 'dequantizing' load returns a fresh tiny model; counts loads."""
+    monkeypatch.setenv("GREEN_CHAIN_CACHE", str(tmp_path / "cache"))
+    gguf = tmp_path / "tiny.gguf"
+    gguf.write_bytes(b"GGUF fake")
+    calls: list[int] = []
+
+    def load_gguf(path: Path, dtype: Any) -> tuple[Any, Any]:
+        assert path == gguf.resolve()
+        calls.append(1)
+        return fresh_tiny()
+
+    monkeypatch.setattr(cache, "load_gguf", load_gguf)
+    monkeypatch.setattr(cache, "load_gguf_tokenizer", lambda p: fresh_tiny()[1])
+    clear_process_cache()
+    yield gguf, calls
+    clear_process_cache()
+
+
+def _folder(gguf: Path) -> Path:
+    return cache.cache_folder(str(gguf), gguf.resolve(), packaged=False)
+
+
+def test_gguf_cache_built_then_reused(fake_gguf: tuple[Path, list[int]]) -> None:
+    fake_gguf, calls = fake_gguf
+    lm = load_causal_lm(fake_gguf)
+    folder = _folder(fake_gguf)
+    assert len(calls) == 1 and lm.path == folder
+    meta = json.loads((folder / cache.MARKER).read_text())
+    assert meta["source_size"] == fake_gguf.stat().st_size
+    assert "model.safetensors" in meta["files"]
+    assert folder.name.endswith(f"-tf{cache.transformers_major()}")
+    clear_process_cache()
+    tok = load_tokenizer(fake_gguf)  # from the cache folder, no GGUF parse
+    assert tok.chat_template
+    again = load_causal_lm(fake_gguf)
+    assert len(calls) == 1  # served from the safetensors cache
+    assert again is not lm
+
+
+def test_truncated_safetensors_is_rebuilt(fake_gguf: tuple[Path, list[int]]) -> None:
+    fake_gguf, calls = fake_gguf
+    load_causal_lm(fake_gguf)
+    folder = _folder(fake_gguf)
+    st = folder / "model.safetensors"
+    st.write_bytes(st.read_bytes()[:100])
+    assert not cache.check_cache(folder, fake_gguf.resolve()).ok
+    clear_process_cache()
+    with pytest.warns(cache.CorruptCacheWarning, match="model.safetensors"):
+        load_causal_lm(fake_gguf)
+    assert len(calls) == 2
+    assert cache.check_cache(folder, fake_gguf.resolve()).ok
+
+
+def test_garbage_of_right_size_is_rebuilt(fake_gguf: tuple[Path, list[int]]) -> None:
+    fake_gguf, calls = fake_gguf
+    load_causal_lm(fake_gguf)
+    folder = _folder(fake_gguf)
+    st = folder / "model.safetensors"
+    st.write_bytes(b"\xff" * st.stat().st_size)
+    clear_process_cache()
+    with pytest.warns(cache.CorruptCacheWarning, match="load failed"):
+        lm = load_causal_lm(fake_gguf)
+    assert len(calls) == 2 and lm.model is not None
+
+
+def test_missing_marker_is_rebuilt(fake_gguf: tuple[Path, list[int]]) -> None:
+    fake_gguf, _calls = fake_gguf
+    load_causal_lm(fake_gguf)
+    folder = _folder(fake_gguf)
+    (folder / cache.MARKER).unlink()
+    clear_process_cache()
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        load_causal_lm(fake_gguf)
+    assert any(issubclass(w.category, cache.CorruptCacheWarning) for w in rec)
+    assert (folder / cache.MARKER).is_file()
