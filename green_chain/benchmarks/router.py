@@ -1,10 +1,10 @@
 """Evidence for the router: energy saved at 95% of large-only quality, per scorer.
 
-``python -m green_chain.benchmarks.router [--items N] [--seed S] [--out DIR]``
+``python -m green_chain.benchmarks.router [--items N] [--train-items M] [--seed S] [--out DIR]``
 
 Cheap = packaged SmolLM2-135M-Instruct, large = packaged Gemma-3-270M (base;
 plain-text prompts). Items: SQuAD v1.1 dev, NQ-open with its gold passage, SST-2
-dev, from ``green_chain.paths.data_dir()``. ``N`` test items and ``N`` disjoint
+dev, from ``green_chain.paths.data_dir()``. ``N`` test items and ``M`` (default ``N``) disjoint
 train items (same task mix, fixed seed); scorers are fitted and calibrated on the
 train items only.
 
@@ -342,7 +342,10 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m green_chain.benchmarks.router",
         description=__doc__.split("\n")[0] if __doc__ else None,
     )
-    parser.add_argument("--items", type=int, default=40, help="test items (and as many train)")
+    parser.add_argument("--items", type=int, default=40, help="test items")
+    parser.add_argument(
+        "--train-items", type=int, default=None, help="train/calibration items (default: --items)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--floor", type=float, default=0.95, help="quality floor x large-only")
     parser.add_argument("--out", type=Path, default=None, help="folder for router.json")
@@ -363,8 +366,11 @@ def main(argv: list[str] | None = None) -> int:
 
     backends = detect_backends() or [CPUTimeEstimateBackend()]
     monitor = EnergyMonitor(backends)
-    items = load_items(2 * args.items, args.seed)
-    train_items, test_items = items[: args.items], items[args.items :]
+    n_train = args.train_items if args.train_items is not None else args.items
+    if n_train < 10:
+        parser.error("--train-items must be >= 10")
+    items = load_items(n_train + args.items, args.seed)
+    train_items, test_items = items[:n_train], items[n_train:]
     assert not {i.id for i in train_items} & {i.id for i in test_items}, "train/test overlap"
     started = time.time()
     res: dict[str, Any] = {}

@@ -53,6 +53,21 @@ def _split_ids(tokenizer: Any, prompt: str, continuation: str) -> tuple[list[int
     return f_ids, k
 
 
+def _logits_at(model: Any, input_ids: Any, mask: Any, lo: int, hi: int) -> Any:
+    """Logits for sequence positions ``lo..hi-1`` (all rows), computing the head only there."""
+    import torch
+
+    keep = torch.arange(lo, hi, device=input_ids.device)
+    try:
+        out = model(input_ids=input_ids, attention_mask=mask, logits_to_keep=keep)
+        logits = out.logits
+        if logits.shape[1] == hi - lo:
+            return logits
+    except TypeError:  # a model without ``logits_to_keep``
+        pass
+    return model(input_ids=input_ids, attention_mask=mask).logits[:, lo:hi]
+
+
 def score_with(
     model: Any,
     tokenizer: Any,
@@ -100,10 +115,14 @@ def score_with(
                 ids = items[i][0]
                 input_ids[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
                 mask[row, : len(ids)] = 1
-            logits = model(input_ids=input_ids.to(device), attention_mask=mask.to(device)).logits
+            # Only the positions that predict continuation tokens need the LM head; for
+            # large vocabularies (Gemma 3: 262k) the head costs more than the body.
+            lo = min(items[i][1] for i in idx) - 1
+            hi = max(len(items[i][0]) for i in idx) - 1
+            logits = _logits_at(model, input_ids.to(device), mask.to(device), lo, hi)
             for row, i in enumerate(idx):
                 ids, k = items[i]
-                pred = logits[row, k - 1 : len(ids) - 1].float().log_softmax(-1)
+                pred = logits[row, k - 1 - lo : len(ids) - 1 - lo].float().log_softmax(-1)
                 target = torch.tensor(ids[k:], dtype=torch.long, device=pred.device)
                 lp = pred.gather(-1, target.unsqueeze(-1)).squeeze(-1)
                 total = float(lp.sum())
