@@ -114,3 +114,27 @@ def test_protect_code_and_entities() -> None:
     mask = protected_mask(text, units, compile_protect(["code", "entities"]))
     kept = " ".join(u.strip() for u, m in zip(units, mask, strict=True) if m)
     assert kept == "`pip install x` Marie Curie"
+
+
+def test_embedding_backend_lexical_overlap_breaks_dense_ties() -> None:
+    from green_chain.compression.backends.embedding import EmbeddingBackend, lexical_overlap
+
+    class Flat:
+        """Every text embeds to the same vector: dense relevance cannot tell them apart."""
+
+        def embed_documents(self, texts: list[str]) -> list[list[float]]:
+            return [[1.0, 0.0] for _ in texts]
+
+        def embed_query(self, text: str) -> list[float]:
+            return [1.0, 0.0]
+
+    units = ["The weather was mild.", "Tesla was born in Smiljan in 1856."]
+    question = "Where was Tesla born?"
+    assert lexical_overlap(units[1], question) == 1.0
+    assert lexical_overlap(units[0], question) == 0.0
+    scores = EmbeddingBackend(Flat()).score_units(units, question)
+    assert scores[1] > scores[0]
+    flat = EmbeddingBackend(Flat(), lexical_weight=0.0).score_units(units, question)
+    assert flat[0] == flat[1]
+    with pytest.raises(ValueError, match="lexical_weight"):
+        EmbeddingBackend(Flat(), lexical_weight=-1)

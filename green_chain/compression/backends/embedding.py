@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,8 +17,86 @@ def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
     return dot / (na * nb) if na and nb else 0.0
 
 
+_STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "of",
+        "in",
+        "on",
+        "at",
+        "to",
+        "for",
+        "by",
+        "with",
+        "from",
+        "and",
+        "or",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "being",
+        "what",
+        "which",
+        "who",
+        "whom",
+        "whose",
+        "when",
+        "where",
+        "why",
+        "how",
+        "did",
+        "does",
+        "do",
+        "that",
+        "this",
+        "these",
+        "those",
+        "it",
+        "its",
+        "as",
+        "into",
+        "than",
+        "then",
+        "there",
+        "their",
+        "his",
+        "her",
+        "he",
+        "she",
+        "they",
+        "we",
+        "you",
+        "i",
+        "not",
+        "no",
+    ]
+)
+
+
+def _content_stems(text: str) -> set[str]:
+    """Lower-cased content words cut to 6 characters (a crude, language-light stem)."""
+    return {w[:6] for w in re.findall(r"\w+", text.lower()) if w not in _STOPWORDS}
+
+
+def lexical_overlap(sentence: str, question: str) -> float:
+    """Share (0-1) of the question's content-word stems that occur in ``sentence``."""
+    q = _content_stems(question)
+    return len(q & _content_stems(sentence)) / len(q) if q else 0.0
+
+
 class EmbeddingBackend(CompressionBackend):
     """Scores each sentence by cosine similarity to the question (cheapest backend).
+
+    With a question, the score is ``cosine + lexical_weight * overlap`` where
+    ``overlap`` is the share of the question's content words found in the sentence
+    (hybrid dense + lexical relevance, as in hybrid retrieval): dense similarity
+    alone misses answer sentences that share rare names or numbers with the
+    question. ``lexical_weight=0`` gives pure embedding relevance.
 
     Without a question, sentences are scored by similarity to the mean of all
     sentence embeddings (centrality). Sentences are embedded in batches of
@@ -32,9 +111,18 @@ class EmbeddingBackend(CompressionBackend):
     name = "embedding"
     granularity = "sentence"
 
-    def __init__(self, embeddings: Any | None = None, *, batch_size: int = 256) -> None:
+    def __init__(
+        self,
+        embeddings: Any | None = None,
+        *,
+        batch_size: int = 256,
+        lexical_weight: float = 0.5,
+    ) -> None:
+        if lexical_weight < 0:
+            raise ValueError(f"lexical_weight must be >= 0, got {lexical_weight}")
         self._embeddings = embeddings
         self.batch_size = batch_size
+        self.lexical_weight = lexical_weight
 
     @property
     def embeddings(self) -> Any:
@@ -60,6 +148,9 @@ class EmbeddingBackend(CompressionBackend):
         else:
             ref = []
         scores = [-1.0] * len(units)
+        has_question = bool(question and question.strip())
         for i, v in zip(idx, vecs, strict=True):
             scores[i] = _cosine(v, ref)
+            if has_question and self.lexical_weight:
+                scores[i] += self.lexical_weight * lexical_overlap(units[i], question or "")
         return scores
