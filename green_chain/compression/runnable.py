@@ -28,8 +28,8 @@ Rebuild = Callable[[list[str]], Any]
 
 
 def make_backend(backend: str | CompressionBackend, **kwargs: Any) -> CompressionBackend:
-    """A backend by name (``embedding``, ``selective``, ``llmlingua``, ``longllmlingua``,
-    ``llmlingua2``) or the instance given."""
+    """A backend by name (``embedding``, ``selective``, ``learned``, ``llmlingua``,
+    ``longllmlingua``, ``llmlingua2``) or the instance given."""
     if isinstance(backend, CompressionBackend):
         return backend
     if backend == "embedding":
@@ -40,12 +40,16 @@ def make_backend(backend: str | CompressionBackend, **kwargs: Any) -> Compressio
         from green_chain.compression.backends.selective import SelectiveBackend
 
         return SelectiveBackend(**kwargs)
+    if backend == "learned":
+        from green_chain.compression.backends.learned import LearnedBackend
+
+        return LearnedBackend(**kwargs)
     if backend in ("llmlingua", "longllmlingua", "llmlingua2"):
         from green_chain.compression.backends.llmlingua import LLMLinguaBackend
 
         return LLMLinguaBackend(mode=backend, **kwargs)  # type: ignore[arg-type]
     raise ValueError(
-        f"unknown compression backend {backend!r}; use embedding, selective, llmlingua, "
+        f"unknown compression backend {backend!r}; use embedding, selective, learned, llmlingua, "
         "longllmlingua, llmlingua2 or a CompressionBackend instance"
     )
 
