@@ -170,11 +170,35 @@ class EnergyReport:
             groups.setdefault(str(r["run_type"]), []).append(r)
         return [self._row(k, v, "attributed_energy_j") for k, v in sorted(groups.items())]
 
+    def _wrapper_model_runs(self) -> set[Any]:
+        """Model runs that contain another model run (a router around its chosen model).
+
+        Their energy and tokens are the inner call's, so per-model totals skip them.
+        """
+        by_id = {r["run_id"]: r for r in self._records}
+        wrappers: set[Any] = set()
+        for r in self._records:
+            if r["run_type"] not in MODEL_RUN_TYPES:
+                continue
+            parent = by_id.get(r.get("parent_run_id"))
+            seen = 0
+            while parent is not None and seen < 1000:
+                if parent["run_type"] in MODEL_RUN_TYPES:
+                    wrappers.add(parent["run_id"])
+                parent = by_id.get(parent.get("parent_run_id"))
+                seen += 1
+        return wrappers
+
     def by_model(self) -> list[dict[str, Any]]:
-        """Aggregate rows per model name over model calls (energy = attributed inclusive J)."""
+        """Aggregate rows per model name over model calls (energy = attributed inclusive J).
+
+        A model run that wraps another model run (``RoutedChatModel``) is left out, so
+        the chosen model's joules and tokens are counted once.
+        """
+        wrappers = self._wrapper_model_runs()
         groups: dict[str, list[Mapping[str, Any]]] = {}
         for r in self._records:
-            if r["run_type"] in MODEL_RUN_TYPES:
+            if r["run_type"] in MODEL_RUN_TYPES and r["run_id"] not in wrappers:
                 groups.setdefault(str(r.get("model_name") or "?"), []).append(r)
         return [self._row(k, v, "attributed_inclusive_j") for k, v in sorted(groups.items())]
 

@@ -96,3 +96,26 @@ def test_plot_writes_a_png(metered, tmp_path):
     _run_some(metered, 5)
     out = metered.handler.report().plot(tmp_path / "energy.png")
     assert out.exists() and out.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_by_model_counts_a_routed_call_once(metered):
+    from green_chain.routing import HeuristicScorer, RoutedChatModel
+
+    cheap = ScriptedChatModel(
+        responses=[ai_message("cheap", input_tokens=10, output_tokens=2)],
+        model_name="cheap-model",
+        cycle=True,
+        on_call=lambda msgs: metered.work(2.0),
+    )
+    large = ScriptedChatModel(
+        responses=[ai_message("large", input_tokens=10, output_tokens=2)],
+        model_name="large-model",
+        cycle=True,
+        on_call=lambda msgs: metered.work(5.0),
+    )
+    router = RoutedChatModel(models=[cheap, large], scorer=HeuristicScorer(), threshold=0.0)
+    router.invoke("hello there", config={"callbacks": [metered.handler]})
+    rows = metered.handler.report().by_model()
+    assert sum(r["calls"] for r in rows) == 1
+    assert sum(r["energy_j"] for r in rows) == pytest.approx(2.0)
+    assert sum(r["tokens"] for r in rows) == 12
