@@ -26,7 +26,8 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import Runnable
 
-from green_chain.bench.metrics import LikelihoodScorer, packaged_scorer
+from green_chain.bench.metrics import LikelihoodScorer
+from green_chain.bench.prefix_scoring import prefix_scorer
 
 #: Default packaged models: cheap = SmolLM2-135M-Instruct, large = Gemma-3-270M (base).
 DEFAULT_CHEAP_MODEL = "smollm2-135m-instruct"
@@ -67,6 +68,12 @@ class Components:
         scorer: Log-likelihood scorer for the multiple-choice quality signal.
         scorer_normalized: Length-normalised scorer for long continuations.
         versions: Free description of what was wired, stored in results.json.
+        embeddings: One LangChain ``Embeddings`` shared by every optimizer and the router
+            (``None`` = each optimizer's default).
+        warmer: Called by :meth:`warm_up` before anything is measured.
+        route_fitter: ``(scenario, env, items) -> RoutePolicy`` fitting the router's
+            scorer and threshold on calibration items (``None`` = the router factory's
+            own default).
     """
 
     models: Mapping[str, BaseChatModel]
@@ -85,6 +92,9 @@ class Components:
     scorer: LikelihoodScorer | None = None
     scorer_normalized: LikelihoodScorer | None = None
     versions: dict[str, str] = field(default_factory=dict)
+    embeddings: Any = None
+    warmer: Callable[[], None] | None = None
+    route_fitter: Callable[..., Any] | None = None
 
     def __post_init__(self) -> None:
         missing = {"cheap", "large"} - set(self.models)
@@ -93,28 +103,47 @@ class Components:
                 f"Components.models needs keys 'cheap' and 'large'; missing {sorted(missing)}"
             )
 
-    def model(self, role: str, max_new_tokens: int | None = None) -> BaseChatModel:
-        """The ``cheap`` or ``large`` model, with its answer length capped when supported."""
+    def model(
+        self,
+        role: str,
+        max_new_tokens: int | None = None,
+        stop: Sequence[str] | None = None,
+    ) -> BaseChatModel:
+        """The ``cheap`` or ``large`` model, answer length capped and stop sequences set."""
         if role not in self.models:
             raise KeyError(f"unknown model role {role!r}; known: {sorted(self.models)}")
-        return cap_answer(self.models[role], max_new_tokens)
+        return cap_answer(self.models[role], max_new_tokens, stop)
+
+    def warm_up(self) -> None:
+        """Load every model and encoder once, outside any measured window.
+
+        A first call pays weight loading (seconds, tens of joules) that no item should
+        be charged for; :func:`default_components` sets this to load the packaged
+        models, run one short generation each, and load the embedding encoder.
+        """
+        if self.warmer is not None:
+            self.warmer()
 
 
-def cap_answer(model: BaseChatModel, max_new_tokens: int | None) -> BaseChatModel:
-    """A copy of ``model`` generating at most ``max_new_tokens`` tokens.
+def cap_answer(
+    model: BaseChatModel, max_new_tokens: int | None, stop: Sequence[str] | None = None
+) -> BaseChatModel:
+    """A copy of ``model`` generating at most ``max_new_tokens`` tokens, ending at ``stop``.
 
-    Works for models with a ``max_new_tokens`` or ``max_tokens`` field (ChatLocal,
-    most provider models); other models are returned unchanged.
+    Works for models with a ``max_new_tokens`` or ``max_tokens`` field and a ``stop``
+    field (ChatLocal, most provider models); other models are returned unchanged.
     """
-    if max_new_tokens is None:
-        return model
-    if max_new_tokens <= 0:
+    if max_new_tokens is not None and max_new_tokens <= 0:
         raise ValueError(f"max_new_tokens must be > 0, got {max_new_tokens}")
     fields = getattr(type(model), "model_fields", {})
-    for name in ("max_new_tokens", "max_tokens"):
-        if name in fields:
-            return model.model_copy(update={name: max_new_tokens})
-    return model
+    update: dict[str, Any] = {}
+    if max_new_tokens is not None:
+        name = next((n for n in ("max_new_tokens", "max_tokens") if n in fields), None)
+        if name is not None:
+            update[name] = max_new_tokens
+    if stop and "stop" in fields:
+        update["stop"] = list(stop)
+    return model.model_copy(update=update) if update else model
 
 
 def model_name(model: Any) -> str:
@@ -132,22 +161,32 @@ def default_components(
 ) -> Components:
     """The real components: packaged local models and green-chain's optimizers.
 
-    Optimizers that are not importable yield factories raising
-    :class:`ComponentUnavailableError` (the scenarios needing them fail with that
-    reason and the others still run).
+    One ``LocalEmbeddings`` (MiniLM) is shared by the compressor, the history filter,
+    the example selector and the router. Optimizers that are not importable yield
+    factories raising :class:`ComponentUnavailableError` (the scenarios needing them
+    fail with that reason and the others still run).
     """
     try:
-        from green_chain.models import ChatLocal
+        from green_chain.models import ChatLocal, LocalEmbeddings
     except (ImportError, AttributeError) as exc:
         raise ComponentUnavailableError(
             f"the packaged local models are not available ({exc}); install green-chain[local]"
         ) from exc
     models = {"cheap": ChatLocal(model=cheap), "large": ChatLocal(model=large)}
+    embeddings = LocalEmbeddings()
+
+    def warm() -> None:
+        for m in models.values():
+            m.model_copy(update={"max_new_tokens": 1}).invoke("Hello")
+        embeddings.embed_query("warm up")
+
     comps = Components(
         models=models,
-        scorer=packaged_scorer(normalize=False),
-        scorer_normalized=packaged_scorer(normalize=True),
+        scorer=prefix_scorer(normalize=False),
+        scorer_normalized=prefix_scorer(normalize=True),
         versions={"cheap": cheap, "large": large},
+        embeddings=embeddings,
+        warmer=warm,
     )
     _wire_optimizers(comps)
     return comps
@@ -155,8 +194,11 @@ def default_components(
 
 def _wire_optimizers(comps: Components) -> None:
     """Adapt the real optimizer classes to the factory signatures (see module doc)."""
+    emb = comps.embeddings
+    large = comps.versions.get("large")
     try:
         from green_chain.compression import PromptCompressor
+        from green_chain.compression.backends.embedding import EmbeddingBackend
 
         def compressor(
             *,
@@ -165,8 +207,13 @@ def _wire_optimizers(comps: Components) -> None:
             question_key: str | None = None,
             target_model: str | None = None,
         ) -> Runnable:
+            # sentence-level: keeps gold answers at rate 0.5 where word dropping breaks them
             return PromptCompressor(
-                "embedding", rate=rate, keys=list(keys), question_key=question_key or "question"
+                EmbeddingBackend(emb),
+                rate=rate,
+                keys=list(keys),
+                question_key=question_key or "question",
+                target_tokenizer=target_model or large,
             )
 
         comps.compressor = compressor
@@ -178,7 +225,13 @@ def _wire_optimizers(comps: Components) -> None:
         def history(
             *, max_tokens: int, keep_last: int = 1, target_model: str | None = None
         ) -> Runnable:
-            return RelevantHistory(max_tokens, keep_last=keep_last, on_overflow="keep_mandatory")
+            return RelevantHistory(
+                max_tokens,
+                embeddings=emb,
+                token_counter=target_model or large,
+                keep_last=keep_last,
+                on_overflow="keep_mandatory",
+            )
 
         comps.history = history
     except ImportError:
@@ -187,10 +240,19 @@ def _wire_optimizers(comps: Components) -> None:
         from green_chain.selection import BudgetedExampleSelector
 
         def selector(
-            *, examples: list[dict[str, Any]], max_tokens: int, input_keys: Sequence[str]
+            *,
+            examples: list[dict[str, Any]],
+            max_tokens: int,
+            input_keys: Sequence[str],
+            example_prompt: Callable[[dict[str, Any]], str] | None = None,
         ) -> Any:
             return BudgetedExampleSelector(
-                examples, max_tokens=max_tokens, input_keys=list(input_keys)
+                examples,
+                max_tokens=max_tokens,
+                input_keys=list(input_keys),
+                embeddings=emb,
+                example_prompt=example_prompt,
+                tokenizer=large,
             )
 
         comps.selector = selector
@@ -200,11 +262,21 @@ def _wire_optimizers(comps: Components) -> None:
         from green_chain.routing import HeuristicScorer, RoutedChatModel
 
         def router(
-            *, models: Sequence[BaseChatModel], calibration: Sequence[Any] = ()
+            *,
+            models: Sequence[BaseChatModel],
+            calibration: Sequence[Any] = (),
+            scorer: Any = None,
+            threshold: float = 0.5,
         ) -> BaseChatModel:
-            # Phase 2: an EmbeddingScorer trained and calibrated on ``calibration``.
-            return RoutedChatModel(models=list(models), scorer=HeuristicScorer(), threshold=0.5)
+            # ``scorer``/``threshold`` come from green_chain.bench.routefit (fitted on the
+            # scenario's calibration items); the heuristic is only a fallback.
+            return RoutedChatModel(
+                models=list(models), scorer=scorer or HeuristicScorer(), threshold=threshold
+            )
 
         comps.router = router
+        from green_chain.bench.routefit import fit_route_policy
+
+        comps.route_fitter = fit_route_policy
     except ImportError:
         pass

@@ -26,6 +26,8 @@ _ENTRY_KEYS = (
     "item_ids",
     "calibration_ids",
     "validated_etr",
+    "router",
+    "elapsed_s",
     "traceback",
     "records",
 )

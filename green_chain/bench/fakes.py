@@ -111,10 +111,18 @@ def make_components(clock: Any, meter: Any, *, compressor_j: float = 0.5) -> Com
 
         return RunnableLambda(keep)
 
-    def selector(*, examples: list[dict[str, Any]], max_tokens: int, input_keys: list[str]):
+    def selector(
+        *,
+        examples: list[dict[str, Any]],
+        max_tokens: int,
+        input_keys: list[str],
+        example_prompt: Any = None,
+    ):
         return FakeSelector(examples, max_tokens, input_keys)
 
-    def router(*, models: list[BaseChatModel], calibration: Any = ()):
+    def router(
+        *, models: list[BaseChatModel], calibration: Any = (), scorer: Any = None, threshold=0.5
+    ):
         return models[0]
 
     return Components(

@@ -11,7 +11,9 @@ the others still run.
 from __future__ import annotations
 
 import logging
+import time
 import traceback
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,7 +21,7 @@ from typing import Any
 from langchain_core.runnables import Runnable
 
 from green_chain.bench.capture import CaptureHandler
-from green_chain.bench.components import Components, model_name
+from green_chain.bench.components import OPTIMIZER_TAG, Components, model_name
 from green_chain.bench.data import Root
 from green_chain.bench.items import Item
 from green_chain.bench.metrics import multiple_choice
@@ -44,8 +46,15 @@ class RunOptions:
         settings: Green chain knobs.
         etr_rates: Compression rates of the validated-ETR sweep (empty = no sweep).
         progress: Show progress bars.
-        handler_factory: ``monitor -> callback handler`` attached to every run (the
-            energy callback handler); ``None`` = none.
+        handler_factory: ``monitor -> callback handler``, called once per item and
+            variant (the energy callback handler, whose records give the energy);
+            ``None`` = the runner's own window.
+        router_items: Calibration items the router is fitted on (``None`` = the
+            scenario's ``router_items``, ``quick_router_items`` in quick).
+        etr_scenarios: Scenarios the validated-ETR sweep runs on (``None`` = all
+            compressible ones).
+        etr_items: Test items of the sweep (``None`` = all).
+        warm_up: Run each green chain once on a calibration item before measuring.
     """
 
     n_items: int | None = None
@@ -56,11 +65,34 @@ class RunOptions:
     etr_rates: tuple[float, ...] = ()
     progress: bool = True
     handler_factory: Callable[[EnergyMonitor], Any] | None = None
+    router_items: int | None = None
+    etr_scenarios: tuple[str, ...] | None = None
+    etr_items: int | None = None
+    warm_up: bool = True
 
     def items_for(self, scenario: Scenario) -> int | None:
         if self.n_items is not None:
             return self.n_items
         return scenario.quick_items if self.quick else None
+
+    def router_items_for(self, scenario: Scenario) -> int:
+        """Calibration items the router is fitted on (fewer in ``--quick``)."""
+        if self.router_items is not None:
+            return self.router_items
+        return scenario.quick_router_items if self.quick else scenario.router_items
+
+
+def _warm_up(scenario: Scenario, green: Runnable, calibration: Sequence[Item]) -> None:
+    """Run the green chain once per warm-up item, unmeasured (optimizer caches, indexes).
+
+    Building an example index or loading an encoder is a one-off setup cost of a
+    deployment, not a per-request cost; it must not be charged to the first item.
+    """
+    for it in scenario.warmup_items(calibration):
+        try:
+            green.invoke(it.inputs)
+        except Exception:  # the measured run will report the failure
+            logger.debug("warm-up of %s failed", scenario.name, exc_info=True)
 
 
 def _progress(iterable: Sequence[Any], desc: str, enabled: bool) -> Any:
@@ -85,6 +117,51 @@ def _handler_records(handler: Any) -> list[dict[str, Any]]:
         return []
 
 
+def handler_figures(records: Sequence[dict[str, Any]], root_id: str) -> dict[str, Any] | None:
+    """The item's energy, optimizer energy and ETR from the energy handler's run records.
+
+    ``root_id`` is the run id of the item's chain invocation. Returns ``None`` when the
+    handler did not record that run (the caller falls back to its own window).
+    """
+    tree = [r for r in records if r.get("root_run_id") == root_id]
+    root = next((r for r in tree if r.get("run_id") == root_id), None)
+    if root is None or root.get("energy_j") is None:
+        return None
+    by_id = {r["run_id"]: r for r in tree}
+
+    def tagged(r: dict[str, Any] | None) -> bool:
+        return r is not None and OPTIMIZER_TAG in (r.get("tags") or [])
+
+    opt_roots = [r for r in tree if tagged(r) and not tagged(by_id.get(r.get("parent_run_id")))]
+    consumers = [
+        r for r in tree if r.get("run_type") in ("chat_model", "llm") and r.get("etr") is not None
+    ]
+    sent = sum(r.get("prompt_tokens") or 0 for r in consumers)
+    saved = sum(r.get("tokens_saved") or 0 for r in consumers)
+    return {
+        "energy_j": float(root["energy_j"]),
+        "energy_kind": root.get("energy_kind"),
+        "energy_sources": list(root.get("energy_sources") or []),
+        "energy_uncertainty_j": root.get("energy_uncertainty_j"),
+        "duration_s": root.get("duration_s"),
+        "carbon_kg": root.get("carbon_kg"),
+        "optimizer_energy_j": sum(r.get("energy_j") or 0.0 for r in opt_roots),
+        "optimizer_runs": [
+            {
+                "name": r.get("name"),
+                "energy_j": r.get("energy_j"),
+                "duration_s": r.get("duration_s"),
+                "error": r.get("error"),
+            }
+            for r in opt_roots
+        ],
+        # the handler's ETR: tokens sent / tokens the prompt had before the optimizers
+        "etr_handler": sent / (sent + saved) if consumers and sent + saved > 0 else None,
+        "handler_tokens_sent": sent if consumers else None,
+        "handler_tokens_saved": saved if consumers else None,
+    }
+
+
 def run_item(
     chain: Runnable,
     item: Item,
@@ -95,10 +172,16 @@ def run_item(
     capture: CaptureHandler,
     handler: Any = None,
 ) -> dict[str, Any]:
-    """Invoke ``chain`` on one item inside an energy window; return its record."""
+    """Invoke ``chain`` on one item; return its record.
+
+    With ``handler`` (the energy callback handler, one per item) the headline energy,
+    the optimizers' own energy and the ETR come from the handler's run records
+    (``energy_basis: "handler"``); the runner's own window around the call is kept as
+    ``window_energy_j``, a cross-check. Without a handler the window is the figure.
+    """
     key = ("bench", scenario, variant, item.id)
     callbacks: list[Any] = [capture] + ([handler] if handler is not None else [])
-    n_before = len(_handler_records(handler)) if handler is not None else 0
+    root_id = uuid.uuid4()
     capture.reset()
     output, error = "", None
     monitor.begin(key)
@@ -108,6 +191,7 @@ def run_item(
             config={
                 "callbacks": callbacks,
                 "run_name": f"{scenario}:{variant}",
+                "run_id": root_id,
                 "tags": ["green_chain:bench", variant],
                 "metadata": {"item_id": item.id, "scenario": scenario, "variant": variant},
             },
@@ -122,13 +206,16 @@ def run_item(
     record: dict[str, Any] = {
         "item_id": item.id,
         "variant": variant,
+        "energy_basis": "window",
         "energy_j": m.total_j,
         "energy_kind": m.kind,
         "energy_sources": m.sources,
         "energy_uncertainty_j": m.uncertainty_j,
         "duration_s": m.duration_s,
+        "window_energy_j": m.total_j,
         "optimizer_energy_j": cap.optimizer_energy_j,
         "optimizer_runs": cap.optimizer_runs,
+        "etr_handler": None,
         "prompt_tokens": sum(c.prompt_tokens or 0 for c in leaves),
         "completion_tokens": sum(c.completion_tokens or 0 for c in leaves),
         "optimizer_model_tokens": sum(
@@ -143,7 +230,11 @@ def run_item(
         "_prompt": final.prompt if final else None,
     }
     if handler is not None:
-        record["handler_records"] = _handler_records(handler)[n_before:]
+        hrecs = _handler_records(handler)
+        figures = handler_figures(hrecs, str(root_id))
+        if figures is not None:
+            record.update(figures, energy_basis="handler")
+        record["handler_records"] = [r for r in hrecs if r.get("root_run_id") == str(root_id)]
     return record
 
 
@@ -196,6 +287,7 @@ def run_scenario(
 ) -> dict[str, Any]:
     """Run one scenario; returns its entry of results.json (``status`` ok or failed)."""
     entry: dict[str, Any] = {"name": scenario.name, "title": scenario.title, **scenario.describe()}
+    started = time.monotonic()
     try:
         split = scenario.split(options.data_root, options.items_for(scenario), options.seed)
         entry["item_ids"] = [it.id for it in split.test]
@@ -204,13 +296,27 @@ def run_scenario(
             raise ValueError(
                 f"no test items left for {scenario.name} after holding out calibration"
             )
-        env = ScenarioEnv(components, split.calibration, options.settings, options.seed)
+        pool = [*split.test, *split.calibration]
+        env = ScenarioEnv(
+            components, split.calibration, options.settings, options.seed, stop=scenario.stop
+        )
+        if options.settings.route and components.route_fitter is not None:
+            from green_chain.bench.routefit import router_items
+
+            n_route = options.router_items_for(scenario)
+            fit_items = router_items(split.calibration, n_route, options.seed)
+            if fit_items:
+                policy = components.route_fitter(scenario, env, fit_items, pool=split.calibration)
+                env.route_policy = policy
+                entry["router"] = policy.info
         chains = {"baseline": scenario.baseline(env), "green": scenario.green(env)}
-        capture = CaptureHandler(monitor)
-        handler = options.handler_factory(monitor) if options.handler_factory else None
+        if options.warm_up:
+            _warm_up(scenario, chains["green"], split.calibration)
+        capture = CaptureHandler(None if options.handler_factory else monitor)
         records: list[dict[str, Any]] = []
         for item in _progress(split.test, scenario.name, options.progress):
             for variant in VARIANTS:  # interleaved: drift hits both alike
+                handler = options.handler_factory(monitor) if options.handler_factory else None
                 records.append(
                     run_item(
                         chains[variant],
@@ -227,19 +333,21 @@ def run_scenario(
             if errs and len(errs) == len(split.test):
                 raise RuntimeError(f"every {variant} item failed; first error: {errs[0]}")
         items = {it.id: it for it in split.test}
-        score_records(
-            scenario, items, [*split.test, *split.calibration], records, components, options.seed
-        )
+        score_records(scenario, items, pool, records, components, options.seed)
         entry["records"] = records
         entry["status"] = "ok"
-        if options.etr_rates and scenario.compressible:
+        if (
+            options.etr_rates
+            and scenario.compressible
+            and (options.etr_scenarios is None or scenario.name in options.etr_scenarios)
+        ):
             from green_chain.bench.etr import validated_etr
 
             entry["validated_etr"] = validated_etr(
                 scenario,
                 env,
-                split.test,
-                [*split.test, *split.calibration],
+                split.test[: options.etr_items] if options.etr_items else split.test,
+                pool,
                 options.etr_rates,
                 monitor,
             )
@@ -249,6 +357,9 @@ def run_scenario(
         entry["traceback"] = traceback.format_exc(limit=8)
         entry.setdefault("records", [])
         log(f"scenario {scenario.name} failed: {entry['error']}")
+    entry["elapsed_s"] = round(time.monotonic() - started, 1)
+    if entry["status"] == "ok":
+        log(f"scenario {scenario.name}: {len(entry['item_ids'])} item(s) in {entry['elapsed_s']} s")
     return entry
 
 

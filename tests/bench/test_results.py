@@ -43,7 +43,7 @@ def test_summary_and_overall_definitions():
     a = summarize_scenario(_entry("a", 100.0, 20.0, 1.0, 1.0))
     b = summarize_scenario(_entry("b", 10.0, 9.0, 1.0, 0.5))
     assert a["energy_saved_pct"] == pytest.approx(80.0)
-    assert a["etr"] == pytest.approx(0.5)
+    assert a["prompt_token_ratio"] == pytest.approx(0.5)
     assert b["quality_retained_pct"] == pytest.approx(50.0)
     o = overall([a, b])
     # energy-weighted: 1 - 29/110; quality: mean of retentions
@@ -128,3 +128,24 @@ def test_load_results_errors(tmp_path):
         load_results(other)
     with pytest.raises(FileNotFoundError, match="not found"):
         load_results(tmp_path / "none.json")
+
+
+def test_overall_capped_retention_and_missing_ratio():
+    from green_chain.bench.results import overall
+
+    def s(name, ret):
+        return {
+            "name": name,
+            "status": "ok",
+            "n_items": 2,
+            "energy_baseline_j": 10.0,
+            "energy_green_j": 4.0,
+            "quality_retained_pct": ret,
+            "energy_source": "estimated (estimate)",
+        }
+
+    o = overall([s("a", 200.0), s("b", 80.0), s("c", None)])
+    assert o["quality_retained_pct"] == pytest.approx(140.0)
+    assert o["quality_retained_pct_capped"] == pytest.approx(90.0)
+    assert o["scenarios_without_retention"] == ["c"]
+    assert o["energy_saved_pct"] == pytest.approx(60.0)

@@ -121,3 +121,50 @@ def test_validated_etr_sweep(meter_env, fake_components, tiny_data):
     shares = [p["token_share"] for p in etr["sweep"]]
     assert shares == sorted(shares, reverse=True)
     assert etr["validated_rate"] in rates
+
+
+def test_route_policy_fitted_on_calibration_without_generating(
+    meter_env, fake_components, tiny_data
+):
+    from green_chain.bench.routefit import fit_route_policy, router_items
+    from green_chain.bench.scenarios import ScenarioEnv
+    from green_chain.memory import BagOfWordsEmbeddings
+
+    _, _, monitor = meter_env
+    fake_components.embeddings = BagOfWordsEmbeddings()
+    (scenario,) = get_scenarios(["squad"])
+    split = scenario.split(tiny_data, 2, 0)
+    env = ScenarioEnv(fake_components, split.calibration, GreenSettings(), 0)
+    items = router_items(split.calibration, 4, 0)
+    assert len(items) == 4 and not {i.id for i in items} & {i.id for i in split.test}
+    monitor.begin("fit")
+    policy = fit_route_policy(scenario, env, items, pool=split.calibration)
+    assert monitor.end("fit").total_j == 0  # prompts rendered by an echo model: no generation
+    info = policy.info
+    assert info["calibration_ids"] == [i.id for i in items]
+    # the overlap scorer finds the gold answer in the full context for both models
+    assert info["cheap_mc"] == info["large_mc"] == [1.0] * 4
+    assert info["labels"] == [1, 1, 1, 1]
+    # cheap is as good everywhere: the cheapest threshold routes everything to cheap
+    assert info["in_sample_large_share"] == 0.0
+    assert 0.0 <= policy.threshold <= 1.0
+
+
+def test_route_policy_used_by_green_chain(meter_env, fake_components, tiny_data):
+    from green_chain.bench.routefit import RoutePolicy
+
+    seen = {}
+
+    def router(*, models, calibration=(), scorer=None, threshold=0.5):
+        seen.update(scorer=scorer, threshold=threshold)
+        return models[0]
+
+    fake_components.router = router
+    fake_components.route_fitter = lambda scenario, env, items, pool=(): RoutePolicy(
+        "fitted-scorer", 0.42, {"scorer": "fake", "calibration_ids": [i.id for i in items]}
+    )
+    entry = _run("squad", fake_components, meter_env[2], tiny_data, n_items=1, router_items=3)
+    assert entry["status"] == "ok", entry.get("error")
+    assert seen == {"scorer": "fitted-scorer", "threshold": 0.42}
+    assert len(entry["router"]["calibration_ids"]) == 3
+    assert not set(entry["router"]["calibration_ids"]) & set(entry["item_ids"])

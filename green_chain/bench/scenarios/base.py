@@ -22,7 +22,8 @@ class GreenSettings:
 
     Attributes:
         compress: Use prompt compression where it fits.
-        compression_rate: Fraction of context tokens kept (LLMLingua's meaning).
+        compression_rate: Fraction of context tokens kept (LLMLingua's meaning);
+            ``None`` = each scenario's ``default_rate`` (lower for long contexts).
         history: Filter chat history by relevance under ``history_tokens``.
         history_tokens: Token budget of the kept history.
         select_examples: Budgeted few-shot example selection.
@@ -32,9 +33,9 @@ class GreenSettings:
     """
 
     compress: bool = True
-    compression_rate: float = 0.5
+    compression_rate: float | None = None
     history: bool = True
-    history_tokens: int = 256
+    history_tokens: int = 128
     select_examples: bool = True
     example_tokens: int = 160
     tool_tokens: int = 300
@@ -52,17 +53,27 @@ class ScenarioEnv:
     calibration: list[Item] = field(default_factory=list)
     settings: GreenSettings = field(default_factory=GreenSettings)
     seed: int = 0
+    #: Stop sequences of every answer (the same for baseline and green, both models).
+    stop: tuple[str, ...] = ()
+    #: The fitted router (``green_chain.bench.routefit.RoutePolicy``), or ``None``.
+    route_policy: Any = None
 
     def large(self, max_new_tokens: int) -> BaseChatModel:
-        """The large model, answer length capped."""
-        return self.components.model("large", max_new_tokens)
+        """The large model, answer length capped and stop sequences set."""
+        return self.components.model("large", max_new_tokens, self.stop)
 
     def answer_model(self, max_new_tokens: int) -> BaseChatModel:
         """The green chain's model: the router over cheap and large, or the large one."""
         if not self.settings.route:
             return self.large(max_new_tokens)
-        models = [self.components.model("cheap", max_new_tokens), self.large(max_new_tokens)]
-        return self.components.router(models=models, calibration=self.calibration)
+        models = [
+            self.components.model("cheap", max_new_tokens, self.stop),
+            self.large(max_new_tokens),
+        ]
+        extra: dict[str, Any] = {}
+        if self.route_policy is not None:
+            extra = {"scorer": self.route_policy.scorer, "threshold": self.route_policy.threshold}
+        return self.components.router(models=models, calibration=self.calibration, **extra)
 
 
 def as_optimizer(runnable: Runnable, name: str) -> Runnable:
@@ -90,7 +101,7 @@ class Scenario(abc.ABC):
     #: Name of the task metric computed from the generated text (reported beside MC).
     generation_metric: ClassVar[str] = "f1"
     #: Answer length cap in tokens (generation dominates short prompts' energy).
-    max_new_tokens: ClassVar[int] = 16
+    max_new_tokens: ClassVar[int] = 10
     #: Items in ``--quick`` (a fixed subset: the first ones for seed 0).
     quick_items: ClassVar[int] = 2
     #: Calibration items held apart (few-shot pool, router training).
@@ -101,6 +112,14 @@ class Scenario(abc.ABC):
     n_distractors: ClassVar[int] = 3
     #: Whether the green chain compresses a context (validated-ETR sweep applies).
     compressible: ClassVar[bool] = False
+    #: Compression rate of the green chain unless ``--rate`` sets one for all.
+    default_rate: ClassVar[float] = 0.5
+    #: Stop sequences of the answers (none by default: the base model often starts its
+    #: answer with a blank line, so a newline stop would end it before it began).
+    stop: ClassVar[tuple[str, ...]] = ()
+    #: Calibration items the router is fitted on (``quick_router_items`` in ``--quick``).
+    router_items: ClassVar[int] = 12
+    quick_router_items: ClassVar[int] = 4
 
     @abc.abstractmethod
     def load(self, root: Root) -> list[Item]:
@@ -127,6 +146,15 @@ class Scenario(abc.ABC):
     @abc.abstractmethod
     def green(self, env: ScenarioEnv) -> Runnable:
         """The optimized chain (optimizers per ``env.settings``); dict -> str."""
+
+    def rate(self, env: ScenarioEnv) -> float:
+        """The compression rate in force: the run's setting, else the scenario's default."""
+        r = env.settings.compression_rate
+        return self.default_rate if r is None else r
+
+    def warmup_items(self, calibration: Sequence[Item]) -> list[Item]:
+        """Calibration items the green chain runs on, unmeasured, before the test items."""
+        return list(calibration[:1])
 
     def candidates(self, item: Item, pool: Sequence[Item], seed: int) -> list[str]:
         """Wrong answers for the multiple choice: the item's other choices or other items' golds."""
@@ -157,6 +185,7 @@ class Scenario(abc.ABC):
             "max_new_tokens": self.max_new_tokens,
             "quick_items": self.quick_items,
             "calibration_size": self.calibration_size,
+            "stop": list(self.stop),
         }
 
 

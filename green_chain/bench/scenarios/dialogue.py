@@ -48,6 +48,7 @@ class Dialogue(Scenario):
     calibration_size = 20
     quick_items = 2
     normalized_mc = True
+    stop = ("\nUser:",)
 
     def _prompt(self) -> PromptTemplate:
         return PromptTemplate.from_template(TEMPLATE)

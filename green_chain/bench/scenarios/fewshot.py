@@ -29,9 +29,9 @@ class FewShotClassification(Scenario):
     generation_metric = "accuracy"
     max_new_tokens = 3
     calibration_size = 64
-    quick_items = 3
     #: Examples in every baseline prompt.
     fixed_k: ClassVar[int] = 8
+    quick_items = 2
 
     def render_example(self, example: dict[str, Any]) -> str:
         return f"{self.input_name}: {example['text']}\nLabel: {example['label']}"
@@ -73,6 +73,7 @@ class FewShotClassification(Scenario):
                 examples=self.examples(env),
                 max_tokens=env.settings.example_tokens,
                 input_keys=["text"],
+                example_prompt=self.render_example,
             )
 
             def select(inputs: dict[str, Any]) -> str:
@@ -138,10 +139,13 @@ class GSM8K(Scenario):
     name = "gsm8k"
     title = "Few-shot arithmetic with worked examples (GSM8K)"
     generation_metric = "accuracy"
-    max_new_tokens = 64
+    max_new_tokens = 48
     calibration_size = 40
     quick_items = 2
     compressible = True
+    stop = ("\n\nQ:", "\nQ:")
+    quick_router_items = 2
+    default_rate = 0.33  # eight worked examples: prefill dominates
     fixed_k: ClassVar[int] = 8
 
     def load(self, root: Root) -> list[Item]:
@@ -164,9 +168,9 @@ class GSM8K(Scenario):
     def green(self, env: ScenarioEnv) -> Runnable:
         examples = self.examples_text(env)
         prep: Runnable = RunnablePassthrough.assign(examples=lambda _: examples)
-        if env.settings.compress and env.settings.compression_rate < 1.0:
+        if env.settings.compress and self.rate(env) < 1.0:
             compressor = env.components.compressor(
-                rate=env.settings.compression_rate,
+                rate=self.rate(env),
                 keys=["examples"],
                 question_key="question",
                 target_model=None,

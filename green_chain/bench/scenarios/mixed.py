@@ -25,12 +25,14 @@ class MixedStream(Scenario):
     title = "Mixed stream of all scenarios through the router"
     generation_metric = "task"
     calibration_size = 0
+    router_items = 20
+    quick_router_items = 4
 
     def __init__(self, members: Sequence[Scenario]) -> None:
         if not members:
             raise ValueError("the mixed scenario needs at least one member scenario")
         self.members = {m.name: m for m in members}
-        self.quick_items = len(self.members)  # type: ignore[misc]
+        self.quick_items = min(len(self.members), 4)  # type: ignore[misc]
         self._calibration: dict[str, list[Item]] = {}
 
     def load(self, root: Root) -> list[Item]:
@@ -78,7 +80,15 @@ class MixedStream(Scenario):
                 for it in env.calibration
                 if it.inputs["scenario"] == name
             ]
-        return ScenarioEnv(env.components, cal, env.settings, env.seed)
+        # one shared router policy (fitted on the whole mixed calibration set)
+        return ScenarioEnv(
+            env.components,
+            cal,
+            env.settings,
+            env.seed,
+            stop=self.members[name].stop,
+            route_policy=env.route_policy,
+        )
 
     def _dispatch(self, env: ScenarioEnv, variant: str) -> Runnable:
         chains: dict[str, Runnable] = {}
@@ -100,6 +110,13 @@ class MixedStream(Scenario):
 
     def green(self, env: ScenarioEnv) -> Runnable:
         return self._dispatch(env, "green")
+
+    def warmup_items(self, calibration: Sequence[Item]) -> list[Item]:
+        """One calibration item per member (each member chain has its own caches)."""
+        first: dict[str, Item] = {}
+        for it in calibration:
+            first.setdefault(it.inputs["scenario"], it)
+        return list(first.values())
 
     def member_of(self, item: Item) -> Scenario:
         return self.members[item.inputs["scenario"]]

@@ -36,9 +36,9 @@ class ContextQA(Scenario):
 
     def green(self, env: ScenarioEnv) -> Runnable:
         chain: Runnable = self._prompt() | env.answer_model(self.max_new_tokens) | parser()
-        if env.settings.compress and env.settings.compression_rate < 1.0:
+        if env.settings.compress and self.rate(env) < 1.0:
             compressor = env.components.compressor(
-                rate=env.settings.compression_rate,
+                rate=self.rate(env),
                 keys=["context"],
                 question_key="question",
                 target_model=None,
@@ -51,7 +51,7 @@ class SquadQA(ContextQA):
     name = "squad"
     title = "Reading comprehension QA (SQuAD v1.1 dev)"
     calibration_size = 60
-    quick_items = 3
+    quick_items = 2
 
     def load(self, root: Root) -> list[Item]:
         return data.load_squad(root)
@@ -61,7 +61,7 @@ class NQOracleQA(ContextQA):
     name = "nq"
     title = "Open QA with the gold passage (NQ-open oracle)"
     calibration_size = 60
-    quick_items = 3
+    quick_items = 2
 
     def load(self, root: Root) -> list[Item]:
         return data.load_nq_oracle(root)
@@ -71,7 +71,9 @@ class HotpotQA(ContextQA):
     name = "hotpotqa"
     title = "Multi-document QA with distractors (HotpotQA)"
     calibration_size = 20
-    quick_items = 2
+    quick_items = 1
+    quick_router_items = 2
+    default_rate = 0.33  # ten paragraphs, two of them relevant
 
     def load(self, root: Root) -> list[Item]:
         return data.load_hotpotqa(root)
@@ -85,9 +87,11 @@ class QMSumSummary(ContextQA):
         "Transcript:\n{context}\n\nQuery: {question}\nSummary:"
     )
     generation_metric = "rouge_l"
-    max_new_tokens = 48
+    max_new_tokens = 32
     calibration_size = 30
     quick_items = 1
+    quick_router_items = 2
+    default_rate = 0.33  # long transcripts: prefill dominates
     normalized_mc = True
 
     def load(self, root: Root) -> list[Item]:

@@ -34,7 +34,7 @@ class BFCLToolChoice(Scenario):
     name = "bfcl"
     title = "Tool calling with many function specs (BFCL v4 multiple)"
     generation_metric = "function_choice"
-    max_new_tokens = 12
+    max_new_tokens = 10
     calibration_size = 20
     quick_items = 2
 
@@ -62,7 +62,12 @@ class BFCLToolChoice(Scenario):
                 {"name": f["name"], "spec": json.dumps(f, ensure_ascii=False)}
                 for f in inputs["functions"]
             ]
-            selector = factory(examples=specs, max_tokens=budget, input_keys=["spec"])
+            selector = factory(
+                examples=specs,
+                max_tokens=budget,
+                input_keys=["spec"],
+                example_prompt=lambda e: e["spec"],
+            )
             kept = {e["name"] for e in selector.select_examples({"spec": inputs["question"]})}
             chosen = [f for f in inputs["functions"] if f["name"] in kept] or inputs["functions"][
                 :1

@@ -1,0 +1,120 @@
+"""Fit each scenario's router on its calibration items (never on its test items).
+
+For ``n`` calibration items the fitter
+
+1. renders the baseline prompt of each item (the chain runs with a silent echo model,
+   so no generation is paid),
+2. scores the gold answer against the same distractors as the quality metric under
+   the cheap and the large model (the log-likelihood multiple choice),
+3. labels an item 1 where the cheap model is right whenever the large one is,
+4. fits an :class:`~green_chain.routing.EmbeddingScorer` (logistic regression on MiniLM
+   embeddings of the request) and picks the threshold with
+   :func:`~green_chain.routing.calibrate` at a quality floor of 95 % of large-only,
+   pricing calls by prompt tokens with the cheap model at :data:`CHEAP_COST_RATIO`.
+
+The mixed scenario fits one policy on its whole (mixed) calibration set, shared by
+every member chain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from langchain_core.language_models.fake_chat_models import FakeListChatModel
+from langchain_core.messages import HumanMessage
+
+from green_chain.bench.capture import CaptureHandler
+from green_chain.bench.components import model_name
+from green_chain.bench.items import Item, shuffled
+from green_chain.bench.metrics import multiple_choice
+
+#: Energy of a cheap-model call relative to a large-model call with the same prompt
+#: (SmolLM2-135M vs Gemma-3-270M on SQuAD, measured here: 0.71x; see issue 8).
+CHEAP_COST_RATIO = 0.71
+#: Quality floor of the threshold choice, relative to large-only.
+QUALITY_FLOOR = 0.95
+
+
+@dataclass
+class RoutePolicy:
+    """A fitted router: scorer, threshold and how they were chosen (for results.json)."""
+
+    scorer: Any
+    threshold: float
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def render_prompts(scenario: Any, env: Any, items: Sequence[Item]) -> list[str]:
+    """The baseline prompt text of each item, without generating anything."""
+    echo = FakeListChatModel(responses=[""])
+    comps = replace(env.components, models={"cheap": echo, "large": echo})
+    chain = scenario.baseline(replace(env, components=comps))
+    capture = CaptureHandler(None)
+    prompts = []
+    for it in items:
+        capture.reset()
+        chain.invoke(it.inputs, config={"callbacks": [capture]})
+        call = capture.reset().final_call()
+        if call is None:
+            raise RuntimeError(f"{scenario.name}: the baseline chain made no model call")
+        prompts.append(call.prompt)
+    return prompts
+
+
+def fit_route_policy(
+    scenario: Any,
+    env: Any,
+    items: Sequence[Item],
+    *,
+    pool: Sequence[Item] = (),
+) -> RoutePolicy:
+    """Fit the scorer and threshold of ``scenario``'s router on calibration ``items``."""
+    from green_chain.routing import EmbeddingScorer, calibrate
+
+    if not items:
+        raise ValueError(f"{scenario.name}: no calibration items to fit the router on")
+    comps = env.components
+    names = {r: model_name(comps.models[r]) for r in ("cheap", "large")}
+    prompts = render_prompts(scenario, env, items)
+    quality: dict[str, list[float]] = {"cheap": [], "large": []}
+    for it, prompt in zip(items, prompts, strict=True):
+        scorer = comps.scorer_normalized if scenario.normalized_for(it) else comps.scorer
+        wrong = [scenario.mc_text(w, it) for w in scenario.candidates(it, pool or items, env.seed)]
+        gold = scenario.mc_text(it.reference, it)
+        for role in ("cheap", "large"):
+            mc = multiple_choice(scorer, names[role], prompt, gold, wrong)
+            quality[role].append(mc["mc_correct"])
+    labels = [int(c >= g) for c, g in zip(quality["cheap"], quality["large"], strict=True)]
+    requests = [[HumanMessage(p)] for p in prompts]
+    route_scorer = EmbeddingScorer(comps.embeddings).fit(requests, labels)
+    scores = route_scorer.score_batch(requests)
+    tokens = [max(1.0, len(p) / 4.0) for p in prompts]
+    result = calibrate(
+        scores,
+        quality["cheap"],
+        quality["large"],
+        [CHEAP_COST_RATIO * t for t in tokens],
+        tokens,
+        quality_floor=QUALITY_FLOOR,
+    )
+    info = {
+        "scorer": route_scorer.name,
+        "threshold": result.threshold,
+        "method": result.method,
+        "calibration_ids": [it.id for it in items],
+        "labels": labels,
+        "cheap_mc": quality["cheap"],
+        "large_mc": quality["large"],
+        "cheap_cost_ratio": CHEAP_COST_RATIO,
+        "quality_floor": QUALITY_FLOOR,
+        "in_sample_large_share": result.point.large_share,
+        "notes": list(result.notes),
+    }
+    return RoutePolicy(route_scorer, float(result.threshold), info)
+
+
+def router_items(calibration: Sequence[Item], n: int, seed: int) -> list[Item]:
+    """A deterministic subset of ``n`` calibration items for the router fit."""
+    return shuffled(calibration, seed + 7)[:n]
