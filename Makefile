@@ -20,7 +20,8 @@ $(STAMP): pyproject.toml $(INTEGRATIONS) Makefile
 setup: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/green-chain meters $(DEMO_ARGS)
+	$(BIN)/green-chain meters --seconds 1
+	$(BIN)/green-chain bench --quick $(DEMO_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
