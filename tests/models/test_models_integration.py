@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import shutil
-import time
 from pathlib import Path
 from typing import Any
 
@@ -55,9 +54,7 @@ def test_smollm2_loads_from_package_and_cache(smol: Any) -> None:
     assert smol.chat_template and smol.name == SMOL
     assert (smol.path / cache_mod.MARKER).is_file()  # dequantized safetensors cache
     assert smol.source.name == "SmolLM2-135M-Instruct.Q4_1.gguf"
-    t0 = time.perf_counter()
     assert load_causal_lm(SMOL) is smol  # one copy per process
-    assert time.perf_counter() - t0 < 0.5
     assert load_tokenizer(SMOL) is not None
 
 
