@@ -38,8 +38,15 @@ def test_inside_a_run_the_event_reaches_handlers() -> None:
 
     RunnableLambda(step).invoke("hi", config={"callbacks": [catcher]})
     assert catcher.events == [
-        (OPTIMIZER_TOKENS_EVENT,
-         {"optimizer": "compression:test", "tokens_before": 100, "tokens_after": 40, "rate": 0.4}),
+        (
+            OPTIMIZER_TOKENS_EVENT,
+            {
+                "optimizer": "compression:test",
+                "tokens_before": 100,
+                "tokens_after": 40,
+                "rate": 0.4,
+            },
+        ),
         (ROUTING_DECISION_EVENT, {"chosen": "cheap"}),
     ]
 

@@ -156,3 +156,30 @@ class Projection:
             "encoder_params": ENCODER_PARAMS,
             "docs": "docs/energy_projection.md",
         }
+
+
+def prefill_curve(spec: str) -> Any:
+    """A linear ``EnergyCurve`` (kind ``projected``) of one model's prefill on a GPU.
+
+    ``spec`` is ``MODEL@GPU`` (e.g. ``llama-3.1-70b@h100``): ``E(n) = b n`` with ``b`` the
+    prefill joules per prompt token of :meth:`Projection.prefill_j_per_token`. Used to
+    price what a prompt compressor saves a large target model (decode is unchanged by
+    compressing the prompt, so it is left out).
+    """
+    from green_chain.energy.model import EnergyCurve
+
+    model, _, gpu = spec.partition("@")
+    gpu = gpu or "h100"
+    if model not in MODELS:
+        raise ValueError(f"unknown projection model {model!r}; known: {', '.join(sorted(MODELS))}")
+    proj = Projection.parse(f"{model}:{model}@{gpu}")
+    return EnergyCurve(
+        a=0.0,
+        b=proj.prefill_j_per_token(proj.large.params),
+        c=0.0,
+        r2=float("nan"),
+        model_name=proj.large.name,
+        device=proj.gpu.name,
+        kind="projected",
+        source=f"projection {model}@{gpu} (docs/energy_projection.md): {proj.gpu.source}",
+    )

@@ -7,10 +7,17 @@ For ``n`` calibration items the fitter
 2. scores the gold answer against the same distractors as the quality metric under
    the cheap and the large model (the log-likelihood multiple choice),
 3. labels an item 1 where the cheap model is right whenever the large one is,
-4. fits an :class:`~green_chain.routing.EmbeddingScorer` (logistic regression on MiniLM
+4. measures what a call costs with each model: the baseline chain runs on the first
+   ``cost_items`` calibration items once with the cheap and once with the large model
+   (answer cap and stop sequences of the scenario), metered by the run's monitor. The
+   ratio of the two sums is the cheap model's cost relative to the large one *on this
+   task*, generation included: a cheap model that writes ten times longer replies is
+   not cheap (MT-Bench-101 here). Without a working meter (or ``cost_items=0``) the
+   ratio falls back to :data:`CHEAP_COST_RATIO`, and ``info`` says so.
+5. fits an :class:`~green_chain.routing.EmbeddingScorer` (logistic regression on MiniLM
    embeddings of the request) and picks the threshold with
    :func:`~green_chain.routing.calibrate` at a quality floor of 95 % of large-only,
-   pricing calls by prompt tokens with the cheap model at :data:`CHEAP_COST_RATIO`.
+   pricing each call by its prompt length times the model's cost ratio.
 
 The mixed scenario fits one policy on its whole (mixed) calibration set, shared by
 every member chain.
@@ -30,9 +37,12 @@ from green_chain.bench.components import model_name
 from green_chain.bench.items import Item, shuffled
 from green_chain.bench.metrics import multiple_choice
 
-#: Energy of a cheap-model call relative to a large-model call with the same prompt
+#: Fallback energy of a cheap-model call relative to a large-model call with the same
+#: prompt, used only when the per-scenario measurement is off or has no meter
 #: (SmolLM2-135M vs Gemma-3-270M on SQuAD, measured here: 0.71x; see issue 8).
 CHEAP_COST_RATIO = 0.71
+#: Calibration items whose baseline chain runs on both models to measure the cost ratio.
+COST_ITEMS = 2
 #: Quality floor of the threshold choice, relative to large-only.
 QUALITY_FLOOR = 0.95
 
@@ -63,14 +73,68 @@ def render_prompts(scenario: Any, env: Any, items: Sequence[Item]) -> list[str]:
     return prompts
 
 
+def measure_cost_ratio(
+    scenario: Any, env: Any, items: Sequence[Item], monitor: Any = None
+) -> dict[str, Any]:
+    """Energy of the baseline chain with the cheap model over that with the large one.
+
+    Runs ``scenario.baseline`` on each item twice (large model replaced by the cheap one,
+    then the large one), each call in its own meter window, so the figure includes each
+    model's own answer length. Returns ``cost_ratio`` (``None`` when no energy could be
+    read), the item ids and the joules per role.
+    """
+    from green_chain.energy.monitor import EnergyMonitor
+
+    monitor = monitor if monitor is not None else EnergyMonitor()
+    comps = env.components
+    joules: dict[str, float | None] = {}
+    reasons: list[str] = []
+    for role in ("cheap", "large"):
+        model = comps.models[role]
+        chain = scenario.baseline(
+            replace(env, components=replace(comps, models={"cheap": model, "large": model}))
+        )
+        total: float | None = 0.0
+        for i, it in enumerate(items):
+            key = f"route-cost:{scenario.name}:{role}:{i}"
+            monitor.begin(key)
+            try:
+                chain.invoke(it.inputs)
+            finally:
+                m = monitor.end(key)
+            if m.total_j is None or total is None:
+                total = None
+                reasons.append(f"{role}: no energy reading ({m.kind})")
+            else:
+                total += float(m.total_j)
+        joules[role] = total
+    cheap_j, large_j = joules["cheap"], joules["large"]
+    ratio = cheap_j / large_j if cheap_j is not None and large_j else None
+    return {
+        "cost_ratio": ratio,
+        "cost_items": [it.id for it in items],
+        "cost_cheap_j": cheap_j,
+        "cost_large_j": large_j,
+        "cost_notes": reasons,
+    }
+
+
 def fit_route_policy(
     scenario: Any,
     env: Any,
     items: Sequence[Item],
     *,
     pool: Sequence[Item] = (),
+    cost_items: int | None = None,
+    monitor: Any = None,
 ) -> RoutePolicy:
-    """Fit the scorer and threshold of ``scenario``'s router on calibration ``items``."""
+    """Fit the scorer and threshold of ``scenario``'s router on calibration ``items``.
+
+    ``cost_items`` (default: ``env.route_cost_items``, else the scenario's
+    ``route_cost_items``, else
+    :data:`COST_ITEMS`) items measure the cost ratio; ``monitor`` meters them (``env.monitor`` if set, else a new
+    :class:`~green_chain.energy.monitor.EnergyMonitor` over the detected meters).
+    """
     from green_chain.routing import EmbeddingScorer, calibrate
 
     if not items:
@@ -87,6 +151,19 @@ def fit_route_policy(
             mc = multiple_choice(scorer, names[role], prompt, gold, wrong)
             quality[role].append(mc["mc_correct"])
     labels = [int(c >= g) for c, g in zip(quality["cheap"], quality["large"], strict=True)]
+    cost: dict[str, Any] = {"cost_ratio": None, "cost_items": [], "cost_notes": []}
+    if cost_items is None:
+        cost_items = getattr(env, "route_cost_items", None)
+    if cost_items is None:
+        cost_items = int(getattr(scenario, "route_cost_items", COST_ITEMS))
+    if cost_items > 0:
+        cost = measure_cost_ratio(
+            scenario, env, items[:cost_items], monitor or getattr(env, "monitor", None)
+        )
+    ratio = cost["cost_ratio"]
+    cost["cost_ratio_source"] = "measured" if ratio is not None else "fallback"
+    if ratio is None:
+        ratio = CHEAP_COST_RATIO
     requests = [[HumanMessage(p)] for p in prompts]
     route_scorer = EmbeddingScorer(comps.embeddings).fit(requests, labels)
     scores = route_scorer.score_batch(requests)
@@ -95,7 +172,7 @@ def fit_route_policy(
         scores,
         quality["cheap"],
         quality["large"],
-        [CHEAP_COST_RATIO * t for t in tokens],
+        [ratio * t for t in tokens],
         tokens,
         quality_floor=QUALITY_FLOOR,
     )
@@ -107,7 +184,8 @@ def fit_route_policy(
         "labels": labels,
         "cheap_mc": quality["cheap"],
         "large_mc": quality["large"],
-        "cheap_cost_ratio": CHEAP_COST_RATIO,
+        "cheap_cost_ratio": ratio,
+        **cost,
         "quality_floor": QUALITY_FLOOR,
         "in_sample_large_share": result.point.large_share,
         "notes": list(result.notes),

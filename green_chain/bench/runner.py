@@ -55,6 +55,8 @@ class RunOptions:
             compressible ones).
         etr_items: Test items of the sweep (``None`` = all).
         warm_up: Run each green chain once on a calibration item before measuring.
+        route_cost_items: Router-fit items run on both models to measure their energy
+            ratio (``None`` = the scenario's ``route_cost_items``, 1 in quick).
     """
 
     n_items: int | None = None
@@ -69,6 +71,7 @@ class RunOptions:
     etr_scenarios: tuple[str, ...] | None = None
     etr_items: int | None = None
     warm_up: bool = True
+    route_cost_items: int | None = None
 
     def items_for(self, scenario: Scenario) -> int | None:
         if self.n_items is not None:
@@ -80,6 +83,12 @@ class RunOptions:
         if self.router_items is not None:
             return self.router_items
         return scenario.quick_router_items if self.quick else scenario.router_items
+
+    def route_cost_items_for(self, scenario: Scenario) -> int:
+        """Router-fit items measuring the cheap/large energy ratio (1 in ``--quick``)."""
+        if self.route_cost_items is not None:
+            return self.route_cost_items
+        return 1 if self.quick else scenario.route_cost_items
 
 
 def _warm_up(scenario: Scenario, green: Runnable, calibration: Sequence[Item]) -> None:
@@ -298,7 +307,13 @@ def run_scenario(
             )
         pool = [*split.test, *split.calibration]
         env = ScenarioEnv(
-            components, split.calibration, options.settings, options.seed, stop=scenario.stop
+            components,
+            split.calibration,
+            options.settings,
+            options.seed,
+            stop=scenario.stop,
+            monitor=monitor,
+            route_cost_items=options.route_cost_items_for(scenario),
         )
         if options.settings.route and components.route_fitter is not None:
             from green_chain.bench.routefit import router_items

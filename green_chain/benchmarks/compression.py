@@ -244,7 +244,12 @@ def energy_eval(
     if curve_path:
         from green_chain.energy.model import EnergyCurve
 
-        curve = EnergyCurve.load(curve_path)
+        if os.path.exists(curve_path):
+            curve = EnergyCurve.load(curve_path)
+        else:  # MODEL@GPU of the documented projection
+            from green_chain.bench.projection import prefill_curve
+
+            curve = prefill_curve(curve_path)
 
     def prefill_j(texts: list[str]) -> tuple[float, str]:
         mon.begin("t")
@@ -277,6 +282,8 @@ def energy_eval(
             )
             row["projected_target_saved_j"] = float(saved)
             row["projected_curve"] = curve_path
+            row["projected_curve_kind"] = curve.kind
+            row["projected_target_model"] = curve.model_name
         rows.append(row)
         print(json.dumps(row), flush=True)
     return rows
@@ -286,16 +293,26 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--items", type=int, default=200, help="QA items per dataset (HotpotQA: half)")
     p.add_argument("--quick", action="store_true", help="few items, short lengths, no llmlingua")
-    p.add_argument("--backends", default="embedding,selective,llmlingua,longllmlingua")
+    p.add_argument("--backends", default="embedding,selective,learned,llmlingua,longllmlingua")
+    p.add_argument(
+        "--parts",
+        default="squad,nq,hotpot,precision,energy",
+        help="comma-separated subset of squad,nq,hotpot,precision,energy",
+    )
+    p.add_argument("--energy-items", type=int, default=50, help="SQuAD items in the energy part")
     p.add_argument("--no-score", action="store_true", help="skip the log-likelihood scoring")
-    p.add_argument("--energy-curve", help="JSON file of a fitted EnergyCurve (projected savings)")
+    p.add_argument(
+        "--energy-curve",
+        help="JSON file of a fitted EnergyCurve, or MODEL@GPU of the documented projection "
+        "(e.g. llama-3.1-70b@h100): the target's energy saved, labelled projected",
+    )
     p.add_argument("--out", help="write all results as JSON here")
     a = p.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     backends = [b for b in a.backends.split(",") if b]
     n = min(a.items, 30) if a.quick else a.items
     if a.quick:
-        backends = [b for b in backends if b in ("embedding", "selective")]
+        backends = [b for b in backends if b in ("embedding", "selective", "learned")]
     lengths = [200, 1000, 5000] if a.quick else [200, 1000, 5000, 20000, 50000]
     squad, nq, hotpot = _load_squad(n), _load_nq(n), _load_hotpot(max(1, min(100, n // 2)))
     print(
@@ -307,15 +324,21 @@ def main(argv: list[str] | None = None) -> int:
             }
         )
     )
-    res = {
-        "squad": qa_eval(squad, backends, [0.5, 0.33], not a.no_score),
-        "nq": qa_eval(nq, backends, [0.5, 0.33], not a.no_score),
-        "hotpot": hotpot_eval(hotpot, backends, 0.4),
-        "precision": precision_eval(
-            ["embedding"] + (["selective"] if "selective" in backends else []), lengths
-        ),
-        "energy": energy_eval(squad[:10], backends, a.energy_curve),
-    }
+    parts = {x for x in a.parts.split(",") if x}
+    unknown = parts - {"squad", "nq", "hotpot", "precision", "energy"}
+    if unknown:
+        p.error(f"unknown --parts {sorted(unknown)}")
+    res: dict[str, Any] = {"args": vars(a)}
+    if "squad" in parts:
+        res["squad"] = qa_eval(squad, backends, [0.5, 0.33], not a.no_score)
+    if "nq" in parts:
+        res["nq"] = qa_eval(nq, backends, [0.5, 0.33], not a.no_score)
+    if "hotpot" in parts:
+        res["hotpot"] = hotpot_eval(hotpot, backends, 0.4)
+    if "precision" in parts:
+        res["precision"] = precision_eval(backends, lengths)
+    if "energy" in parts:
+        res["energy"] = energy_eval(squad[: a.energy_items], backends, a.energy_curve)
     if a.out:
         with open(a.out, "w") as f:
             json.dump(res, f, indent=1)

@@ -156,7 +156,7 @@ def _selectors(
 
 
 def run_examples(args: argparse.Namespace, lm: Any, emb: Any, out: dict[str, Any]) -> None:
-    from green_chain.models import score_continuations
+    from green_chain.bench.prefix_scoring import score_shared_prompt
     from green_chain.selection import BudgetedExampleSelector
 
     tok = lm.tokenizer
@@ -202,14 +202,10 @@ def run_examples(args: argparse.Namespace, lm: Any, emb: Any, out: dict[str, Any
                 _template(tok, _messages(task, exs, it["text"]))
                 for exs, it in zip(per_item, test, strict=True)
             ]
-            flat_p = [p for p in prompts for _ in label_names]
-            flat_c = [lab for _ in prompts for lab in label_names]
-            scores = score_continuations(flat_p, flat_c, model=lm, batch_size=args.batch_size)
             correct = 0
-            for i, it in enumerate(test):
-                ll = [
-                    s.logprob_sum for s in scores[i * len(label_names) : (i + 1) * len(label_names)]
-                ]
+            for prompt, it in zip(prompts, test, strict=True):
+                # the prompt runs once; its KV cache is shared by the label candidates
+                ll = [lp for lp, _ in score_shared_prompt(lm.model, tok, prompt, label_names)]
                 correct += label_names[max(range(len(ll)), key=ll.__getitem__)] == it["label"]
             ptoks = statistics.mean(count(p) for p in prompts)
             results[name] = {

@@ -75,6 +75,20 @@ def test_projection_math_and_parse():
             Projection.parse(bad)
 
 
+def test_prefill_curve_is_projected_and_linear():
+    from green_chain.bench.projection import prefill_curve
+
+    curve = prefill_curve("llama-3.1-70b@h100")
+    per_token = Projection.parse("llama-3.1-70b:llama-3.1-70b@h100").prefill_j_per_token(70.6e9)
+    assert curve.kind == "projected" and "70B" in curve.model_name
+    assert curve.predict(1000) == pytest.approx(1000 * per_token)
+    assert curve.predict(0) == 0
+    with pytest.raises(ValueError, match="unknown projection model"):
+        prefill_curve("gpt-9@h100")
+    with pytest.raises(ValueError, match="GPU"):
+        prefill_curve("llama-3.1-70b@tpu")
+
+
 def test_document_schema_and_outputs(tmp_path):
     entries = [
         {

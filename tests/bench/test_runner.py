@@ -123,31 +123,77 @@ def test_validated_etr_sweep(meter_env, fake_components, tiny_data):
     assert etr["validated_rate"] in rates
 
 
-def test_route_policy_fitted_on_calibration_without_generating(
-    meter_env, fake_components, tiny_data
-):
-    from green_chain.bench.routefit import fit_route_policy, router_items
+def _fit_env(fake_components, tiny_data):
+    from green_chain.bench.routefit import router_items
     from green_chain.bench.scenarios import ScenarioEnv
     from green_chain.memory import BagOfWordsEmbeddings
 
-    _, _, monitor = meter_env
     fake_components.embeddings = BagOfWordsEmbeddings()
     (scenario,) = get_scenarios(["squad"])
     split = scenario.split(tiny_data, 2, 0)
     env = ScenarioEnv(fake_components, split.calibration, GreenSettings(), 0)
     items = router_items(split.calibration, 4, 0)
     assert len(items) == 4 and not {i.id for i in items} & {i.id for i in split.test}
+    return scenario, env, items, split
+
+
+def test_route_policy_fitted_on_calibration_without_generating(
+    meter_env, fake_components, tiny_data
+):
+    from green_chain.bench.routefit import CHEAP_COST_RATIO, fit_route_policy
+
+    _, _, monitor = meter_env
+    scenario, env, items, split = _fit_env(fake_components, tiny_data)
     monitor.begin("fit")
-    policy = fit_route_policy(scenario, env, items, pool=split.calibration)
+    policy = fit_route_policy(scenario, env, items, pool=split.calibration, cost_items=0)
     assert monitor.end("fit").total_j == 0  # prompts rendered by an echo model: no generation
     info = policy.info
     assert info["calibration_ids"] == [i.id for i in items]
+    assert info["cheap_cost_ratio"] == CHEAP_COST_RATIO
+    assert info["cost_ratio_source"] == "fallback"
     # the overlap scorer finds the gold answer in the full context for both models
     assert info["cheap_mc"] == info["large_mc"] == [1.0] * 4
     assert info["labels"] == [1, 1, 1, 1]
     # cheap is as good everywhere: the cheapest threshold routes everything to cheap
     assert info["in_sample_large_share"] == 0.0
     assert 0.0 <= policy.threshold <= 1.0
+
+
+def test_route_cost_ratio_is_measured_with_generation(meter_env, fake_components, tiny_data):
+    from green_chain.bench.routefit import fit_route_policy
+
+    _, _, monitor = meter_env
+    scenario, env, items, split = _fit_env(fake_components, tiny_data)
+    monitor.begin("fit")
+    policy = fit_route_policy(
+        scenario, env, items, pool=split.calibration, cost_items=2, monitor=monitor
+    )
+    spent = monitor.end("fit").total_j
+    info = policy.info
+    assert info["cost_ratio_source"] == "measured"
+    assert info["cost_items"] == [i.id for i in items[:2]]
+    # all the fit's energy is the two chains' calls; the ratio is of those sums
+    assert spent == pytest.approx(info["cost_cheap_j"] + info["cost_large_j"])
+    assert info["cheap_cost_ratio"] == pytest.approx(info["cost_cheap_j"] / info["cost_large_j"])
+    # scripted: cheap 0.004 J/char vs large 0.01 J/char, same 0.1 J per generated word
+    assert 0.4 < info["cheap_cost_ratio"] < 1.0
+
+
+def test_route_cost_ratio_counts_long_answers(meter_env, fake_components, tiny_data):
+    from green_chain.bench.routefit import fit_route_policy
+
+    _, _, monitor = meter_env
+    cheap = fake_components.models["cheap"].model_copy(
+        update={"answer": " ".join(["word"] * 60), "j_per_token": 5.0}
+    )
+    fake_components.models = {**fake_components.models, "cheap": cheap}
+    scenario, env, items, split = _fit_env(fake_components, tiny_data)
+    policy = fit_route_policy(
+        scenario, env, items, pool=split.calibration, cost_items=2, monitor=monitor
+    )
+    # a verbose cheap model costs more than the large one: never routed to
+    assert policy.info["cheap_cost_ratio"] > 1.0
+    assert policy.info["in_sample_large_share"] == 1.0
 
 
 def test_route_policy_used_by_green_chain(meter_env, fake_components, tiny_data):

@@ -57,6 +57,10 @@ class ScenarioEnv:
     stop: tuple[str, ...] = ()
     #: The fitted router (``green_chain.bench.routefit.RoutePolicy``), or ``None``.
     route_policy: Any = None
+    #: The run's :class:`~green_chain.energy.monitor.EnergyMonitor` (router cost fit).
+    monitor: Any = None
+    #: Router-fit items measuring the cheap/large energy ratio (``None``: the scenario's).
+    route_cost_items: int | None = None
 
     def large(self, max_new_tokens: int) -> BaseChatModel:
         """The large model, answer length capped and stop sequences set."""
@@ -120,6 +124,8 @@ class Scenario(abc.ABC):
     #: Calibration items the router is fitted on (``quick_router_items`` in ``--quick``).
     router_items: ClassVar[int] = 12
     quick_router_items: ClassVar[int] = 4
+    #: Router-fit items run on both models to measure the cheap/large energy ratio.
+    route_cost_items: ClassVar[int] = 2
 
     @abc.abstractmethod
     def load(self, root: Root) -> list[Item]:

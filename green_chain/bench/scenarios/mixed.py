@@ -27,6 +27,7 @@ class MixedStream(Scenario):
     calibration_size = 0
     router_items = 20
     quick_router_items = 4
+    route_cost_items = 4
 
     def __init__(self, members: Sequence[Scenario]) -> None:
         if not members:
