@@ -31,6 +31,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 MODEL = "smollm2-135m-instruct"
+#: ``lambda_mult`` values tried on validation items with ``--tune-lambda``.
+LAMBDA_GRID = (0.5, 0.7, 0.85, 1.0)
 
 TASKS: dict[str, dict[str, Any]] = {
     "sst2": {"labels": {"0": "negative", "1": "positive"}, "what": "sentiment"},
@@ -54,8 +56,10 @@ TASKS: dict[str, dict[str, Any]] = {
 
 # -- data ------------------------------------------------------------------------------
 def _load_task(
-    name: str, pool_size: int, items: int, seed: int
-) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    name: str, pool_size: int, items: int, seed: int, val: int = 0
+) -> tuple[list[dict[str, str]], list[dict[str, str]], list[dict[str, str]]]:
+    """``(pool, test, validation)``: ``val`` validation items are drawn from the pool's
+    source after the pool (disjoint from pool and test)."""
     from green_chain.paths import data_file
 
     labels = TASKS[name]["labels"]
@@ -106,7 +110,7 @@ def _load_task(
     rng = random.Random(seed + 1)
     test = list(test)
     rng.shuffle(test)
-    return pool[:pool_size], test[:items]
+    return pool[:pool_size], test[:items], pool[pool_size : pool_size + max(0, val)]
 
 
 # -- prompts ---------------------------------------------------------------------------
@@ -155,10 +159,50 @@ def _selectors(
     }
 
 
-def run_examples(args: argparse.Namespace, lm: Any, emb: Any, out: dict[str, Any]) -> None:
+def _accuracy(
+    lm: Any, task: str, per_item: Sequence[list[dict[str, str]]], items: list[dict[str, str]]
+) -> tuple[int, list[str]]:
+    """Correct answers (label with the highest log-likelihood) and the prompts used."""
     from green_chain.bench.prefix_scoring import score_shared_prompt
+
+    label_names = list(TASKS[task]["labels"].values())
+    prompts = [
+        _template(lm.tokenizer, _messages(task, exs, it["text"]))
+        for exs, it in zip(per_item, items, strict=True)
+    ]
+    correct = 0
+    for prompt, it in zip(prompts, items, strict=True):
+        # the prompt runs once; its KV cache is shared by the label candidates
+        ll = [lp for lp, _ in score_shared_prompt(lm.model, lm.tokenizer, prompt, label_names)]
+        correct += label_names[max(range(len(ll)), key=ll.__getitem__)] == it["label"]
+    return correct, prompts
+
+
+def _budgeted(
+    pool: list[dict[str, str]],
+    budget: int,
+    lam: float,
+    emb: Any,
+    count: Callable[[str], int],
+    min_relevance: float,
+) -> Any:
     from green_chain.selection import BudgetedExampleSelector
 
+    return BudgetedExampleSelector(
+        pool,
+        max_tokens=max(budget, 1),
+        embeddings=emb,
+        tokenizer=count,
+        example_prompt=lambda e: f"{e['text']}\n{e['label']}",
+        separator_tokens=10,
+        input_keys=["text"],
+        lambda_mult=lam,
+        min_relevance=min_relevance,
+        fetch_k=20,
+    )
+
+
+def run_examples(args: argparse.Namespace, lm: Any, emb: Any, out: dict[str, Any]) -> None:
     tok = lm.tokenizer
 
     def count(text: str) -> int:
@@ -166,7 +210,9 @@ def run_examples(args: argparse.Namespace, lm: Any, emb: Any, out: dict[str, Any
 
     for task in args.datasets:
         t0 = time.monotonic()
-        pool, test = _load_task(task, args.pool, args.items, args.seed)
+        pool, test, val = _load_task(
+            task, args.pool, args.items, args.seed, args.val_items if args.tune_lambda else 0
+        )
         sels = _selectors(pool, emb, count)
         chosen: dict[str, list[list[dict[str, str]]]] = {
             name: [s.select_examples({"text": it["text"]}) for it in test]
@@ -178,35 +224,26 @@ def run_examples(args: argparse.Namespace, lm: Any, emb: Any, out: dict[str, Any
 
         k8 = statistics.mean(ex_tokens(x) for x in chosen["semantic_k8"])
         k4 = statistics.mean(ex_tokens(x) for x in chosen["semantic_k4"])
+        tuned: dict[str, tuple[float, float]] = {}
         for label, budget in (("budgeted_half_k8", int(k8 / 2)), ("budgeted_half_k4", int(k4 / 2))):
-            sel = BudgetedExampleSelector(
-                pool,
-                max_tokens=max(budget, 1),
-                embeddings=emb,
-                tokenizer=count,
-                example_prompt=lambda e: f"{e['text']}\n{e['label']}",
-                separator_tokens=10,
-                input_keys=["text"],
-                lambda_mult=args.lambda_mult,
-                min_relevance=args.min_relevance,
-                fetch_k=20,
-            )
+            lam = args.lambda_mult
+            if val:  # pick lambda on validation items (never on the test items)
+                val_acc = {}
+                for cand in LAMBDA_GRID:
+                    sel = _budgeted(pool, budget, cand, emb, count, args.min_relevance)
+                    picks = [sel.select_examples({"text": it["text"]}) for it in val]
+                    val_acc[cand] = _accuracy(lm, task, picks, val)[0] / len(val)
+                lam = max(LAMBDA_GRID, key=lambda c: (val_acc[c], c))
+                tuned[label] = (lam, val_acc[lam])
+                print(f"[{task}] {label}: lambda_mult={lam} (validation accuracy {val_acc})")
+            sel = _budgeted(pool, budget, lam, emb, count, args.min_relevance)
             chosen[label] = [sel.select_examples({"text": it["text"]}) for it in test]
-        label_names = list(TASKS[task]["labels"].values())
         results = {}
         zero = statistics.mean(
             count(_template(tok, _messages(task, [], it["text"]))) for it in test
         )
         for name, per_item in chosen.items():
-            prompts = [
-                _template(tok, _messages(task, exs, it["text"]))
-                for exs, it in zip(per_item, test, strict=True)
-            ]
-            correct = 0
-            for prompt, it in zip(prompts, test, strict=True):
-                # the prompt runs once; its KV cache is shared by the label candidates
-                ll = [lp for lp, _ in score_shared_prompt(lm.model, tok, prompt, label_names)]
-                correct += label_names[max(range(len(ll)), key=ll.__getitem__)] == it["label"]
+            correct, prompts = _accuracy(lm, task, per_item, test)
             ptoks = statistics.mean(count(p) for p in prompts)
             results[name] = {
                 "accuracy": correct / len(test),
@@ -222,6 +259,8 @@ def run_examples(args: argparse.Namespace, lm: Any, emb: Any, out: dict[str, Any
         out.setdefault("examples", {})[task] = {
             "items": len(test),
             "pool": len(pool),
+            "lambda_mult": {k: v[0] for k, v in tuned.items()} or args.lambda_mult,
+            "validation_items": len(val),
             "results": results,
             "seconds": time.monotonic() - t0,
         }
@@ -333,6 +372,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--datasets", nargs="+", default=list(TASKS), choices=list(TASKS))
     parser.add_argument("--history-frac", type=float, default=0.5)
     parser.add_argument("--lambda-mult", type=float, default=0.7)
+    parser.add_argument(
+        "--tune-lambda",
+        action="store_true",
+        help=f"pick lambda_mult from {LAMBDA_GRID} per budget on validation items "
+        "(disjoint from pool and test)",
+    )
+    parser.add_argument("--val-items", type=int, default=100, help="validation items (tuning)")
     parser.add_argument("--min-relevance", type=float, default=0.0)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
