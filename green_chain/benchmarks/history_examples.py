@@ -225,15 +225,16 @@ def run_examples(args: argparse.Namespace, lm: Any, emb: Any, out: dict[str, Any
         k8 = statistics.mean(ex_tokens(x) for x in chosen["semantic_k8"])
         k4 = statistics.mean(ex_tokens(x) for x in chosen["semantic_k4"])
         tuned: dict[str, tuple[float, float]] = {}
+        grid = [float(x) for x in args.lambda_grid.split(",")]
         for label, budget in (("budgeted_half_k8", int(k8 / 2)), ("budgeted_half_k4", int(k4 / 2))):
             lam = args.lambda_mult
             if val:  # pick lambda on validation items (never on the test items)
                 val_acc = {}
-                for cand in LAMBDA_GRID:
+                for cand in grid:
                     sel = _budgeted(pool, budget, cand, emb, count, args.min_relevance)
                     picks = [sel.select_examples({"text": it["text"]}) for it in val]
                     val_acc[cand] = _accuracy(lm, task, picks, val)[0] / len(val)
-                lam = max(LAMBDA_GRID, key=lambda c: (val_acc[c], c))
+                lam = max(grid, key=lambda c: (val_acc[c], c))
                 tuned[label] = (lam, val_acc[lam])
                 print(f"[{task}] {label}: lambda_mult={lam} (validation accuracy {val_acc})")
             sel = _budgeted(pool, budget, lam, emb, count, args.min_relevance)
@@ -243,6 +244,8 @@ def run_examples(args: argparse.Namespace, lm: Any, emb: Any, out: dict[str, Any
             count(_template(tok, _messages(task, [], it["text"]))) for it in test
         )
         for name, per_item in chosen.items():
+            if args.skip_baselines and not name.startswith("budgeted"):
+                continue
             correct, prompts = _accuracy(lm, task, per_item, test)
             ptoks = statistics.mean(count(p) for p in prompts)
             results[name] = {
@@ -375,8 +378,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--tune-lambda",
         action="store_true",
-        help=f"pick lambda_mult from {LAMBDA_GRID} per budget on validation items "
+        help="pick lambda_mult from --lambda-grid per budget on validation items "
         "(disjoint from pool and test)",
+    )
+    parser.add_argument(
+        "--lambda-grid",
+        default=",".join(str(x) for x in LAMBDA_GRID),
+        help="comma-separated lambda_mult values tried by --tune-lambda",
+    )
+    parser.add_argument(
+        "--skip-baselines",
+        action="store_true",
+        help="score only the budgeted selector (the baselines' selections still set its budgets)",
     )
     parser.add_argument("--val-items", type=int, default=100, help="validation items (tuning)")
     parser.add_argument("--min-relevance", type=float, default=0.0)
