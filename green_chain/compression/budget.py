@@ -9,6 +9,8 @@ measured with the target model's tokenizer on the *joined* output, is within
    their individual token costs fits;
 3. the joined text is re-counted exactly and units are added/removed to correct the
    difference (a few rounds: costs of units in context differ slightly from alone);
+   a unit too large for the remaining gap is passed over for smaller, lower-ranked
+   ones, and removal drops the units added last;
 4. if the remaining gap is still larger than the tolerance (sentence units are
    coarse), a prefix of the next-best unit's words is added, sized by bisection on
    the exact count.
@@ -18,6 +20,7 @@ The original order of the kept units is always preserved.
 
 from __future__ import annotations
 
+import bisect
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -90,40 +93,50 @@ def fit_budget(
     costs = [count(u) if u.strip() else 0 for u in units]
     keep = list(prot)
     order = sorted((i for i in range(n) if not prot[i]), key=lambda i: (-scores[i], i))
+    rank = {i: r for r, i in enumerate(order)}
     est = sum(c for c, p in zip(costs, prot, strict=True) if p)
-    nxt = 0  # order[:nxt] are kept
+    stack: list[int] = []  # kept (unprotected) units, in the order they were added
+    nxt = 0
     while nxt < len(order) and est + costs[order[nxt]] <= target_tokens:
         est += costs[order[nxt]]
         keep[order[nxt]] = True
+        stack.append(order[nxt])
         nxt += 1
+    pending = order[nxt:]  # not kept, best rank first
     text = join_units(units, keep)
     tokens = count(text)
     for _ in range(max_rounds):
         diff = target_tokens - tokens
         if -tol <= diff <= tol:
             break
-        if diff > 0:  # room left: add further units that fit the gap
+        if diff > 0:  # room left: add the best-ranked further units that fit the gap
             added = 0
-            while nxt < len(order) and added + costs[order[nxt]] <= diff:
-                added += costs[order[nxt]]
-                keep[order[nxt]] = True
-                nxt += 1
+            rest: list[int] = []
+            for i in pending:
+                if added + costs[i] <= diff:
+                    added += costs[i]
+                    keep[i] = True
+                    stack.append(i)
+                else:
+                    rest.append(i)  # too large for the gap: a smaller, lower-ranked one may fit
+            pending = rest
             if added == 0:
-                break  # next unit is too large: partial fill below
-        else:  # over budget: drop the lowest-ranked kept units
+                break  # no unit fits the gap: partial fill below
+        else:  # over budget: drop the units added last (the lowest-ranked)
             removed = 0
-            while nxt > 0 and removed < -diff:
-                nxt -= 1
-                keep[order[nxt]] = False
-                removed += costs[order[nxt]]
+            while stack and removed < -diff:
+                i = stack.pop()
+                keep[i] = False
+                removed += costs[i]
+                bisect.insort(pending, i, key=rank.__getitem__)
             if removed == 0:
                 break  # only protected units left
         text = join_units(units, keep)
         tokens = count(text)
-    if target_tokens - tokens > tol and nxt < len(order):
-        filled, tokens = _partial_fill(units, keep, order[nxt], count, target_tokens, tokens)
+    if target_tokens - tokens > tol and pending:
+        filled, tokens = _partial_fill(units, keep, pending[0], count, target_tokens, tokens)
         if filled is not None:
-            keep[order[nxt]] = True
+            keep[pending[0]] = True
             text = filled
     overflow = tokens > target_tokens + tol
     if overflow:

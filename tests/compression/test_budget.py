@@ -88,6 +88,21 @@ def test_fitter_partial_sentence_fill() -> None:
     assert fit.text.startswith(units[0].strip())
 
 
+def test_fitter_passes_over_a_unit_too_large_for_the_gap() -> None:
+    # one token per character; the second-best unit is one 50-character word, which no
+    # partial fill can cut: smaller, lower-ranked units must fill the gap instead
+    def chars(text: str) -> int:
+        return len(text.replace(" ", ""))
+
+    units = ["a" * 20 + " ", "b" * 50 + " "] + ["cc "] * 12
+    scores = [10.0, 9.0] + [1.0 - 0.01 * i for i in range(12)]
+    fit = fit_budget(units, scores, chars, 40)
+    assert abs(fit.tokens - 40) <= tolerance(40), fit.text
+    assert fit.kept[0] and not fit.kept[1]
+    # the smaller units were taken best-ranked first, original order kept
+    assert fit.kept[2:12] == [True] * 10 and fit.kept[12:] == [False, False]
+
+
 def test_fitter_bad_arguments() -> None:
     with pytest.raises(ValueError, match="scores"):
         fit_budget(["a "], [1.0, 2.0], word_count, 1)
