@@ -9,18 +9,17 @@ measured with the target model's tokenizer on the *joined* output, is within
    their individual token costs fits;
 3. the joined text is re-counted exactly and units are added/removed to correct the
    difference (a few rounds: costs of units in context differ slightly from alone);
-   a unit too large for the remaining gap is passed over for smaller, lower-ranked
-   ones, and removal drops the units added last;
 4. if the remaining gap is still larger than the tolerance (sentence units are
    coarse), a prefix of the next-best unit's words is added, sized by bisection on
-   the exact count.
+   the exact count;
+5. if that unit cannot be cut (a single long word), smaller lower-ranked units fill
+   the gap, each addition checked with an exact count.
 
 The original order of the kept units is always preserved.
 """
 
 from __future__ import annotations
 
-import bisect
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -93,51 +92,48 @@ def fit_budget(
     costs = [count(u) if u.strip() else 0 for u in units]
     keep = list(prot)
     order = sorted((i for i in range(n) if not prot[i]), key=lambda i: (-scores[i], i))
-    rank = {i: r for r, i in enumerate(order)}
     est = sum(c for c, p in zip(costs, prot, strict=True) if p)
-    stack: list[int] = []  # kept (unprotected) units, in the order they were added
-    nxt = 0
+    nxt = 0  # order[:nxt] are kept
     while nxt < len(order) and est + costs[order[nxt]] <= target_tokens:
         est += costs[order[nxt]]
         keep[order[nxt]] = True
-        stack.append(order[nxt])
         nxt += 1
-    pending = order[nxt:]  # not kept, best rank first
     text = join_units(units, keep)
     tokens = count(text)
     for _ in range(max_rounds):
         diff = target_tokens - tokens
         if -tol <= diff <= tol:
             break
-        if diff > 0:  # room left: add the best-ranked further units that fit the gap
+        if diff > 0:  # room left: add further units that fit the gap
             added = 0
-            rest: list[int] = []
-            for i in pending:
-                if added + costs[i] <= diff:
-                    added += costs[i]
-                    keep[i] = True
-                    stack.append(i)
-                else:
-                    rest.append(i)  # too large for the gap: a smaller, lower-ranked one may fit
-            pending = rest
+            while nxt < len(order) and added + costs[order[nxt]] <= diff:
+                added += costs[order[nxt]]
+                keep[order[nxt]] = True
+                nxt += 1
             if added == 0:
-                break  # no unit fits the gap: partial fill below
-        else:  # over budget: drop the units added last (the lowest-ranked)
+                break  # next unit is too large: partial fill below
+        else:  # over budget: drop the lowest-ranked kept units
             removed = 0
-            while stack and removed < -diff:
-                i = stack.pop()
-                keep[i] = False
-                removed += costs[i]
-                bisect.insort(pending, i, key=rank.__getitem__)
+            while nxt > 0 and removed < -diff:
+                nxt -= 1
+                keep[order[nxt]] = False
+                removed += costs[order[nxt]]
             if removed == 0:
                 break  # only protected units left
         text = join_units(units, keep)
         tokens = count(text)
-    if target_tokens - tokens > tol and pending:
-        filled, tokens = _partial_fill(units, keep, pending[0], count, target_tokens, tokens)
+    if target_tokens - tokens > tol and nxt < len(order):
+        filled, tokens = _partial_fill(units, keep, order[nxt], count, target_tokens, tokens)
         if filled is not None:
-            keep[pending[0]] = True
+            keep[order[nxt]] = True
             text = filled
+            nxt += 1
+    if target_tokens - tokens > tol and nxt < len(order):
+        # the next unit could not be cut to the gap (one long word): smaller,
+        # lower-ranked units fill it instead
+        text, tokens = _fill_gap(
+            units, keep, order[nxt + 1 :], costs, count, target_tokens, text, tokens
+        )
     overflow = tokens > target_tokens + tol
     if overflow:
         logger.warning(
@@ -150,6 +146,33 @@ def fit_budget(
         kept=keep,
         protected_overflow=overflow,
     )
+
+
+def _fill_gap(
+    units: Sequence[str],
+    keep: list[bool],
+    candidates: Sequence[int],
+    costs: Sequence[int],
+    count: TokenCounter,
+    target_tokens: int,
+    text: str,
+    tokens: int,
+) -> tuple[str, int]:
+    """Add the best-ranked ``candidates`` that fit the gap, checking each exact count."""
+    for i in candidates:
+        gap = target_tokens - tokens
+        if gap <= tolerance(target_tokens):
+            break
+        if keep[i] or costs[i] > gap:
+            continue
+        keep[i] = True
+        trial = join_units(units, keep)
+        t = count(trial)
+        if t <= target_tokens + tolerance(target_tokens):
+            text, tokens = trial, t
+        else:
+            keep[i] = False
+    return text, tokens
 
 
 def _partial_fill(

