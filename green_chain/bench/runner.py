@@ -56,7 +56,8 @@ class RunOptions:
         etr_items: Test items of the sweep (``None`` = all).
         warm_up: Run each green chain once on a calibration item before measuring.
         route_cost_items: Router-fit items run on both models to measure their energy
-            ratio (``None`` = the scenario's ``route_cost_items``, 1 in quick).
+            ratio (``None`` = the scenario's ``route_cost_items``; see
+            :meth:`route_cost_items_for` for quick runs).
     """
 
     n_items: int | None = None
@@ -85,10 +86,17 @@ class RunOptions:
         return scenario.quick_router_items if self.quick else scenario.router_items
 
     def route_cost_items_for(self, scenario: Scenario) -> int:
-        """Router-fit items measuring the cheap/large energy ratio (1 in ``--quick``)."""
+        """Router-fit items measuring the cheap/large energy ratio.
+
+        In ``--quick`` one item, and only where answers may be long (a cap above 10
+        tokens), since that is where the models' answer lengths can differ most;
+        elsewhere quick runs use the fallback ratio (recorded as such).
+        """
         if self.route_cost_items is not None:
             return self.route_cost_items
-        return 1 if self.quick else scenario.route_cost_items
+        if self.quick:
+            return 1 if scenario.max_new_tokens > 10 else 0
+        return scenario.route_cost_items
 
 
 def _warm_up(scenario: Scenario, green: Runnable, calibration: Sequence[Item]) -> None:
