@@ -10,10 +10,9 @@ measured with the target model's tokenizer on the *joined* output, is within
 3. the joined text is re-counted exactly and units are added/removed to correct the
    difference (a few rounds: costs of units in context differ slightly from alone);
 4. if the remaining gap is still larger than the tolerance (sentence units are
-   coarse), a prefix of the next-best unit's words is added, sized by bisection on
-   the exact count;
-5. if that unit cannot be cut (a single long word), smaller lower-ranked units fill
-   the gap, each addition checked with an exact count.
+   coarse), the next-best units close it: each is added whole if the exact count
+   allows, else as a prefix of its words sized by bisection on the exact count (a
+   unit that cannot be cut, one long word, is passed over for the next).
 
 The original order of the kept units is always preserved.
 """
@@ -123,17 +122,7 @@ def fit_budget(
         text = join_units(units, keep)
         tokens = count(text)
     if target_tokens - tokens > tol and nxt < len(order):
-        filled, tokens = _partial_fill(units, keep, order[nxt], count, target_tokens, tokens)
-        if filled is not None:
-            keep[order[nxt]] = True
-            text = filled
-            nxt += 1
-    if target_tokens - tokens > tol and nxt < len(order):
-        # the next unit could not be cut to the gap (one long word): smaller,
-        # lower-ranked units fill it instead
-        text, tokens = _fill_gap(
-            units, keep, order[nxt + 1 :], costs, count, target_tokens, text, tokens
-        )
+        text, tokens = _fill_gap(units, keep, order[nxt:], count, target_tokens, text, tokens)
     overflow = tokens > target_tokens + tol
     if overflow:
         logger.warning(
@@ -152,26 +141,37 @@ def _fill_gap(
     units: Sequence[str],
     keep: list[bool],
     candidates: Sequence[int],
-    costs: Sequence[int],
     count: TokenCounter,
     target_tokens: int,
     text: str,
     tokens: int,
 ) -> tuple[str, int]:
-    """Add the best-ranked ``candidates`` that fit the gap, checking each exact count."""
+    """Close a gap larger than the tolerance with the best-ranked ``candidates``.
+
+    Each candidate in turn is added whole when the exact count stays within the
+    tolerance, else as its longest word prefix that stays within the budget (a unit
+    may be cut only once; later units are tried when a cut gains nothing, e.g. one
+    long word). Stops as soon as the gap is within the tolerance. ``keep`` is updated.
+    """
+    tol = tolerance(target_tokens)
+    work = list(units)  # a cut unit is replaced by its kept prefix here
     for i in candidates:
-        gap = target_tokens - tokens
-        if gap <= tolerance(target_tokens):
+        if target_tokens - tokens <= tol:
             break
-        if keep[i] or costs[i] > gap:
+        if keep[i]:
             continue
         keep[i] = True
-        trial = join_units(units, keep)
+        trial = join_units(work, keep)
         t = count(trial)
-        if t <= target_tokens + tolerance(target_tokens):
+        if t <= target_tokens + tol:
             text, tokens = trial, t
-        else:
-            keep[i] = False
+            continue
+        keep[i] = False
+        piece, t = _partial_fill(work, keep, i, count, target_tokens)
+        if piece is not None and t > tokens:
+            work[i] = piece
+            keep[i] = True
+            text, tokens = join_units(work, keep), t
     return text, tokens
 
 
@@ -181,26 +181,30 @@ def _partial_fill(
     idx: int,
     count: TokenCounter,
     target_tokens: int,
-    tokens_now: int,
-) -> tuple[str, int] | tuple[None, int]:
-    """Add the longest word prefix of unit ``idx`` that keeps the text within budget."""
+) -> tuple[str | None, int]:
+    """The longest word prefix of unit ``idx`` that keeps the joined text within budget.
+
+    Returns ``(prefix, tokens of the text with it)``, or ``(None, 0)`` if no prefix fits.
+    """
     words = split_words(units[idx])
-    before = "".join(u for i, u in enumerate(units[:idx]) if keep[i])
-    after = "".join(u for i, u in enumerate(units) if i > idx and keep[i])
+    later = any(keep[i] for i in range(idx + 1, len(units)))
     best: tuple[str, int] | None = None
     lo, hi = 1, len(words) - 1  # a full unit did not fit
+    trial = list(keep)
+    trial[idx] = True
+    work = list(units)
     while lo <= hi:
         mid = (lo + hi) // 2
         piece = "".join(words[:mid])
-        if not piece.endswith((" ", "\n", "\t")) and after:
+        if not piece.endswith((" ", "\n", "\t")) and later:
             piece += " "
-        text = (before + piece + after).rstrip()
-        t = count(text)
+        work[idx] = piece
+        t = count(join_units(work, trial))
         if t <= target_tokens:
-            best = (text, t)
+            best = (piece, t)
             lo = mid + 1
         else:
             hi = mid - 1
     if best is None:
-        return None, tokens_now
+        return None, 0
     return best
