@@ -300,6 +300,11 @@ def main(argv: list[str] | None = None) -> int:
         help="comma-separated subset of squad,nq,hotpot,precision,energy",
     )
     p.add_argument("--energy-items", type=int, default=50, help="SQuAD items in the energy part")
+    p.add_argument(
+        "--lengths",
+        help="comma-separated prompt lengths (tokens) of the precision part "
+        "(default 200,1000,5000,20000,50000; --quick: up to 5000)",
+    )
     p.add_argument("--no-score", action="store_true", help="skip the log-likelihood scoring")
     p.add_argument(
         "--energy-curve",
@@ -314,6 +319,8 @@ def main(argv: list[str] | None = None) -> int:
     if a.quick:
         backends = [b for b in backends if b in ("embedding", "selective", "learned")]
     lengths = [200, 1000, 5000] if a.quick else [200, 1000, 5000, 20000, 50000]
+    if a.lengths:
+        lengths = [int(x) for x in a.lengths.split(",") if x]
     squad, nq, hotpot = _load_squad(n), _load_nq(n), _load_hotpot(max(1, min(100, n // 2)))
     print(
         json.dumps(
