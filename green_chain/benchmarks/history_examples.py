@@ -324,6 +324,8 @@ def run_history(args: argparse.Namespace, lm: Any, emb: Any, out: dict[str, Any]
             "full": [],
             "trim_messages": [],
             "relevant_history": [],
+            # the budget trim_messages actually used (it stops at whole turns)
+            "relevant_history_trim_tokens": [],
         }
         refs = []
         for msgs, ref in dialogues:
@@ -340,22 +342,35 @@ def run_history(args: argparse.Namespace, lm: Any, emb: Any, out: dict[str, Any]
                 kept = RelevantHistory(budget, embeddings=emb, token_counter=count).invoke(msgs)
             except HistoryBudgetError:
                 kept = [msgs[0], msgs[-1]]
+            try:
+                same = RelevantHistory(
+                    max(list_count(trimmed), list_count([msgs[0], msgs[-1]])),
+                    embeddings=emb,
+                    token_counter=count,
+                ).invoke(msgs)
+            except HistoryBudgetError:
+                same = [msgs[0], msgs[-1]]
+            variants["relevant_history_trim_tokens"].append(same)
             variants["full"].append(msgs)
             variants["trim_messages"].append(trimmed)
             variants["relevant_history"].append(kept)
             refs.append(ref)
         results = {}
         for vname, per_dialogue in variants.items():
+            if vname in args.skip_variants:
+                continue
             prompts = [_template(tok, convert_to_openai_messages(m)) for m in per_dialogue]
             scores = score_continuations(prompts, refs, model=lm, batch_size=args.batch_size)
             results[vname] = {
                 "prompt_tokens": statistics.mean(count(p) for p in prompts),
                 "mean_logprob": statistics.mean(s.mean_logprob for s in scores),
                 "messages": statistics.mean(len(m) for m in per_dialogue),
+                "per_item_mean_logprob": [s.mean_logprob for s in scores],
+                "per_item_prompt_tokens": [count(p) for p in prompts],
             }
             r = results[vname]
             print(
-                f"[{name}] {vname:17s} prompt_tok={r['prompt_tokens']:7.1f} "
+                f"[{name}] {vname:28s} prompt_tok={r['prompt_tokens']:7.1f} "
                 f"mean_logprob={r['mean_logprob']:.4f} msgs={r['messages']:.2f}",
                 flush=True,
             )
@@ -374,6 +389,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--part", choices=["examples", "history", "all"], default="all")
     parser.add_argument("--datasets", nargs="+", default=list(TASKS), choices=list(TASKS))
     parser.add_argument("--history-frac", type=float, default=0.5)
+    parser.add_argument(
+        "--skip-variants", nargs="*", default=[], help="history variants not scored"
+    )
     parser.add_argument("--lambda-mult", type=float, default=0.7)
     parser.add_argument(
         "--tune-lambda",
