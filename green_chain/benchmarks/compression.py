@@ -168,7 +168,7 @@ def hotpot_eval(
                 (it["title_a"], it["para_a"], it["supporting_facts"][0]),
                 (it["title_b"], it["para_b"], it["supporting_facts"][1]),
             ]
-            paras += [(t, s, []) for t, s in it["distractors"]]
+            paras += [(d[0], d[1], []) for d in it["distractors"]]  # [title, sentences, score]
             random.Random(it["_id"]).shuffle(paras)
             context = "\n\n".join(f"{t}: {''.join(s).strip()}" for t, s, _ in paras)
             out = comp.compress_text(context, it["question"]).text
