@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "bench": "bench",
     "report": "report",
     "compare": "compare",
+    "merge": "merge",
 }
 
 

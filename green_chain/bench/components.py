@@ -33,6 +33,12 @@ from green_chain.bench.prefix_scoring import prefix_scorer
 DEFAULT_CHEAP_MODEL = "smollm2-135m-instruct"
 DEFAULT_LARGE_MODEL = "gemma3-270m"
 
+#: Compression backend of the green chains: BM25 sentence ranking kept as many gold
+#: answers as the MiniLM ``embedding`` backend on 200 SQuAD, 200 NQ and 100 HotpotQA
+#: items at about 1/70 of its cost (see docs/compression.md), so the optimizer's own
+#: energy stays small beside what it saves.
+DEFAULT_COMPRESSOR = "lexical"
+
 #: Tag put on every optimizer run inside a green chain, so its own energy is separated.
 OPTIMIZER_TAG = "green_chain:optimizer"
 
@@ -108,11 +114,12 @@ class Components:
         role: str,
         max_new_tokens: int | None = None,
         stop: Sequence[str] | None = None,
+        first_line: bool = False,
     ) -> BaseChatModel:
         """The ``cheap`` or ``large`` model, answer length capped and stop sequences set."""
         if role not in self.models:
             raise KeyError(f"unknown model role {role!r}; known: {sorted(self.models)}")
-        return cap_answer(self.models[role], max_new_tokens, stop)
+        return cap_answer(self.models[role], max_new_tokens, stop, first_line)
 
     def warm_up(self) -> None:
         """Load every model and encoder once, outside any measured window.
@@ -126,12 +133,17 @@ class Components:
 
 
 def cap_answer(
-    model: BaseChatModel, max_new_tokens: int | None, stop: Sequence[str] | None = None
+    model: BaseChatModel,
+    max_new_tokens: int | None,
+    stop: Sequence[str] | None = None,
+    first_line: bool = False,
 ) -> BaseChatModel:
     """A copy of ``model`` generating at most ``max_new_tokens`` tokens, ending at ``stop``.
 
     Works for models with a ``max_new_tokens`` or ``max_tokens`` field and a ``stop``
     field (ChatLocal, most provider models); other models are returned unchanged.
+    ``first_line`` sets ChatLocal's ``first_line`` (end at the first line break after
+    text) where the model has that field.
     """
     if max_new_tokens is not None and max_new_tokens <= 0:
         raise ValueError(f"max_new_tokens must be > 0, got {max_new_tokens}")
@@ -143,6 +155,8 @@ def cap_answer(
             update[name] = max_new_tokens
     if stop and "stop" in fields:
         update["stop"] = list(stop)
+    if first_line and "first_line" in fields:
+        update["first_line"] = True
     return model.model_copy(update=update) if update else model
 
 
@@ -158,11 +172,14 @@ def model_name(model: Any) -> str:
 def default_components(
     cheap: str = DEFAULT_CHEAP_MODEL,
     large: str = DEFAULT_LARGE_MODEL,
+    compressor: str = DEFAULT_COMPRESSOR,
 ) -> Components:
     """The real components: packaged local models and green-chain's optimizers.
 
-    One ``LocalEmbeddings`` (MiniLM) is shared by the compressor, the history filter,
-    the example selector and the router. Optimizers that are not importable yield
+    ``compressor`` names the compression backend of the green chains (any name
+    :func:`green_chain.compression.runnable.make_backend` takes). One
+    ``LocalEmbeddings`` (MiniLM) is shared by the history filter, the example selector,
+    the router and an ``embedding`` compressor. Optimizers that are not importable yield
     factories raising :class:`ComponentUnavailableError` (the scenarios needing them
     fail with that reason and the others still run).
     """
@@ -184,7 +201,7 @@ def default_components(
         models=models,
         scorer=prefix_scorer(normalize=False),
         scorer_normalized=prefix_scorer(normalize=True),
-        versions={"cheap": cheap, "large": large},
+        versions={"cheap": cheap, "large": large, "compressor": compressor},
         embeddings=embeddings,
         warmer=warm,
     )
@@ -198,7 +215,11 @@ def _wire_optimizers(comps: Components) -> None:
     large = comps.versions.get("large")
     try:
         from green_chain.compression import PromptCompressor
-        from green_chain.compression.backends.embedding import EmbeddingBackend
+        from green_chain.compression.runnable import make_backend
+
+        backend_name = comps.versions.get("compressor", DEFAULT_COMPRESSOR)
+        backend_kwargs = {"embeddings": emb} if backend_name == "embedding" else {}
+        make_backend(backend_name, **backend_kwargs)  # unknown names fail here, clearly
 
         def compressor(
             *,
@@ -209,7 +230,7 @@ def _wire_optimizers(comps: Components) -> None:
         ) -> Runnable:
             # sentence-level: keeps gold answers at rate 0.5 where word dropping breaks them
             return PromptCompressor(
-                EmbeddingBackend(emb),
+                make_backend(backend_name, **backend_kwargs),
                 rate=rate,
                 keys=list(keys),
                 question_key=question_key or "question",

@@ -23,6 +23,8 @@ _ENTRY_KEYS = (
     "title",
     "generation_metric",
     "max_new_tokens",
+    "stop",
+    "first_line",
     "item_ids",
     "calibration_ids",
     "validated_etr",

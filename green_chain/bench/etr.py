@@ -79,6 +79,7 @@ def validated_etr(
     best = pick_validated(points, tolerance)
     return {
         "tolerance": tolerance,
+        "item_ids": [it.id for it in items],
         "sweep": points,
         "validated_rate": best["rate"] if best else None,
         "validated_token_share": best["token_share"] if best else None,

@@ -320,6 +320,7 @@ def run_scenario(
             options.settings,
             options.seed,
             stop=scenario.stop,
+            first_line=scenario.first_line,
             monitor=monitor,
             route_cost_items=options.route_cost_items_for(scenario),
         )

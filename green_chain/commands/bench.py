@@ -52,9 +52,28 @@ def register(subparsers: Any) -> None:
         "--rate", type=float, default=None, help="compression rate of the green chains (kept share)"
     )
     p.add_argument(
+        "--compressor",
+        default=None,
+        help="compression backend of the green chains: lexical (default), embedding, "
+        "selective, learned, llmlingua, longllmlingua, llmlingua2",
+    )
+    p.add_argument(
         "--no-route", action="store_true", help="green chains use the large model (no router)"
     )
     p.add_argument("--no-etr-sweep", action="store_true", help="skip the validated-ETR rate sweep")
+    p.add_argument(
+        "--etr-items",
+        type=int,
+        default=None,
+        help=f"test items of the validated-ETR sweep per scenario (default: all; "
+        f"--quick: {QUICK_ETR_ITEMS})",
+    )
+    p.add_argument(
+        "--etr-scenarios",
+        default=None,
+        help=f"comma-separated scenarios the sweep runs on (default: every compressible one; "
+        f"--quick: {','.join(QUICK_ETR_SCENARIOS)})",
+    )
     p.add_argument("--no-plots", action="store_true", help="do not write PNG plots")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument(
@@ -75,6 +94,13 @@ def register(subparsers: Any) -> None:
         "--mlflow-tracking-uri", default=None, help="MLflow tracking URI (default: MLflow's own)"
     )
     p.set_defaults(func=run)
+
+
+def _etr_scenarios(args: argparse.Namespace) -> tuple[str, ...] | None:
+    """The sweep's scenarios: ``--etr-scenarios``, else the quick set, else all (``None``)."""
+    if args.etr_scenarios is not None:
+        return tuple(_scenario_names(args.etr_scenarios))
+    return QUICK_ETR_SCENARIOS if args.quick else None
 
 
 def _scenario_names(raw: str) -> list[str]:
@@ -132,6 +158,10 @@ def run(args: argparse.Namespace, *, components: Any = None, monitor: Any = None
 
     if args.items is not None and args.items <= 0:
         raise ValueError(f"--items must be a positive number, got {args.items}")
+    if args.etr_items is not None and args.etr_items <= 0:
+        raise ValueError(f"--etr-items must be a positive number, got {args.etr_items}")
+    if args.etr_scenarios is not None:
+        get_scenarios(_scenario_names(args.etr_scenarios))  # unknown names: a clear error
     if args.rate is not None and not 0 < args.rate <= 1:
         raise ValueError(f"--rate must be in (0, 1], got {args.rate}")
     scenarios = get_scenarios(_scenario_names(args.scenarios))
@@ -153,7 +183,9 @@ def run(args: argparse.Namespace, *, components: Any = None, monitor: Any = None
 
     if components is None:
         try:
-            components = default_components()
+            from green_chain.bench.components import DEFAULT_COMPRESSOR
+
+            components = default_components(compressor=args.compressor or DEFAULT_COMPRESSOR)
         except ComponentUnavailableError as exc:
             print(f"green-chain bench: error: {exc}", file=sys.stderr)
             return 2
@@ -182,8 +214,10 @@ def run(args: argparse.Namespace, *, components: Any = None, monitor: Any = None
         if args.no_etr_sweep
         else ((0.5, 0.33) if args.quick else (0.75, 0.5, 0.33, 0.25)),
         # --quick: the sweep on one scenario and a few items only (it triples the work)
-        etr_scenarios=QUICK_ETR_SCENARIOS if args.quick else None,
-        etr_items=QUICK_ETR_ITEMS if args.quick else None,
+        etr_scenarios=_etr_scenarios(args),
+        etr_items=args.etr_items
+        if args.etr_items is not None
+        else (QUICK_ETR_ITEMS if args.quick else None),
         progress=not args.no_progress,
         handler_factory=handler_factory,
     )

@@ -2,8 +2,9 @@
 
 - :class:`PromptCompressor`: a LangChain ``Runnable`` (str, PromptValue, messages, dict).
 - :class:`GreenDocumentCompressor`: a ``BaseDocumentCompressor`` for retrievers.
-- Backends (:class:`CompressionBackend`): ``embedding``, ``selective``, ``llmlingua``
-  (LLMLingua, LongLLMLingua, LLMLingua-2 through an offline transformers-5 adapter).
+- Backends (:class:`CompressionBackend`): ``lexical`` (BM25, no model), ``embedding``,
+  ``selective``, ``learned``, ``llmlingua`` (LLMLingua, LongLLMLingua, LLMLingua-2
+  through an offline transformers-5 adapter).
 - :func:`fit_budget`: the shared budget fitter that makes every backend hit the budget.
 
 Heavy dependencies (torch, transformers, llmlingua) load only when a backend runs.

@@ -28,10 +28,14 @@ Rebuild = Callable[[list[str]], Any]
 
 
 def make_backend(backend: str | CompressionBackend, **kwargs: Any) -> CompressionBackend:
-    """A backend by name (``embedding``, ``selective``, ``learned``, ``llmlingua``,
-    ``longllmlingua``, ``llmlingua2``) or the instance given."""
+    """A backend by name (``lexical``, ``embedding``, ``selective``, ``learned``,
+    ``llmlingua``, ``longllmlingua``, ``llmlingua2``) or the instance given."""
     if isinstance(backend, CompressionBackend):
         return backend
+    if backend == "lexical":
+        from green_chain.compression.backends.lexical import LexicalBackend
+
+        return LexicalBackend(**kwargs)
     if backend == "embedding":
         from green_chain.compression.backends.embedding import EmbeddingBackend
 
@@ -49,7 +53,7 @@ def make_backend(backend: str | CompressionBackend, **kwargs: Any) -> Compressio
 
         return LLMLinguaBackend(mode=backend, **kwargs)  # type: ignore[arg-type]
     raise ValueError(
-        f"unknown compression backend {backend!r}; use embedding, selective, learned, llmlingua, "
+        f"unknown compression backend {backend!r}; use lexical, embedding, selective, learned, llmlingua, "
         "longllmlingua, llmlingua2 or a CompressionBackend instance"
     )
 

@@ -72,6 +72,8 @@ class ChatLocal(BaseChatModel):
         temperature: 0 = greedy (deterministic); > 0 samples.
         top_p: Nucleus sampling mass (with ``temperature > 0``).
         stop: Stop sequences; the reply is cut before the first one and generation stops.
+        first_line: End the reply at its first line break after non-blank text (short
+            answers: what follows is never read, so it is never generated).
         seed: Seeds torch's global RNG before each sampled generation.
         batching: Gather concurrent calls into batched generations (off by default).
         batch_window_ms: Longest wait for more calls after the first, in milliseconds.
@@ -83,6 +85,7 @@ class ChatLocal(BaseChatModel):
     temperature: float = Field(default=0.0, ge=0.0)
     top_p: float = Field(default=1.0, gt=0.0, le=1.0)
     stop: list[str] | None = None
+    first_line: bool = False
     seed: int | None = None
     batching: bool = False
     batch_window_ms: float = Field(default=10.0, ge=0.0)
@@ -148,6 +151,7 @@ class ChatLocal(BaseChatModel):
             temperature=float(params.get("temperature", self.temperature)),
             top_p=float(params.get("top_p", self.top_p)),
             stop=stops,
+            first_line=self.first_line,
         )
         if gen.max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be >= 1, got {gen.max_new_tokens}")

@@ -30,6 +30,8 @@ class GenParams:
     temperature: float = 0.0
     top_p: float = 1.0
     stop: tuple[str, ...] = ()
+    #: End the reply at the first line break after its first non-blank character.
+    first_line: bool = False
 
 
 @dataclass
@@ -65,9 +67,20 @@ def eos_ids(lm: Any) -> set[int]:
     return ids
 
 
-def cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
-    """``text`` cut before the earliest stop sequence, and whether one was found."""
-    cut = min((i for i in (text.find(s) for s in stop if s) if i >= 0), default=-1)
+def cut_at_stop(text: str, stop: Sequence[str], first_line: bool = False) -> tuple[str, bool]:
+    """``text`` cut before the earliest stop sequence, and whether one was found.
+
+    With ``first_line``, a line break that follows non-blank text also ends it (leading
+    blank lines are kept: a base model often opens its answer with one).
+    """
+    found = [i for i in (text.find(s) for s in stop if s) if i >= 0]
+    if first_line:
+        start = len(text) - len(text.lstrip())
+        if start < len(text):
+            brk = text.find("\n", start)
+            if brk >= 0:
+                found.append(brk)
+    cut = min(found, default=-1)
     return (text[:cut], True) if cut >= 0 else (text, False)
 
 
@@ -98,9 +111,12 @@ def _pick(logits: Any, params: GenParams) -> int:
 class _StopStrings:
     """A ``StoppingCriteria`` marking rows whose generated text contains a stop string."""
 
-    def __init__(self, tokenizer: Any, stop: Sequence[str], prompt_width: int) -> None:
+    def __init__(
+        self, tokenizer: Any, stop: Sequence[str], prompt_width: int, first_line: bool = False
+    ) -> None:
         self.tokenizer = tokenizer
         self.stop = [s for s in stop if s]
+        self.first_line = first_line
         self.width = prompt_width
         self.stopped_at: dict[int, int] = {}
 
@@ -114,7 +130,7 @@ class _StopStrings:
                 done[row] = True
                 continue
             text = self.tokenizer.decode(input_ids[row, self.width :], skip_special_tokens=True)
-            if any(s in text for s in self.stop):
+            if cut_at_stop(text, self.stop, self.first_line)[1]:
                 self.stopped_at[row] = step
                 done[row] = True
         return done
@@ -137,7 +153,11 @@ def generate_batch(lm: Any, prompts: Sequence[Sequence[int]], params: GenParams)
             raise ValueError("cannot generate from an empty prompt")
         input_ids[row, width - len(p) :] = torch.tensor(list(p), dtype=torch.long)
         mask[row, width - len(p) :] = 1
-    criteria = _StopStrings(tok, params.stop, width) if params.stop else None
+    criteria = (
+        _StopStrings(tok, params.stop, width, params.first_line)
+        if params.stop or params.first_line
+        else None
+    )
     sampling: dict[str, Any] = (
         {"do_sample": True, "temperature": params.temperature, "top_p": params.top_p}
         if params.temperature > 0
@@ -170,7 +190,7 @@ def generate_batch(lm: Any, prompts: Sequence[Sequence[int]], params: GenParams)
             n, reason = stopped + 1, "stop"
         lps = [float(torch.log_softmax(out.logits[i][row].float(), -1)[ids[i]]) for i in range(n)]
         text = tok.decode([t for t in ids[:n] if t not in eos], skip_special_tokens=True)
-        text, hit = cut_at_stop(text, params.stop)
+        text, hit = cut_at_stop(text, params.stop, params.first_line)
         if hit:
             reason = "stop"
         mean = sum(lps) / len(lps) if lps else math.nan
@@ -209,7 +229,7 @@ def stream_one(lm: Any, prompt: Sequence[int], params: GenParams) -> Iterator[st
                 reason = "stop"
                 break
             text = tok.decode(generated, skip_special_tokens=True)
-            cut, hit = cut_at_stop(text, params.stop)
+            cut, hit = cut_at_stop(text, params.stop, params.first_line)
             if hit:
                 if len(cut) > emitted:
                     yield cut[emitted:]
@@ -227,11 +247,11 @@ def stream_one(lm: Any, prompt: Sequence[int], params: GenParams) -> Iterator[st
             )
     if reason == "length" or (generated and generated[-1] in eos):
         text = tok.decode([t for t in generated if t not in eos], skip_special_tokens=True)
-        text, _ = cut_at_stop(text, params.stop)
+        text, _ = cut_at_stop(text, params.stop, params.first_line)
         if len(text) > emitted:
             yield text[emitted:]
             emitted = len(text)
     final = tok.decode([t for t in generated if t not in eos], skip_special_tokens=True)
-    final, _ = cut_at_stop(final, params.stop)
+    final, _ = cut_at_stop(final, params.stop, params.first_line)
     mean = sum(lps) / len(lps) if lps else math.nan
     yield GenOut(final, len(prompt), len(generated), mean, reason, 1)

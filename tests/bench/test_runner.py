@@ -214,3 +214,25 @@ def test_route_policy_used_by_green_chain(meter_env, fake_components, tiny_data)
     assert seen == {"scorer": "fitted-scorer", "threshold": 0.42}
     assert len(entry["router"]["calibration_ids"]) == 3
     assert not set(entry["router"]["calibration_ids"]) & set(entry["item_ids"])
+
+
+def test_first_line_answers_for_short_qa_baseline_and_green_alike(fake_components):
+    from green_chain.bench.components import cap_answer
+    from green_chain.bench.scenarios.base import ScenarioEnv
+    from green_chain.models import ChatLocal
+
+    m = cap_answer(ChatLocal(model="gemma3-270m"), 7, ["\nQ:"], first_line=True)
+    assert (m.max_new_tokens, m.stop, m.first_line) == (7, ["\nQ:"], True)
+    assert cap_answer(ChatLocal(), 7).first_line is False
+    comps = Components(
+        models={"cheap": ChatLocal(model="smollm2-135m-instruct"), "large": ChatLocal()},
+        router=lambda models, calibration, **_: models[0],
+    )
+    by_name = {s.name: s for s in get_scenarios()}
+    assert by_name["squad"].first_line and by_name["hotpotqa"].first_line
+    assert not by_name["qmsum"].first_line and not by_name["gsm8k"].first_line
+    env = ScenarioEnv(comps, first_line=True, settings=GreenSettings(route=True))
+    assert env.large(5).first_line is True
+    assert env.answer_model(5).first_line is True  # the (fake) router's cheap model
+    env_off = ScenarioEnv(comps, settings=GreenSettings(route=False))
+    assert env_off.answer_model(5).first_line is False

@@ -147,7 +147,23 @@ def test_threads_flag(monkeypatch):
         torch.set_num_threads(before)
 
 
+def test_etr_sweep_items_and_scenarios_flags(fake_run):
+    rc, out = fake_run(
+        "--scenarios", "squad,nq", "--items", "3", "--etr-items", "1", "--etr-scenarios", "squad"
+    )
+    assert rc == 0
+    doc = json.loads((out / "results.json").read_text())
+    squad = doc["scenarios"]["squad"]
+    assert squad["validated_etr"]["item_ids"] == squad["item_ids"][:1]
+    assert not doc["scenarios"]["nq"].get("validated_etr")
+    assert doc["options"]["etr_items"] == 1 and doc["options"]["etr_scenarios"] == ["squad"]
+
+
 def test_cli_errors(tmp_path, capsys):
+    assert main(["bench", "--etr-items", "0"]) == 2
+    assert "--etr-items" in capsys.readouterr().err
+    assert main(["bench", "--etr-scenarios", "squad,nope"]) == 2
+    assert "unknown scenario(s) nope" in capsys.readouterr().err
     assert main(["bench", "--scenarios", "nope"]) == 2
     assert "unknown scenario(s) nope" in capsys.readouterr().err
     assert main(["bench", "--data", str(tmp_path / "absent")]) == 2
@@ -220,3 +236,19 @@ def test_quick_smoke_with_real_components(shared_data_dir, tmp_path):
         # answers capped identically for both variants
         assert all(r["completion_tokens"] <= s["max_new_tokens"] for r in s["records"])
     assert doc["scenarios"]["squad"]["etr_handler"] < 1
+    assert doc["models"]["compressor"] == "lexical"
+    squad = doc["scenarios"]["squad"]
+    assert squad["first_line"] is True
+    # no answer goes on past its first line of text
+    assert all("\n" not in r["output"].strip() for r in squad["records"])
+
+
+def test_unknown_compressor_is_a_clear_error(tmp_path, capsys):
+    from green_chain.bench.components import ComponentUnavailableError, default_components
+
+    try:
+        default_components()
+    except ComponentUnavailableError as exc:
+        pytest.skip(f"real components not available: {exc}")
+    with pytest.raises(ValueError, match="unknown compression backend 'nope'"):
+        default_components(compressor="nope")

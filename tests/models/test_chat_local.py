@@ -174,3 +174,12 @@ def test_base_model_transcript_strip(tiny_base_folder: Path) -> None:
     msg = m.invoke("hi")
     assert msg.content == str(msg.content).strip()
     assert msg.usage_metadata is not None and msg.usage_metadata["input_tokens"] > 0
+
+
+def test_cut_at_stop_first_line() -> None:
+    from green_chain.models.generation import cut_at_stop
+
+    assert cut_at_stop("\n\nParis\nQuestion: x", (), first_line=True) == ("\n\nParis", True)
+    assert cut_at_stop("Paris is. Q: y\nmore", ("Q:",), first_line=True) == ("Paris is. ", True)
+    assert cut_at_stop("\n\n  ", (), first_line=True) == ("\n\n  ", False)  # no text yet
+    assert cut_at_stop("Paris\nLyon", ()) == ("Paris\nLyon", False)  # off by default

@@ -102,6 +102,21 @@ def test_stream_async_and_stop(smol_chat: ChatLocal) -> None:
     assert cut.usage_metadata["output_tokens"] < full.usage_metadata["output_tokens"]
 
 
+def test_first_line_replies_stop_at_the_line_break(smol_chat: ChatLocal) -> None:
+    q = "List four fruits, one per line."
+    full = smol_chat.model_copy(update={"max_new_tokens": 32}).invoke(q)
+    text = str(full.content)
+    lead = len(text) - len(text.lstrip())
+    assert "\n" in text[lead:], "the prompt should give a reply of several lines"
+    short_model = smol_chat.model_copy(update={"max_new_tokens": 32, "first_line": True})
+    short = short_model.invoke(q)
+    assert short.content == text[: text.index("\n", lead)]
+    assert short.response_metadata["finish_reason"] == "stop"
+    assert short.usage_metadata["output_tokens"] < full.usage_metadata["output_tokens"]
+    assert "".join(str(c.content) for c in short_model.stream(q)) == short.content
+    assert [m.content for m in short_model.batch([q, q])] == [short.content] * 2
+
+
 def test_tool_protocol_forced(smol_chat: ChatLocal) -> None:
     @tool
     def get_weather(city: str) -> str:

@@ -55,6 +55,8 @@ class ScenarioEnv:
     seed: int = 0
     #: Stop sequences of every answer (the same for baseline and green, both models).
     stop: tuple[str, ...] = ()
+    #: End every answer at its first line break after text (baseline and green alike).
+    first_line: bool = False
     #: The fitted router (``green_chain.bench.routefit.RoutePolicy``), or ``None``.
     route_policy: Any = None
     #: The run's :class:`~green_chain.energy.monitor.EnergyMonitor` (router cost fit).
@@ -64,14 +66,14 @@ class ScenarioEnv:
 
     def large(self, max_new_tokens: int) -> BaseChatModel:
         """The large model, answer length capped and stop sequences set."""
-        return self.components.model("large", max_new_tokens, self.stop)
+        return self.components.model("large", max_new_tokens, self.stop, self.first_line)
 
     def answer_model(self, max_new_tokens: int) -> BaseChatModel:
         """The green chain's model: the router over cheap and large, or the large one."""
         if not self.settings.route:
             return self.large(max_new_tokens)
         models = [
-            self.components.model("cheap", max_new_tokens, self.stop),
+            self.components.model("cheap", max_new_tokens, self.stop, self.first_line),
             self.large(max_new_tokens),
         ]
         extra: dict[str, Any] = {}
@@ -121,6 +123,10 @@ class Scenario(abc.ABC):
     #: Stop sequences of the answers (none by default: the base model often starts its
     #: answer with a blank line, so a newline stop would end it before it began).
     stop: ClassVar[tuple[str, ...]] = ()
+    #: End answers at their first line break after text, for baseline and green alike:
+    #: the metric reads only the first line (:func:`first_line`), so the rest is never
+    #: generated. Leading blank lines are kept (the base model often opens with one).
+    first_line: ClassVar[bool] = False
     #: Calibration items the router is fitted on (``quick_router_items`` in ``--quick``).
     router_items: ClassVar[int] = 12
     quick_router_items: ClassVar[int] = 4
@@ -192,6 +198,7 @@ class Scenario(abc.ABC):
             "quick_items": self.quick_items,
             "calibration_size": self.calibration_size,
             "stop": list(self.stop),
+            "first_line": self.first_line,
         }
 
 

@@ -88,6 +88,7 @@ class MixedStream(Scenario):
             env.settings,
             env.seed,
             stop=self.members[name].stop,
+            first_line=self.members[name].first_line,
             route_policy=env.route_policy,
         )
 

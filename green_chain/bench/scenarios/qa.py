@@ -27,6 +27,7 @@ class ContextQA(Scenario):
 
     template: ClassVar[str] = QA_TEMPLATE
     compressible: ClassVar[bool] = True
+    first_line = True  # a short phrase; EM/F1 read the first line only
 
     def _prompt(self) -> PromptTemplate:
         return PromptTemplate.from_template(self.template)
@@ -87,6 +88,7 @@ class QMSumSummary(ContextQA):
         "Transcript:\n{context}\n\nQuery: {question}\nSummary:"
     )
     generation_metric = "rouge_l"
+    first_line = False  # two or three sentences, scored whole
     max_new_tokens = 32
     calibration_size = 30
     quick_items = 1

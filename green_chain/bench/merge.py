@@ -1,0 +1,110 @@
+"""Merge benchmark runs made on disjoint scenarios into one results document.
+
+A full run (every item of every split) is long on a small machine, so it is usually
+split by scenario across processes or machines
+(``green-chain bench --scenarios squad,nq ...`` here, ``--scenarios qmsum ...`` there).
+:func:`merge_documents` joins such runs and recomputes the overall figures exactly as a
+single run would (energy-weighted saving, mean retention, projected columns), after
+checking that the runs are comparable: same schema, same models, same green settings,
+item count, seed and projection, and no scenario in two runs. Every source run's
+command, options and environment are kept under ``merged_from``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Sequence
+from typing import Any
+
+from green_chain.bench.results import overall
+
+#: Options that must agree between merged runs (they change what a figure means).
+MATCHING_OPTIONS = ("quick", "items", "seed", "settings")
+
+
+class MergeError(ValueError):
+    """The runs cannot be merged; the message names the run and the difference."""
+
+
+def _label(i: int, doc: dict[str, Any]) -> str:
+    return f"run {i + 1} ({' '.join(map(str, doc.get('command', [])))[:80] or 'no command'})"
+
+
+def _check(docs: Sequence[dict[str, Any]]) -> None:
+    first = docs[0]
+    for i, doc in enumerate(docs[1:], start=1):
+        where = _label(i, doc)
+        if doc.get("schema_version") != first.get("schema_version"):
+            raise MergeError(
+                f"{where} has schema_version {doc.get('schema_version')!r}, run 1 has "
+                f"{first.get('schema_version')!r}"
+            )
+        if doc.get("models") != first.get("models"):
+            raise MergeError(
+                f"{where} used models {doc.get('models')}, run 1 used {first.get('models')}"
+            )
+        for key in MATCHING_OPTIONS:
+            a, b = first.get("options", {}).get(key), doc.get("options", {}).get(key)
+            if a != b:
+                raise MergeError(f"{where} has option {key}={b!r}, run 1 has {key}={a!r}")
+        pa = (first.get("projection") or {}).get("spec")
+        pb = (doc.get("projection") or {}).get("spec")
+        if pa != pb:
+            raise MergeError(f"{where} projected for {pb!r}, run 1 for {pa!r}")
+    seen: dict[str, int] = {}
+    for i, doc in enumerate(docs):
+        for name in doc.get("scenarios", {}):
+            if name in seen:
+                raise MergeError(
+                    f"scenario {name!r} is in run {seen[name] + 1} and in run {i + 1}; merge "
+                    f"runs of disjoint scenarios"
+                )
+            seen[name] = i
+
+
+def merge_documents(docs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One results document from runs of disjoint scenarios (see the module doc).
+
+    Raises:
+        MergeError: fewer than two runs, or runs that differ in schema, models,
+            settings, item count, seed or projection, or share a scenario.
+    """
+    if len(docs) < 2:
+        raise MergeError(f"merge needs at least two results files, got {len(docs)}")
+    _check(docs)
+    scenarios: dict[str, Any] = {}
+    for doc in docs:
+        scenarios.update(doc["scenarios"])
+    first = docs[0]
+    options = dict(first.get("options", {}))
+    options["scenarios"] = list(scenarios)
+    options["elapsed_s"] = sum(float(d.get("options", {}).get("elapsed_s") or 0.0) for d in docs)
+    merged: dict[str, Any] = {
+        "schema_version": first.get("schema_version"),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "command": ["green-chain", "merge", *(str(i) for i in range(1, len(docs) + 1))],
+        "options": options,
+        "models": first.get("models"),
+        "environment": first.get("environment"),
+        "overall": overall(list(scenarios.values())),
+        "scenarios": scenarios,
+        "merged_from": [
+            {
+                "command": d.get("command"),
+                "created": d.get("created"),
+                "options": d.get("options"),
+                "environment": d.get("environment"),
+                "scenarios": list(d.get("scenarios", {})),
+            }
+            for d in docs
+        ],
+    }
+    if "projection" in first:
+        merged["projection"] = first["projection"]
+    try:
+        from green_chain.bench.plots import fit_curves
+
+        merged["energy_curves"] = fit_curves(merged)
+    except Exception as exc:  # curves are a bonus; never lose a merge for them
+        merged["energy_curves"] = {"error": str(exc)}
+    return merged
