@@ -116,7 +116,11 @@ class _Data:
         return CurvePoint(float(threshold), float(1.0 - cheap.mean()), quality, energy)
 
     def all_large_threshold(self) -> float:
-        return float(np.nextafter(self.s.max(), np.inf))
+        """A threshold no score reaches, seen or unseen: scores are probabilities (<= 1),
+        so "always the large model" must hold for new requests too, not only for the
+        calibration set (the largest calibration score + epsilon would let a new request
+        scoring higher go to the cheap model)."""
+        return float(np.nextafter(max(1.0, float(self.s.max())), np.inf))
 
 
 def evaluate_threshold(

@@ -51,6 +51,20 @@ def test_curve_is_monotone_and_cascade_pays_both_calls() -> None:
     assert point.large_share == pytest.approx(1 / 3) and point.quality == pytest.approx(1.0)
 
 
+def test_all_large_choice_holds_for_unseen_requests() -> None:
+    from green_chain.routing.decision import choose
+
+    # the cheap model is never cheaper here: the floor picks large-only ...
+    scores = [0.2, 0.5, 0.7]
+    res = calibrate(scores, [1, 1, 1], [1, 1, 1], 2.0, 1.0, quality_floor=0.95)
+    assert res.point.large_share == 1.0
+    # ... and a new request scoring above every calibration score still goes large
+    assert res.threshold > 1.0
+    assert choose([0.99], [res.threshold]) == 1 and choose([1.0], [res.threshold]) == 1
+    share = calibrate(scores, 0.8, 1.0, 1.0, 3.0, target_large_share=1.0)
+    assert share.threshold > 1.0
+
+
 def test_calibrate_errors() -> None:
     with pytest.raises(ValueError, match="exactly one"):
         calibrate([0.1], 1, 1, 1, 1)
