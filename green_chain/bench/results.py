@@ -256,7 +256,7 @@ def format_table(doc: dict[str, Any]) -> str:
     """The terminal table: one line per scenario and the overall line."""
     proj = "energy_saved_pct_projected" in doc["overall"]
     head = ["scenario", "items", "base J", "green J", "saved %", "quality %", "tok ratio", "ETR"]
-    head.append("opt J")
+    head += ["valid. share", "opt J"]
     if proj:
         head.append("saved % (proj)")
     rows = [head]
@@ -273,6 +273,7 @@ def format_table(doc: dict[str, Any]) -> str:
             _f(s["quality_retained_pct"]),
             _f(s.get("prompt_token_ratio", s.get("etr")), "{:.2f}"),
             _f(s.get("etr_handler"), "{:.2f}"),
+            _f(s.get("validated_token_share"), "{:.2f}"),
             _f(s["optimizer_energy_j"], "{:.2f}"),
         ]
         if proj:
@@ -289,6 +290,7 @@ def format_table(doc: dict[str, Any]) -> str:
         "",
         "",
         "",
+        "",
     ]
     if proj:
         last.append(_f(o.get("energy_saved_pct_projected")))
@@ -300,6 +302,11 @@ def format_table(doc: dict[str, Any]) -> str:
         lines.append(
             f"quality retained, each scenario capped at 100 %: "
             f"{o['quality_retained_pct_capped']:.1f} % (a dash: baseline quality 0, no ratio)"
+        )
+    if any(s.get("validated_token_share") is not None for s in doc["scenarios"].values()):
+        lines.append(
+            "valid. share: smallest share of prompt tokens whose quality stays within 5 % of the "
+            "uncompressed prompt's (rate sweep; validated ETR)"
         )
     lines.append(f"energy: {o['energy_source']} (measured/estimated on this machine)")
     if proj:

@@ -129,6 +129,12 @@ def test_document_schema_and_outputs(tmp_path):
         assert paths[name].stat().st_size > 1000
     table = format_table(doc)
     assert "FAILED" in table and "OVERALL" in table and "proj" in table
+    assert "valid. share" in table.splitlines()[0]
+    assert "validated ETR" not in table  # no sweep ran: no legend
+    doc["scenarios"]["squad"]["validated_token_share"] = 0.41
+    table = format_table(doc)
+    squad_row = next(r for r in table.splitlines() if r.startswith("squad"))
+    assert "0.41" in squad_row and "validated ETR" in table
 
 
 def test_load_results_errors(tmp_path):
