@@ -30,7 +30,7 @@ def _label(i: int, doc: dict[str, Any]) -> str:
     return f"run {i + 1} ({' '.join(map(str, doc.get('command', [])))[:80] or 'no command'})"
 
 
-def _check(docs: Sequence[dict[str, Any]]) -> None:
+def _check(docs: Sequence[dict[str, Any]], replace: bool = False) -> None:
     first = docs[0]
     for i, doc in enumerate(docs[1:], start=1):
         where = _label(i, doc)
@@ -54,16 +54,21 @@ def _check(docs: Sequence[dict[str, Any]]) -> None:
     seen: dict[str, int] = {}
     for i, doc in enumerate(docs):
         for name in doc.get("scenarios", {}):
-            if name in seen:
+            if name in seen and not replace:
                 raise MergeError(
                     f"scenario {name!r} is in run {seen[name] + 1} and in run {i + 1}; merge "
-                    f"runs of disjoint scenarios"
+                    f"runs of disjoint scenarios (or pass replace=True / --replace to let the "
+                    f"later run's entry replace the earlier one)"
                 )
             seen[name] = i
 
 
-def merge_documents(docs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def merge_documents(docs: Sequence[dict[str, Any]], *, replace: bool = False) -> dict[str, Any]:
     """One results document from runs of disjoint scenarios (see the module doc).
+
+    With ``replace``, a scenario in a later run replaces the same scenario of an earlier
+    run (a scenario re-run after a fix); ``merged_from`` lists which run each scenario
+    entry came from, and ``replaced`` what was dropped.
 
     Raises:
         MergeError: fewer than two runs, or runs that differ in schema, models,
@@ -71,10 +76,17 @@ def merge_documents(docs: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """
     if len(docs) < 2:
         raise MergeError(f"merge needs at least two results files, got {len(docs)}")
-    _check(docs)
+    _check(docs, replace)
     scenarios: dict[str, Any] = {}
-    for doc in docs:
-        scenarios.update(doc["scenarios"])
+    source: dict[str, int] = {}
+    replaced: list[dict[str, Any]] = []
+    for i, doc in enumerate(docs):
+        for name, entry in doc["scenarios"].items():
+            if name in scenarios:
+                replaced.append({"scenario": name, "run": source[name] + 1, "by_run": i + 1})
+                del scenarios[name]  # the replacement goes where the later run puts it
+            scenarios[name] = entry
+            source[name] = i
     first = docs[0]
     options = dict(first.get("options", {}))
     options["scenarios"] = list(scenarios)
@@ -94,11 +106,13 @@ def merge_documents(docs: Sequence[dict[str, Any]]) -> dict[str, Any]:
                 "created": d.get("created"),
                 "options": d.get("options"),
                 "environment": d.get("environment"),
-                "scenarios": list(d.get("scenarios", {})),
+                "scenarios": [n for n, j in source.items() if j == i],
             }
-            for d in docs
+            for i, d in enumerate(docs)
         ],
     }
+    if replaced:
+        merged["replaced"] = replaced
     if "projection" in first:
         merged["projection"] = first["projection"]
     try:

@@ -14,6 +14,11 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("results", nargs="+", help="results.json files written by green-chain bench")
     p.add_argument("--out", required=True, help="folder for the merged results.json, CSV, plots")
+    p.add_argument(
+        "--replace",
+        action="store_true",
+        help="a scenario in a later file replaces the same scenario of an earlier one",
+    )
     p.add_argument("--no-plots", action="store_true", help="do not write PNG plots")
     p.set_defaults(func=run)
 
@@ -24,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from green_chain.bench.results import format_table, load_results
 
     docs = [load_results(p) for p in args.results]
-    merged = merge_documents(docs)
+    merged = merge_documents(docs, replace=args.replace)
     merged["command"] = ["green-chain", "merge", *args.results, "--out", args.out]
     paths = write_outputs(merged, Path(args.out), plots=not args.no_plots)
     print(format_table(merged))

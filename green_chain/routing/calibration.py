@@ -149,6 +149,7 @@ def calibrate(
     target_large_share: float | None = None,
     quality_floor: float | None = None,
     cascade: bool = False,
+    min_saving: float = 0.0,
 ) -> CalibrationResult:
     """Pick a threshold for a target large-model share or a quality floor.
 
@@ -160,6 +161,10 @@ def calibrate(
         target_large_share: In ``[0, 1]``: RouteLLM quantile method.
         quality_floor: E.g. ``0.95``: lowest energy with quality ``>=`` floor x large-only.
         cascade: Escalated requests pay the cheap and the large call.
+        min_saving: With ``quality_floor``: the least share (0-1) of large-only energy
+            the chosen threshold must save, else large-only is kept. Routing trades a
+            quality risk (calibration sets are small) for energy; a threshold that
+            saves only a few percent is not worth that risk.
 
     Exactly one of ``target_large_share`` and ``quality_floor`` must be given.
     """
@@ -192,6 +197,15 @@ def calibrate(
             notes.append(f"no threshold reaches quality {needed:.4f}; using large-only")
             feasible = [large_only]
         point = min(feasible, key=lambda p: (p.energy_j, -p.quality, -p.threshold))
+        if not 0.0 <= min_saving < 1.0:
+            raise ValueError(f"min_saving must be in [0, 1), got {min_saving}")
+        saving = 1.0 - point.energy_j / large_only.energy_j if large_only.energy_j > 0 else 0.0
+        if point is not large_only and point.large_share < 1.0 and saving < min_saving:
+            notes.append(
+                f"best threshold saves {100 * saving:.1f} % < min_saving "
+                f"{100 * min_saving:.1f} %; using large-only"
+            )
+            point = large_only
         threshold = point.threshold
         method = f"quality_floor({quality_floor})"
     return CalibrationResult(threshold, method, point, curve, large_only, cheap_only, notes)

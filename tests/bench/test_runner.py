@@ -151,6 +151,7 @@ def test_route_policy_fitted_on_calibration_without_generating(
     assert info["calibration_ids"] == [i.id for i in items]
     assert info["cheap_cost_ratio"] == CHEAP_COST_RATIO
     assert info["cost_ratio_source"] == "fallback"
+    assert info["min_saving"] == 0.10
     # the overlap scorer finds the gold answer in the full context for both models
     assert info["cheap_mc"] == info["large_mc"] == [1.0] * 4
     assert info["labels"] == [1, 1, 1, 1]

@@ -92,6 +92,15 @@ def test_merge_refuses_overlap_and_different_settings(shard, tmp_path, capsys):
     other["models"] = {"cheap": "x", "large": "y"}
     with pytest.raises(MergeError, match="used models"):
         merge_documents([_load(a), other])
+    # --replace: the later run's entry wins, and the document says so
+    docs = [_load(a), _load(c)]
+    docs[1]["options"]["items"] = 2
+    third = _load(b)
+    third["scenarios"]["squad"]["energy_green_j"] = 1.0
+    merged = merge_documents([*docs, third], replace=True)
+    assert merged["scenarios"]["squad"]["energy_green_j"] == 1.0
+    assert merged["replaced"] == [{"scenario": "squad", "run": 1, "by_run": 3}]
+    assert [m["scenarios"] for m in merged["merged_from"]] == [[], ["sst2"], ["squad"]]
     # through the CLI: a clear one-line error, exit 2
     assert main(["merge", str(a), str(b), "--out", str(tmp_path / "m")]) == 2
     assert "green-chain merge: error: scenario 'squad'" in capsys.readouterr().err

@@ -65,6 +65,21 @@ def test_all_large_choice_holds_for_unseen_requests() -> None:
     assert share.threshold > 1.0
 
 
+def test_min_saving_keeps_large_only_when_routing_barely_pays() -> None:
+    scores = [0.2, 0.5, 0.7, 0.9]
+    # the cheap model is as good and costs 0.96x: all-cheap saves 4 %
+    res = calibrate(scores, 1, 1, 0.96, 1.0, quality_floor=0.95)
+    assert res.point.large_share == 0.0
+    guarded = calibrate(scores, 1, 1, 0.96, 1.0, quality_floor=0.95, min_saving=0.10)
+    assert guarded.point.large_share == 1.0 and guarded.threshold > 1.0
+    assert "min_saving" in guarded.notes[0]
+    # a cheap model at 0.7x saves 30 %: routing stays
+    kept = calibrate(scores, 1, 1, 0.7, 1.0, quality_floor=0.95, min_saving=0.10)
+    assert kept.point.large_share == 0.0 and not kept.notes
+    with pytest.raises(ValueError, match="min_saving"):
+        calibrate(scores, 1, 1, 0.7, 1.0, quality_floor=0.95, min_saving=1.0)
+
+
 def test_calibrate_errors() -> None:
     with pytest.raises(ValueError, match="exactly one"):
         calibrate([0.1], 1, 1, 1, 1)
