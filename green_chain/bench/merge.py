@@ -84,8 +84,7 @@ def merge_documents(docs: Sequence[dict[str, Any]], *, replace: bool = False) ->
         for name, entry in doc["scenarios"].items():
             if name in scenarios:
                 replaced.append({"scenario": name, "run": source[name] + 1, "by_run": i + 1})
-                del scenarios[name]  # the replacement goes where the later run puts it
-            scenarios[name] = entry
+            scenarios[name] = entry  # a replacement keeps the scenario's place in the table
             source[name] = i
     first = docs[0]
     options = dict(first.get("options", {}))

@@ -99,6 +99,7 @@ def test_merge_refuses_overlap_and_different_settings(shard, tmp_path, capsys):
     third["scenarios"]["squad"]["energy_green_j"] = 1.0
     merged = merge_documents([*docs, third], replace=True)
     assert merged["scenarios"]["squad"]["energy_green_j"] == 1.0
+    assert list(merged["scenarios"]) == ["squad", "sst2"]  # the replacement keeps its place
     assert merged["replaced"] == [{"scenario": "squad", "run": 1, "by_run": 3}]
     assert [m["scenarios"] for m in merged["merged_from"]] == [[], ["sst2"], ["squad"]]
     # through the CLI: a clear one-line error, exit 2
