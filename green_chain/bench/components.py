@@ -35,8 +35,9 @@ DEFAULT_LARGE_MODEL = "gemma3-270m"
 
 #: Compression backend of the green chains: BM25 sentence ranking kept as many gold
 #: answers as the MiniLM ``embedding`` backend on 200 SQuAD, 200 NQ and 100 HotpotQA
-#: items at about 1/70 of its cost (see docs/compression.md), so the optimizer's own
-#: energy stays small beside what it saves.
+#: items at about 1/70 of its cost (``python -m green_chain.benchmarks.compression --parts
+#: squad,nq,hotpot --backends lexical,embedding --no-score``), so the optimizer's own energy
+#: stays small beside what it saves.
 DEFAULT_COMPRESSOR = "lexical"
 
 #: Tag put on every optimizer run inside a green chain, so its own energy is separated.

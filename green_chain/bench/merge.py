@@ -93,7 +93,7 @@ def merge_documents(docs: Sequence[dict[str, Any]], *, replace: bool = False) ->
     merged: dict[str, Any] = {
         "schema_version": first.get("schema_version"),
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        "command": ["green-chain", "merge", *(str(i) for i in range(1, len(docs) + 1))],
+        "command": ["green-chain", "merge"],  # the CLI adds its file arguments
         "options": options,
         "models": first.get("models"),
         "environment": first.get("environment"),

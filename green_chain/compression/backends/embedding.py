@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from typing import Any
 
 from green_chain.compression.backends.base import CompressionBackend
+from green_chain.compression.backends.words import stems
 
 
 def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
@@ -17,70 +17,9 @@ def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
     return dot / (na * nb) if na and nb else 0.0
 
 
-_STOPWORDS = frozenset(
-    [
-        "a",
-        "an",
-        "the",
-        "of",
-        "in",
-        "on",
-        "at",
-        "to",
-        "for",
-        "by",
-        "with",
-        "from",
-        "and",
-        "or",
-        "is",
-        "are",
-        "was",
-        "were",
-        "be",
-        "been",
-        "being",
-        "what",
-        "which",
-        "who",
-        "whom",
-        "whose",
-        "when",
-        "where",
-        "why",
-        "how",
-        "did",
-        "does",
-        "do",
-        "that",
-        "this",
-        "these",
-        "those",
-        "it",
-        "its",
-        "as",
-        "into",
-        "than",
-        "then",
-        "there",
-        "their",
-        "his",
-        "her",
-        "he",
-        "she",
-        "they",
-        "we",
-        "you",
-        "i",
-        "not",
-        "no",
-    ]
-)
-
-
 def _content_stems(text: str) -> set[str]:
     """Lower-cased content words cut to 6 characters (a crude, language-light stem)."""
-    return {w[:6] for w in re.findall(r"\w+", text.lower()) if w not in _STOPWORDS}
+    return set(stems(text))
 
 
 def lexical_overlap(sentence: str, question: str) -> float:

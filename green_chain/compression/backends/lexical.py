@@ -20,17 +20,13 @@ distinct stems per stem (information density), so boilerplate goes first.
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter
 from collections.abc import Sequence
 
 from green_chain.compression.backends.base import CompressionBackend
-from green_chain.compression.backends.embedding import _STOPWORDS
+from green_chain.compression.backends.words import stems
 
-
-def stems(text: str) -> list[str]:
-    """Content-word stems of ``text`` in order (lower-cased, stop words out, 6 characters)."""
-    return [w[:6] for w in re.findall(r"\w+", text.lower()) if w not in _STOPWORDS]
+__all__ = ["LexicalBackend", "stems"]
 
 
 class LexicalBackend(CompressionBackend):
