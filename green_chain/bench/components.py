@@ -235,7 +235,7 @@ def _wire_optimizers(comps: Components) -> None:
                 rate=rate,
                 keys=list(keys),
                 question_key=question_key or "question",
-                target_tokenizer=target_model or large,
+                token_counter=target_model or large,
             )
 
         comps.compressor = compressor
@@ -274,7 +274,7 @@ def _wire_optimizers(comps: Components) -> None:
                 input_keys=list(input_keys),
                 embeddings=emb,
                 example_prompt=example_prompt,
-                tokenizer=large,
+                token_counter=large,
             )
 
         comps.selector = selector

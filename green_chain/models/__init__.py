@@ -33,7 +33,6 @@ if TYPE_CHECKING:
         clear_process_cache,
         load_causal_lm,
         load_tokenizer,
-        token_counter,
     )
     from green_chain.models.scoring import ContinuationScore, score_continuations
 
@@ -43,7 +42,6 @@ _LAZY = {
     "LoadedModel": "green_chain.models.loading",
     "load_causal_lm": "green_chain.models.loading",
     "load_tokenizer": "green_chain.models.loading",
-    "token_counter": "green_chain.models.loading",
     "clear_process_cache": "green_chain.models.loading",
     "ContinuationScore": "green_chain.models.scoring",
     "score_continuations": "green_chain.models.scoring",
@@ -65,7 +63,6 @@ __all__ = [
     "load_tokenizer",
     "resolve_model",
     "score_continuations",
-    "token_counter",
 ]
 
 

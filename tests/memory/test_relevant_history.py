@@ -224,10 +224,14 @@ def test_bad_arguments() -> None:
         make(0)
     with pytest.raises(ValueError, match="recency_weight"):
         make(10, recency_weight=2)
-    with pytest.raises(TypeError, match="tokenizer must be"):
+    with pytest.raises(TypeError, match="token_counter must be"):
         make(10, token_counter=3.5)
     with pytest.raises(TypeError, match="summarizer"):
         make(10, summarizer="gpt")
+    with pytest.raises(TypeError, match=r"unknown option.*'tokenizer'"):
+        make(10, tokenizer="smollm2-135m-instruct")
+    with pytest.raises(TypeError, match=r"relevant_history\(messages, max_tokens"):
+        RelevantHistory(conversation())  # type: ignore[arg-type]
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")

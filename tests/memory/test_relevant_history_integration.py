@@ -13,9 +13,10 @@ from green_chain.memory import RelevantHistory
 @pytest.mark.integration
 def test_context_memory_dialogues_under_budget(shared_data_dir) -> None:
     pytest.importorskip("sentence_transformers")
-    from green_chain.models import LocalEmbeddings, token_counter
+    from green_chain.models import LocalEmbeddings
+    from green_chain.tokens import resolve_token_counter
 
-    count = token_counter("smollm2-135m-instruct")
+    count = resolve_token_counter("smollm2-135m-instruct")
     rows = [json.loads(x) for x in (shared_data_dir / "dialogue/mtbench101.jsonl").open()]
     rows = [r for r in rows if r["task"] == "CM" and len(r["history"]) >= 4][:3]
     history = RelevantHistory(

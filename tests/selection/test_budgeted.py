@@ -42,7 +42,7 @@ def make(
     max_tokens: int = 40, examples: list[dict[str, str]] | None = None, **kw: Any
 ) -> BudgetedExampleSelector:
     kw.setdefault("embeddings", BagOfWordsEmbeddings())
-    kw.setdefault("tokenizer", words)
+    kw.setdefault("token_counter", words)
     kw.setdefault("example_prompt", EXAMPLE_PROMPT)
     kw.setdefault("input_keys", ["text"])
     kw.setdefault("min_relevance", -1.0)
@@ -229,7 +229,7 @@ def test_formatter_callable_and_default() -> None:
     picked = sel.select_examples({"text": "football final"})
     assert sum(words(p["text"]) + 2 for p in picked) <= 12
     default = BudgetedExampleSelector(
-        EXAMPLES, max_tokens=15, embeddings=BagOfWordsEmbeddings(), tokenizer=words
+        EXAMPLES, max_tokens=15, embeddings=BagOfWordsEmbeddings(), token_counter=words
     )
     assert default.select_examples({"text": "football"})[0]["label"] == "sports"
 
