@@ -109,18 +109,17 @@ class _Data:
         self.cascade = cascade
 
     def point(self, threshold: float) -> CurvePoint:
-        cheap = self.s >= threshold
+        cheap = (self.s >= threshold) if threshold < 1.0 else np.zeros(len(self.s), dtype=bool)
         quality = float(np.where(cheap, self.qc, self.ql).mean())
         large_cost = self.el + self.ec if self.cascade else self.el
         energy = float(np.where(cheap, self.ec, large_cost).sum())
         return CurvePoint(float(threshold), float(1.0 - cheap.mean()), quality, energy)
 
     def all_large_threshold(self) -> float:
-        """A threshold no score reaches, seen or unseen: scores are probabilities (<= 1),
-        so "always the large model" must hold for new requests too, not only for the
+        """``1.0``: "always the large model", for new requests too, not only for the
         calibration set (the largest calibration score + epsilon would let a new request
-        scoring higher go to the cheap model)."""
-        return float(np.nextafter(max(1.0, float(self.s.max())), np.inf))
+        scoring higher go to the cheap model); see :func:`~green_chain.routing.decision.choose`."""
+        return 1.0
 
 
 def evaluate_threshold(
