@@ -29,7 +29,6 @@ from green_chain.tokens import TokenCounter
 logger = logging.getLogger(__name__)
 
 
-
 def tolerance(target_tokens: int) -> int:
     """Allowed deviation from the budget: 5% of it or 8 tokens, whichever is larger."""
     return max(8, int(0.05 * target_tokens))

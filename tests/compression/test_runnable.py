@@ -199,9 +199,7 @@ async def test_ainvoke_publishes_event() -> None:
 
 def test_long_input_embedded_in_batches() -> None:
     fake = FakeEmbeddings()
-    c = PromptCompressor(
-        EmbeddingBackend(fake, batch_size=64), rate=0.3, token_counter=word_count
-    )
+    c = PromptCompressor(EmbeddingBackend(fake, batch_size=64), rate=0.3, token_counter=word_count)
     text = make_text(50_000, 9)
     out = c.invoke(text)
     assert max(fake.calls) <= 64 and len(fake.calls) > 10
@@ -217,7 +215,5 @@ def test_custom_backend_instance() -> None:
             return [float(i) for i in range(len(units))]
 
     words = [f"w{i}" for i in range(100)]
-    out = PromptCompressor(LastWins(), rate=0.1, token_counter=word_count).invoke(
-        " ".join(words)
-    )
+    out = PromptCompressor(LastWins(), rate=0.1, token_counter=word_count).invoke(" ".join(words))
     assert out.split() == words[90:]
