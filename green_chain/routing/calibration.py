@@ -171,10 +171,13 @@ def calibrate(
         raise ValueError("give exactly one of target_large_share= or quality_floor=")
     data = _Data(scores, cheap_quality, large_quality, cheap_energy_j, large_energy_j, cascade)
     top = data.all_large_threshold()
-    thresholds = sorted({*data.s.tolist(), top})
+    # a threshold of 1 means "always large", so a score of exactly 1 is reached by the
+    # largest threshold below 1
+    below_one = float(np.nextafter(1.0, 0.0))
+    thresholds = sorted({*(min(v, below_one) for v in data.s.tolist()), top})
     curve = [data.point(t) for t in thresholds]
     large_only = data.point(top)
-    cheap_only = data.point(float(data.s.min()))
+    cheap_only = data.point(min(float(data.s.min()), below_one))
     notes: list[str] = []
 
     if target_large_share is not None:
@@ -183,7 +186,7 @@ def calibrate(
         if target_large_share >= 1.0:
             threshold = top
         else:
-            threshold = float(np.quantile(data.s, target_large_share))
+            threshold = min(float(np.quantile(data.s, target_large_share)), below_one)
         method = f"quantile(target_large_share={target_large_share})"
         point = data.point(threshold)
     else:

@@ -94,3 +94,10 @@ def test_calibrate_errors() -> None:
     res = calibrate([0.1, 0.2], [0, 0], [1, 1], 1, 2, quality_floor=1.2)
     assert res.point == res.large_only and res.notes
     assert set(res.to_dict()) >= {"threshold", "curve", "energy_saved_pct"}
+
+
+def test_scores_of_exactly_one_can_still_go_cheap() -> None:
+    # threshold 1 means "always the large model"; certain scores still route cheap below it
+    scores = [1.0, 1.0, 0.0, 0.0]
+    res = calibrate(scores, [1, 1, 0, 0], [1, 1, 1, 1], 1.0, 2.0, quality_floor=1.0)
+    assert res.threshold < 1.0 and res.point.large_share == 0.5
