@@ -35,7 +35,7 @@ DEFAULT_LARGE_MODEL = "gemma3-270m"
 
 #: Compression backend of the green chains: BM25 sentence ranking kept as many gold
 #: answers as the MiniLM ``embedding`` backend on 200 SQuAD, 200 NQ and 100 HotpotQA
-#: items at about 1/70 of its cost (``python -m green_chain.benchmarks.compression --parts
+#: items at about 1/70 of its cost (``python -m green_chain.experiments.compression --parts
 #: squad,nq,hotpot --backends lexical,embedding --no-score``), so the optimizer's own energy
 #: stays small beside what it saves.
 DEFAULT_COMPRESSOR = "lexical"

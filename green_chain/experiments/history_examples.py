@@ -1,6 +1,6 @@
 """Evidence for budgeted few-shot selection and relevance-filtered history.
 
-``python -m green_chain.benchmarks.history_examples [--items N] [--part examples|history|all]``
+``python -m green_chain.experiments.history_examples [--items N] [--part examples|history|all]``
 
 (a) Few-shot classification (SST-2, AG News, TREC) with the packaged chat model
     (SmolLM2-135M-Instruct): the label is the one whose name has the highest
@@ -383,7 +383,7 @@ def run_history(args: argparse.Namespace, lm: Any, emb: Any, out: dict[str, Any]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m green_chain.benchmarks.history_examples")
+    parser = argparse.ArgumentParser(prog="python -m green_chain.experiments.history_examples")
     parser.add_argument("--items", type=int, default=200, help="test items per dataset")
     parser.add_argument("--pool", type=int, default=1000, help="example pool size")
     parser.add_argument("--part", choices=["examples", "history", "all"], default="all")
