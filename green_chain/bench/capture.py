@@ -3,7 +3,7 @@
 For every chain invocation it captures the model calls (the prompt text sent, the
 model that answered, prompt/completion tokens), the optimizer events and routing
 decisions published through :mod:`green_chain.events`, and the energy of every
-optimizer run (runs tagged :data:`~green_chain.bench.components.OPTIMIZER_TAG`),
+optimizer run (runs tagged :data:`~green_chain.bench.tags.OPTIMIZER_TAG`),
 metered with the same :class:`~green_chain.energy.monitor.EnergyMonitor` as the item.
 """
 
@@ -18,7 +18,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import LLMResult
 
-from green_chain.bench.components import OPTIMIZER_TAG
+from green_chain.bench.tags import OPTIMIZER_TAG
 from green_chain.energy.monitor import EnergyMonitor
 from green_chain.events import OPTIMIZER_TOKENS_EVENT, ROUTING_DECISION_EVENT
 

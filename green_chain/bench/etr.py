@@ -14,6 +14,7 @@ from dataclasses import replace
 from typing import Any
 
 from green_chain.bench.capture import CaptureHandler
+from green_chain.bench.item_run import run_item, score_records
 from green_chain.bench.items import Item
 from green_chain.bench.scenarios.base import Scenario, ScenarioEnv
 from green_chain.energy.monitor import EnergyMonitor
@@ -40,8 +41,6 @@ def validated_etr(
     tolerance: float = 0.05,
 ) -> dict[str, Any]:
     """Run the rate sweep on ``items`` and return the sweep and the validated point."""
-    from green_chain.bench.runner import run_item, score_records
-
     if any(not 0 < r <= 1 for r in rates):
         raise ValueError(f"compression rates must be in (0, 1], got {list(rates)}")
     sweep = sorted({1.0, *rates}, reverse=True)
