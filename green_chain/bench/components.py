@@ -26,8 +26,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import Runnable
 
-from green_chain.bench.metrics import LikelihoodScorer
-from green_chain.bench.prefix_scoring import prefix_scorer
+from green_chain.bench.metrics import LikelihoodScorer, packaged_scorer
 
 #: Default packaged models: cheap = SmolLM2-135M-Instruct, large = Gemma-3-270M (base).
 DEFAULT_CHEAP_MODEL = "smollm2-135m-instruct"
@@ -192,8 +191,8 @@ def default_components(
 
     comps = Components(
         models=models,
-        scorer=prefix_scorer(normalize=False),
-        scorer_normalized=prefix_scorer(normalize=True),
+        scorer=packaged_scorer(normalize=False),
+        scorer_normalized=packaged_scorer(normalize=True),
         versions={"cheap": cheap, "large": large, "compressor": compressor},
         embeddings=embeddings,
         warmer=warm,

@@ -19,8 +19,8 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.tools import tool
 
 from green_chain.events import OPTIMIZER_TOKENS_EVENT
-from green_chain.memory import BagOfWordsEmbeddings
 from green_chain.middleware.history import RelevantHistoryMiddleware
+from green_chain.testing.embeddings import BagOfWordsEmbeddings
 
 
 class ScriptedChat(BaseChatModel):
