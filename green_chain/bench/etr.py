@@ -45,11 +45,11 @@ def validated_etr(
         raise ValueError(f"compression rates must be in (0, 1], got {list(rates)}")
     sweep = sorted({1.0, *rates}, reverse=True)
     by_id = {it.id: it for it in items}
-    points = []
+    points: list[dict[str, Any]] = []
     for rate in sweep:
         settings = replace(env.settings, compress=rate < 1.0, compression_rate=rate, route=False)
         chain = scenario.green(replace(env, settings=settings))
-        capture = CaptureHandler(monitor)
+        capture = CaptureHandler()
         records = [
             run_item(
                 chain,
@@ -66,10 +66,10 @@ def validated_etr(
         points.append(
             {
                 "rate": rate,
-                "quality": sum(r["quality"] for r in records) / n,
-                "prompt_tokens": sum(r["prompt_tokens"] for r in records) / n,
-                "energy_j": sum(r["energy_j"] or 0.0 for r in records) / n,
-                "errors": sum(1 for r in records if r["error"]),
+                "quality": sum(r.quality or 0.0 for r in records) / n,
+                "prompt_tokens": sum(r.prompt_tokens for r in records) / n,
+                "energy_j": sum(r.energy_j or 0.0 for r in records) / n,
+                "errors": sum(1 for r in records if r.error),
             }
         )
     ref_tokens = points[0]["prompt_tokens"] or None

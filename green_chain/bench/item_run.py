@@ -1,17 +1,22 @@
-"""One benchmark item: invoke a chain on it, measured, and score its answer afterwards.
+"""One benchmark item: invoke a chain on it, metered, and score its answer afterwards.
 
-:func:`run_item` opens an energy window on the shared
-:class:`~green_chain.energy.monitor.EnergyMonitor` around one chain invocation and builds
-the item's record; :func:`handler_figures` reads the energy, the optimizers' own energy
-and the ETR from the energy callback handler's run records; :func:`score_records` adds
-quality outside every window. Used by the runner and by the validated-ETR sweep.
+The energy callback handler is the benchmark's meter: :func:`run_item` attaches one
+:class:`~green_chain.callbacks.EnergyCallbackHandler` per item (on the run's shared
+:class:`~green_chain.energy.monitor.EnergyMonitor`) and a
+:class:`~green_chain.bench.capture.CaptureHandler` (which model answered, with what
+prompt), and builds the item's :class:`~green_chain.bench.records.ItemRecord`;
+:func:`handler_figures` reads the item's energy, the optimizers' own energy and the ETR
+from the handler's run records. The runner's window around the call is kept only as
+``window_energy_j`` (a cross-check, and the figure when the handler recorded nothing).
+:func:`score_records` adds quality outside every window. Used by the runner and by the
+validated-ETR sweep.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from langchain_core.runnables import Runnable
@@ -20,27 +25,30 @@ from green_chain.bench.capture import CaptureHandler
 from green_chain.bench.components import Components
 from green_chain.bench.items import Item
 from green_chain.bench.metrics import multiple_choice
+from green_chain.bench.records import HandlerFigures, ItemRecord
 from green_chain.bench.scenarios.base import Scenario
 from green_chain.bench.tags import OPTIMIZER_TAG
+from green_chain.callbacks import EnergyCallbackHandler
 from green_chain.energy.monitor import EnergyMonitor
 from green_chain.routing.decision import model_name
 
 logger = logging.getLogger(__name__)
 
 
-def _handler_records(handler: Any) -> list[dict[str, Any]]:
-    records = getattr(handler, "records", None)
-    if records is None:
-        return []
+def default_handler(monitor: EnergyMonitor) -> EnergyCallbackHandler:
+    """The benchmark's meter for one item: an energy handler on the run's monitor."""
+    return EnergyCallbackHandler(monitor=monitor, estimators=None)
+
+
+def _handler_records(handler: EnergyCallbackHandler) -> list[dict[str, Any]]:
     try:
-        out = records() if callable(records) else records
-        return [dict(r) for r in out]
-    except Exception:
+        return [dict(r) for r in handler.records()]
+    except Exception:  # a failing meter never breaks the run: the window figure stands
         logger.debug("energy handler records unavailable", exc_info=True)
         return []
 
 
-def handler_figures(records: Sequence[dict[str, Any]], root_id: str) -> dict[str, Any] | None:
+def handler_figures(records: Sequence[Mapping[str, Any]], root_id: str) -> HandlerFigures | None:
     """The item's energy, optimizer energy and ETR from the energy handler's run records.
 
     ``root_id`` is the run id of the item's chain invocation. Returns ``None`` when the
@@ -52,7 +60,7 @@ def handler_figures(records: Sequence[dict[str, Any]], root_id: str) -> dict[str
         return None
     by_id = {r["run_id"]: r for r in tree}
 
-    def tagged(r: dict[str, Any] | None) -> bool:
+    def tagged(r: Mapping[str, Any] | None) -> bool:
         return r is not None and OPTIMIZER_TAG in (r.get("tags") or [])
 
     opt_roots = [r for r in tree if tagged(r) and not tagged(by_id.get(r.get("parent_run_id")))]
@@ -61,15 +69,15 @@ def handler_figures(records: Sequence[dict[str, Any]], root_id: str) -> dict[str
     ]
     sent = sum(r.get("prompt_tokens") or 0 for r in consumers)
     saved = sum(r.get("tokens_saved") or 0 for r in consumers)
-    return {
-        "energy_j": float(root["energy_j"]),
-        "energy_kind": root.get("energy_kind"),
-        "energy_sources": list(root.get("energy_sources") or []),
-        "energy_uncertainty_j": root.get("energy_uncertainty_j"),
-        "duration_s": root.get("duration_s"),
-        "carbon_kg": root.get("carbon_kg"),
-        "optimizer_energy_j": sum(r.get("energy_j") or 0.0 for r in opt_roots),
-        "optimizer_runs": [
+    return HandlerFigures(
+        energy_j=float(root["energy_j"]),
+        energy_kind=root.get("energy_kind"),
+        energy_sources=list(root.get("energy_sources") or []),
+        energy_uncertainty_j=root.get("energy_uncertainty_j"),
+        duration_s=root.get("duration_s"),
+        carbon_kg=root.get("carbon_kg"),
+        optimizer_energy_j=sum(r.get("energy_j") or 0.0 for r in opt_roots),
+        optimizer_runs=[
             {
                 "name": r.get("name"),
                 "energy_j": r.get("energy_j"),
@@ -79,10 +87,10 @@ def handler_figures(records: Sequence[dict[str, Any]], root_id: str) -> dict[str
             for r in opt_roots
         ],
         # the handler's ETR: tokens sent / tokens the prompt had before the optimizers
-        "etr_handler": sent / (sent + saved) if consumers and sent + saved > 0 else None,
-        "handler_tokens_sent": sent if consumers else None,
-        "handler_tokens_saved": saved if consumers else None,
-    }
+        etr_handler=sent / (sent + saved) if consumers and sent + saved > 0 else None,
+        handler_tokens_sent=sent if consumers else None,
+        handler_tokens_saved=saved if consumers else None,
+    )
 
 
 def run_item(
@@ -93,17 +101,18 @@ def run_item(
     variant: str,
     monitor: EnergyMonitor,
     capture: CaptureHandler,
-    handler: Any = None,
-) -> dict[str, Any]:
-    """Invoke ``chain`` on one item; return its record.
+    handler: EnergyCallbackHandler | None = None,
+) -> ItemRecord:
+    """Invoke ``chain`` on one item; return its record (not yet scored).
 
-    With ``handler`` (the energy callback handler, one per item) the headline energy,
-    the optimizers' own energy and the ETR come from the handler's run records
+    ``handler`` (default: :func:`default_handler` on ``monitor``; use a fresh one per item)
+    gives the headline energy, the optimizers' own energy and the ETR
     (``energy_basis: "handler"``); the runner's own window around the call is kept as
-    ``window_energy_j``, a cross-check. Without a handler the window is the figure.
+    ``window_energy_j``, a cross-check, and is the figure only if the handler recorded
+    nothing (``energy_basis: "window"``).
     """
+    handler = handler if handler is not None else default_handler(monitor)
     key = ("bench", scenario, variant, item.id)
-    callbacks: list[Any] = [capture] + ([handler] if handler is not None else [])
     root_id = uuid.uuid4()
     capture.reset()
     output, error = "", None
@@ -112,7 +121,7 @@ def run_item(
         result = chain.invoke(
             item.inputs,
             config={
-                "callbacks": callbacks,
+                "callbacks": [capture, handler],
                 "run_name": f"{scenario}:{variant}",
                 "run_id": root_id,
                 "tags": ["green_chain:bench", variant],
@@ -126,38 +135,34 @@ def run_item(
     cap = capture.reset()
     leaves = cap.leaf_calls()
     final = cap.final_call()
-    record: dict[str, Any] = {
-        "item_id": item.id,
-        "variant": variant,
-        "energy_basis": "window",
-        "energy_j": m.total_j,
-        "energy_kind": m.kind,
-        "energy_sources": m.sources,
-        "energy_uncertainty_j": m.uncertainty_j,
-        "duration_s": m.duration_s,
-        "window_energy_j": m.total_j,
-        "optimizer_energy_j": cap.optimizer_energy_j,
-        "optimizer_runs": cap.optimizer_runs,
-        "etr_handler": None,
-        "prompt_tokens": sum(c.prompt_tokens or 0 for c in leaves),
-        "completion_tokens": sum(c.completion_tokens or 0 for c in leaves),
-        "optimizer_model_tokens": sum(
+    record = ItemRecord(
+        item_id=item.id,
+        variant=variant,
+        energy_basis="window",
+        energy_j=m.total_j,
+        energy_kind=m.kind,
+        energy_sources=list(m.sources),
+        energy_uncertainty_j=m.uncertainty_j,
+        duration_s=m.duration_s,
+        window_energy_j=m.total_j,
+        prompt_tokens=sum(c.prompt_tokens or 0 for c in leaves),
+        completion_tokens=sum(c.completion_tokens or 0 for c in leaves),
+        optimizer_model_tokens=sum(
             (c.prompt_tokens or 0) + (c.completion_tokens or 0) for c in cap.calls if c.optimizer
         ),
-        "calls": [c.to_dict() for c in leaves],
-        "model": final.model_name if final else None,
-        "optimizer_events": cap.optimizer_events,
-        "routing": cap.routing,
-        "output": output,
-        "error": error,
-        "_prompt": final.prompt if final else None,
-    }
-    if handler is not None:
-        hrecs = _handler_records(handler)
-        figures = handler_figures(hrecs, str(root_id))
-        if figures is not None:
-            record.update(figures, energy_basis="handler")
-        record["handler_records"] = [r for r in hrecs if r.get("root_run_id") == str(root_id)]
+        calls=[c.summary() for c in leaves],
+        model=final.model_name if final else None,
+        optimizer_events=cap.optimizer_events,
+        routing=cap.routing,
+        output=output,
+        error=error,
+        prompt=final.prompt if final else None,
+    )
+    hrecs = _handler_records(handler)
+    figures = handler_figures(hrecs, str(root_id))
+    if figures is not None:
+        record.apply_handler(figures)
+    record.handler_records = [r for r in hrecs if r.get("root_run_id") == str(root_id)]
     return record
 
 
@@ -165,7 +170,7 @@ def score_records(
     scenario: Scenario,
     items: dict[str, Item],
     pool: Sequence[Item],
-    records: list[dict[str, Any]],
+    records: list[ItemRecord],
     components: Components,
     seed: int,
 ) -> None:
@@ -176,25 +181,24 @@ def score_records(
     """
     fallback_model = model_name(components.models["large"])
     for rec in records:
-        item = items[rec["item_id"]]
-        rec["metrics"] = scenario.score_generation(item, rec["output"]) if not rec["error"] else {}
+        item = items[rec.item_id]
+        rec.metrics = scenario.score_generation(item, rec.output) if not rec.error else {}
         scorer = (
             components.scorer_normalized if scenario.normalized_for(item) else components.scorer
         )
-        prompt = rec.pop("_prompt", None)
-        if rec["error"]:
-            rec["quality"] = 0.0
-        elif scorer is not None and prompt is not None:
+        if rec.error:
+            rec.quality = 0.0
+        elif scorer is not None and rec.prompt is not None:
             wrong = scenario.candidates(item, pool, seed)
             mc = multiple_choice(
                 scorer,
-                rec["model"] or fallback_model,
-                prompt,
+                rec.model or fallback_model,
+                rec.prompt,
                 scenario.mc_text(item.reference, item),
                 [scenario.mc_text(w, item) for w in wrong],
             )
-            rec["metrics"].update(mc)
-            rec["quality"] = mc["mc_correct"]
+            rec.metrics.update(mc)
+            rec.quality = mc["mc_correct"]
         else:
-            rec["quality"] = float(rec["metrics"].get(scenario.generation_metric, 0.0))
-        rec["quality_metric"] = "mc_correct" if scorer is not None else scenario.generation_metric
+            rec.quality = float(rec.metrics.get(scenario.generation_metric, 0.0))
+        rec.quality_metric = "mc_correct" if scorer is not None else scenario.generation_metric

@@ -23,6 +23,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from green_chain.bench.records import ItemRecord, as_record
+
 DEFAULT_PROJECTION = "llama-3.1-8b:llama-3.1-70b@h100"
 
 
@@ -126,19 +128,16 @@ class Projection:
             + spec.decode_j_per_token[self.gpu_key] * completion_tokens
         )
 
-    def record_j(self, record: Mapping[str, Any], cheap_names: set[str]) -> float:
+    def record_j(self, record: ItemRecord | Mapping[str, Any], cheap_names: set[str]) -> float:
         """Projected joules of one benchmark record (its answering calls plus its optimizers)."""
+        rec = as_record(record)
         total = 0.0
-        for call in record.get("calls", []):
-            role = "cheap" if call.get("model_name") in cheap_names else "large"
-            total += self.call_j(
-                role, call.get("prompt_tokens") or 0, call.get("completion_tokens") or 0
-            )
-        read = sum(int(e.get("tokens_before", 0)) for e in record.get("optimizer_events", []))
+        for call in rec.calls:
+            role = "cheap" if call.model_name in cheap_names else "large"
+            total += self.call_j(role, call.prompt_tokens or 0, call.completion_tokens or 0)
+        read = sum(int(e.get("tokens_before", 0)) for e in rec.optimizer_events)
         total += self.prefill_j_per_token(ENCODER_PARAMS) * read
-        total += self.prefill_j_per_token(self.cheap.params) * record.get(
-            "optimizer_model_tokens", 0
-        )
+        total += self.prefill_j_per_token(self.cheap.params) * rec.optimizer_model_tokens
         return total
 
     def describe(self) -> dict[str, Any]:

@@ -66,7 +66,7 @@ def render_prompts(scenario: Any, env: Any, items: Sequence[Item]) -> list[str]:
     echo = FakeListChatModel(responses=[""])
     comps = replace(env.components, models={"cheap": echo, "large": echo})
     chain = scenario.baseline(replace(env, components=comps))
-    capture = CaptureHandler(None)
+    capture = CaptureHandler()
     prompts = []
     for it in items:
         capture.reset()

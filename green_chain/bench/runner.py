@@ -1,10 +1,10 @@
 """Run each scenario's baseline and green chains on the same items, measured.
 
-Per item and variant the runner opens an energy window on the shared
-:class:`~green_chain.energy.monitor.EnergyMonitor` around the chain invocation,
-captures the model calls and optimizer events (:mod:`green_chain.bench.capture`),
-optionally attaches the project's energy callback handler, and afterwards - outside
-every window - scores quality. A scenario that fails is reported with its reason and
+Per item and variant (interleaved) :func:`~green_chain.bench.item_run.run_item` meters
+the chain invocation with a fresh energy callback handler on the shared
+:class:`~green_chain.energy.monitor.EnergyMonitor` and captures the model calls and
+optimizer events (:mod:`green_chain.bench.capture`); afterwards - outside every
+window - quality is scored. A scenario that fails is reported with its reason and
 the others still run.
 """
 
@@ -25,7 +25,9 @@ from green_chain.bench.data import Root
 from green_chain.bench.etr import validated_etr
 from green_chain.bench.item_run import run_item, score_records
 from green_chain.bench.items import Item
+from green_chain.bench.records import ItemRecord
 from green_chain.bench.scenarios.base import GreenSettings, Scenario, ScenarioEnv
+from green_chain.callbacks import EnergyCallbackHandler
 from green_chain.energy.monitor import EnergyMonitor
 
 logger = logging.getLogger(__name__)
@@ -46,9 +48,9 @@ class RunOptions:
         settings: Green chain knobs.
         etr_rates: Compression rates of the validated-ETR sweep (empty = no sweep).
         progress: Show progress bars.
-        handler_factory: ``monitor -> callback handler``, called once per item and
-            variant (the energy callback handler, whose records give the energy);
-            ``None`` = the runner's own window.
+        handler_factory: ``monitor -> EnergyCallbackHandler``, called once per item and
+            variant (the benchmark's meter); ``None`` = an energy handler on ``monitor``
+            with no hosted-API estimators.
         router_items: Calibration items the router is fitted on (``None`` = the
             scenario's ``router_items``, ``quick_router_items`` in quick).
         etr_scenarios: Scenarios the validated-ETR sweep runs on (``None`` = all
@@ -67,7 +69,7 @@ class RunOptions:
     settings: GreenSettings = field(default_factory=GreenSettings)
     etr_rates: tuple[float, ...] = ()
     progress: bool = True
-    handler_factory: Callable[[EnergyMonitor], Any] | None = None
+    handler_factory: Callable[[EnergyMonitor], EnergyCallbackHandler] | None = None
     router_items: int | None = None
     etr_scenarios: tuple[str, ...] | None = None
     etr_items: int | None = None
@@ -164,8 +166,8 @@ def run_scenario(
         chains = {"baseline": scenario.baseline(env), "green": scenario.green(env)}
         if options.warm_up:
             _warm_up(scenario, chains["green"], split.calibration)
-        capture = CaptureHandler(None if options.handler_factory else monitor)
-        records: list[dict[str, Any]] = []
+        capture = CaptureHandler()
+        records: list[ItemRecord] = []
         for item in _progress(split.test, scenario.name, options.progress):
             for variant in VARIANTS:  # interleaved: drift hits both alike
                 handler = options.handler_factory(monitor) if options.handler_factory else None
@@ -181,12 +183,12 @@ def run_scenario(
                     )
                 )
         for variant in VARIANTS:
-            errs = [r["error"] for r in records if r["variant"] == variant and r["error"]]
+            errs = [r.error for r in records if r.variant == variant and r.error]
             if errs and len(errs) == len(split.test):
                 raise RuntimeError(f"every {variant} item failed; first error: {errs[0]}")
         items = {it.id: it for it in split.test}
         score_records(scenario, items, pool, records, components, options.seed)
-        entry["records"] = records
+        entry["records"] = [r.to_dict() for r in records]
         entry["status"] = "ok"
         if (
             options.etr_rates

@@ -17,7 +17,6 @@ if TYPE_CHECKING:  # the command module stays light: ``green-chain --help`` impo
     from green_chain.bench.projection import Projection
     from green_chain.bench.runner import RunOptions
     from green_chain.bench.scenarios import Scenario
-    from green_chain.callbacks import EnergyCallbackHandler
     from green_chain.energy.monitor import EnergyMonitor
 
 DEFAULT_OUT = "green-chain-results"
@@ -197,17 +196,13 @@ def validate(args: argparse.Namespace) -> BenchPlan:
 
 
 def run_options(args: argparse.Namespace, plan: BenchPlan) -> RunOptions:
-    """The runner's options: green-chain settings, ETR sweep, the energy handler as meter."""
+    """The runner's options: green-chain settings and the validated-ETR sweep."""
     from green_chain.bench.runner import RunOptions
     from green_chain.bench.scenarios import GreenSettings
-    from green_chain.callbacks import EnergyCallbackHandler
 
     settings = GreenSettings(route=not args.no_route)
     if args.rate is not None:
         settings.compression_rate = args.rate
-
-    def handler_factory(monitor: EnergyMonitor) -> EnergyCallbackHandler:
-        return EnergyCallbackHandler(monitor=monitor, estimators=None)
 
     return RunOptions(
         n_items=args.items,
@@ -224,7 +219,6 @@ def run_options(args: argparse.Namespace, plan: BenchPlan) -> RunOptions:
         if args.etr_items is not None
         else (QUICK_ETR_ITEMS if args.quick else None),
         progress=not args.no_progress,
-        handler_factory=handler_factory,
     )
 
 
