@@ -146,6 +146,32 @@ def test_allowed_edges_still_exist() -> None:
         )
 
 
+def unresolved_imports(module: str, path: Path, modules: set[str]) -> list[str]:
+    """``green_chain`` modules named by ``module``'s imports that do not exist."""
+    missing: list[str] = []
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            names = [node.module]
+        else:
+            continue
+        missing += [n for n in names if n.split(".")[0] == PACKAGE and n not in modules]
+    return missing
+
+
+def test_every_internal_import_names_an_existing_module() -> None:
+    """A lazy import of a moved module would otherwise fail only when its function runs."""
+    files = module_names()
+    missing = [
+        f"{name}: {target}"
+        for name, path in files.items()
+        for target in unresolved_imports(name, path, set(files))
+    ]
+    assert missing == []
+
+
 def test_no_import_cycles() -> None:
     graph = import_graph()
     found = cycles(graph)

@@ -163,7 +163,7 @@ def _accuracy(
     lm: Any, task: str, per_item: Sequence[list[dict[str, str]]], items: list[dict[str, str]]
 ) -> tuple[int, list[str]]:
     """Correct answers (label with the highest log-likelihood) and the prompts used."""
-    from green_chain.bench.prefix_scoring import score_shared_prompt
+    from green_chain.models.scoring import score_with
 
     label_names = list(TASKS[task]["labels"].values())
     prompts = [
@@ -173,7 +173,8 @@ def _accuracy(
     correct = 0
     for prompt, it in zip(prompts, items, strict=True):
         # the prompt runs once; its KV cache is shared by the label candidates
-        ll = [lp for lp, _ in score_shared_prompt(lm.model, lm.tokenizer, prompt, label_names)]
+        scores = score_with(lm.model, lm.tokenizer, prompt, label_names, shared_prompt=True)
+        ll = [s.logprob_sum for s in scores]
         correct += label_names[max(range(len(ll)), key=ll.__getitem__)] == it["label"]
     return correct, prompts
 

@@ -1,4 +1,4 @@
-"""Fixtures for the benchmark tests (fakes live in green_chain.bench.fakes)."""
+"""Fixtures for the benchmark tests (fakes live in green_chain.testing.bench)."""
 
 from __future__ import annotations
 
