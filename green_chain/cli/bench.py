@@ -222,6 +222,28 @@ def run_options(args: argparse.Namespace, plan: BenchPlan) -> RunOptions:
     )
 
 
+def _document_options(
+    args: argparse.Namespace, plan: BenchPlan, options: RunOptions, threads: int, elapsed_s: float
+) -> dict[str, Any]:
+    """The ``options`` block of results.json: what was asked for and how it ran."""
+    from green_chain.paths import DATA_ENV
+
+    return {
+        "quick": args.quick,
+        "items": args.items,
+        "seed": args.seed,
+        "data": str(plan.data_root),
+        "data_env": os.environ.get(DATA_ENV),
+        "scenarios": [s.name for s in plan.scenarios],
+        "settings": options.settings.to_dict(),
+        "etr_rates": list(options.etr_rates),
+        "etr_scenarios": None if options.etr_scenarios is None else list(options.etr_scenarios),
+        "etr_items": options.etr_items,
+        "threads": threads,
+        "elapsed_s": round(elapsed_s, 1),
+    }
+
+
 def report(
     args: argparse.Namespace,
     plan: BenchPlan,
@@ -273,7 +295,6 @@ def run(
     from green_chain.bench.routefit import fit_route_policy
     from green_chain.bench.runner import run_benchmark
     from green_chain.energy.monitor import EnergyMonitor
-    from green_chain.paths import DATA_ENV
 
     plan = validate(args)
     threads = set_threads(args.threads)
@@ -301,20 +322,7 @@ def run(
     elapsed_s = time.monotonic() - started
     doc = build_document(
         entries,
-        options={
-            "quick": args.quick,
-            "items": args.items,
-            "seed": args.seed,
-            "data": str(plan.data_root),
-            "data_env": os.environ.get(DATA_ENV),
-            "scenarios": [s.name for s in plan.scenarios],
-            "settings": options.settings.to_dict(),
-            "etr_rates": list(options.etr_rates),
-            "etr_scenarios": None if options.etr_scenarios is None else list(options.etr_scenarios),
-            "etr_items": options.etr_items,
-            "threads": threads,
-            "elapsed_s": round(elapsed_s, 1),
-        },
+        options=_document_options(args, plan, options, threads, elapsed_s),
         components_versions=dict(components.versions),
         meters=_meters(monitor),
         projection=plan.projection,
