@@ -50,6 +50,7 @@ import math
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -461,29 +462,38 @@ class TorchWorkload:
 
 
 class PowerSampler:
-    """Power samples ``(seconds since the run started, watts)`` in a background thread.
+    """Power samples ``(seconds since the run started, watts)`` taken in the background.
 
-    ``nvidia-smi --query-gpu=timestamp,<field> -lms N`` when it is on ``PATH``
-    (``power.draw.instant`` where the driver has it, else ``power.draw``), else
-    ``nvmlDeviceGetPowerUsage`` every ``interval_ms``.
+    Always polls ``nvmlDeviceGetPowerUsage`` every ``interval_ms``; when ``nvidia-smi``
+    is on ``PATH`` it also runs ``nvidia-smi --query-gpu=timestamp,<field> -lms N``
+    (``power.draw.instant`` where the driver has it, else ``power.draw``), whose own
+    timestamps place each sample (so pipe buffering does not shift them).
     """
 
     def __init__(self, counter: EnergyCounter, interval_ms: int, origin_s: float) -> None:
         self.counter = counter
         self.interval_ms = interval_ms
         self.origin_s = origin_s
-        self.samples: list[tuple[float, float]] = []
+        self.nvml_samples: list[tuple[float, float]] = []
+        self.smi_samples: list[tuple[float, float]] = []
         self.errors: list[str] = []
         self._stop = threading.Event()
         self._proc: subprocess.Popen[str] | None = None
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
         self.field = self._smi_field() if shutil.which("nvidia-smi") else None
-        self.source = (
-            f"nvidia-smi --query-gpu=timestamp,{self.field} --format=csv,noheader,nounits "
-            f"-lms {interval_ms} -i {counter.index}"
-            if self.field
-            else f"NVML power samples (nvmlDeviceGetPowerUsage every {interval_ms} ms; "
-            "nvidia-smi not found)"
+        self.smi_command = (
+            None
+            if self.field is None
+            else [
+                *(["stdbuf", "-oL"] if shutil.which("stdbuf") else []),
+                "nvidia-smi",
+                f"--query-gpu=timestamp,{self.field}",
+                "--format=csv,noheader,nounits",
+                "-lms",
+                str(interval_ms),
+                "-i",
+                str(counter.index),
+            ]
         )
 
     def _smi_field(self) -> str | None:
@@ -504,17 +514,14 @@ class PowerSampler:
     def start(self) -> None:
         # nvidia-smi prints local wall-clock timestamps: map them onto perf_counter
         self._wall_minus_perf = time.time() - time.perf_counter()
-        if self.field:
+        self._threads = [threading.Thread(target=self._poll_nvml, daemon=True)]
+        if self.smi_command:
             self._proc = subprocess.Popen(
-                ["nvidia-smi", f"--query-gpu=timestamp,{self.field}",
-                 "--format=csv,noheader,nounits", f"-lms={self.interval_ms}",
-                 "-i", str(self.counter.index)],
-                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-            )  # fmt: skip
-            self._thread = threading.Thread(target=self._read_smi, daemon=True)
-        else:
-            self._thread = threading.Thread(target=self._poll_nvml, daemon=True)
-        self._thread.start()
+                self.smi_command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+            )
+            self._threads.append(threading.Thread(target=self._read_smi, daemon=True))
+        for t in self._threads:
+            t.start()
 
     def _read_smi(self) -> None:
         assert self._proc is not None and self._proc.stdout is not None
@@ -522,28 +529,30 @@ class PowerSampler:
             try:
                 stamp, watts = (p.strip() for p in line.split(",")[:2])
                 wall = _dt.datetime.strptime(stamp, "%Y/%m/%d %H:%M:%S.%f").timestamp()
-                self.samples.append((wall - self._wall_minus_perf - self.origin_s, float(watts)))
+                t = wall - self._wall_minus_perf - self.origin_s
+                self.smi_samples.append((t, float(watts)))
             except Exception as exc:
-                self.errors.append(f"{line.strip()!r}: {exc}")
+                self.errors.append(f"nvidia-smi line {line.strip()!r}: {exc}")
 
     def _poll_nvml(self) -> None:
         while not self._stop.is_set():
             try:
-                self.samples.append((time.perf_counter() - self.origin_s, self.counter.power_w()))
+                t = time.perf_counter() - self.origin_s
+                self.nvml_samples.append((t, self.counter.power_w()))
             except Exception as exc:
-                self.errors.append(str(exc))
+                self.errors.append(f"NVML power: {exc}")
             self._stop.wait(self.interval_ms / 1000.0)
 
     def stop(self) -> None:
         self._stop.set()
         if self._proc is not None:
-            self._proc.terminate()
+            self._proc.send_signal(signal.SIGINT)  # lets nvidia-smi flush its output
             try:
                 self._proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 self._proc.kill()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        for t in self._threads:
+            t.join(timeout=5)
 
 
 def integrate_power(samples: Sequence[tuple[float, float]], t0: float, t1: float) -> float | None:
@@ -681,6 +690,7 @@ def _measure_decode(
 
 
 def _cross_check(w: Workload, counter: EnergyCounter, s: Settings, origin: float) -> dict[str, Any]:
+    """One steady decode window: the counter's joules vs power samples integrated over it."""
     batch = s.cross_check_batch
     steps, step_s = _decode_steps(w, batch, s)
     n = max(1, math.ceil(s.cross_check_s / step_s)) if step_s > 0 else steps
@@ -688,24 +698,45 @@ def _cross_check(w: Workload, counter: EnergyCounter, s: Settings, origin: float
     sampler = PowerSampler(counter, s.sample_interval_ms, origin)
     sampler.start()
     lead = max(0.3, 3 * s.sample_interval_ms / 1000.0)
-    time.sleep(lead)
+    time.sleep(lead + (1.0 if sampler.smi_command else 0.0))  # nvidia-smi takes a moment
     try:
         win = measure_window(
             counter, lambda: w.decode(state, n), w.sync, origin,
             phase="cross_check", batch=batch, steps=n, prompt_tokens=s.decode_prompt_tokens,
         )  # fmt: skip
-        time.sleep(lead + 1.0 if sampler.field else lead)  # nvidia-smi may lag a little
+        time.sleep(lead + (1.0 if sampler.smi_command else 0.0))
     finally:
         sampler.stop()
-    sampled = integrate_power(sampler.samples, win["t_start_s"], win["t_end_s"])
+    refs: dict[str, Any] = {}
+    sources = [
+        (
+            "nvml_power",
+            f"NVML power samples (nvmlDeviceGetPowerUsage every {s.sample_interval_ms} ms)",
+            sampler.nvml_samples,
+        )
+    ]
+    if sampler.smi_command:
+        sources.insert(0, ("nvidia-smi", " ".join(sampler.smi_command), sampler.smi_samples))
+    for key, source, samples in sources:
+        joules = integrate_power(samples, win["t_start_s"], win["t_end_s"])
+        refs[key] = {
+            "source": source,
+            "samples": [[round(t, 4), p] for t, p in samples],
+            "sampled_j": joules,
+            "ratio_counter_to_sampled": win["energy_j"] / joules if joules else None,
+        }
+    # the reference reported first: nvidia-smi when it gave a usable integral, else NVML
+    primary = next((k for k, _, _ in sources if refs[k]["sampled_j"]), sources[-1][0])
     return {
         "window": win,
-        "power_source": sampler.source,
-        "samples": [[round(t, 4), p] for t, p in sampler.samples],
-        "sample_errors": sampler.errors[:10],
         "counter_j": win["energy_j"],
-        "sampled_j": sampled,
-        "ratio_counter_to_sampled": None if not sampled else win["energy_j"] / sampled,
+        "reference": primary,
+        "power_source": refs[primary]["source"]
+        + ("" if primary == "nvidia-smi" else "; nvidia-smi not found or gave no samples"),
+        "sampled_j": refs[primary]["sampled_j"],
+        "ratio_counter_to_sampled": refs[primary]["ratio_counter_to_sampled"],
+        "references": refs,
+        "sample_errors": sampler.errors[:10],
     }
 
 
@@ -866,7 +897,7 @@ def format_summary(doc: Mapping[str, Any]) -> str:
         lines.append(
             f"cross-check ({cc['model']}, decode batch {w['batch']}, {w['duration_s']:.1f} s): "
             f"NVML counter {_f(cc['counter_j'], '.1f')} J vs {_f(cc['sampled_j'], '.1f')} J from "
-            f"{cc['power_source'].split(' (')[0]} (ratio {_f(cc['ratio_counter_to_sampled'], '.3f')})"
+            f"{cc['reference']} power samples (ratio {_f(cc['ratio_counter_to_sampled'], '.3f')})"
         )
     lines.append(f"run took {doc.get('elapsed_s', 0):.0f} s; figures are {doc.get('kind')}")
     return "\n".join(lines)

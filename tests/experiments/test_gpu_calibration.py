@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +74,8 @@ def test_tiny_run_without_langchain_writes_well_formed_json(tmp_path):
         assert len(m["decode"]["windows"]) == 6  # two windows (n, 2n steps) per batch size
     cc = doc["cross_check"]
     assert cc["model"] == "smollm2-135m" and "NVML power samples" in cc["power_source"]
-    assert len(cc["samples"]) >= 2
+    assert cc["reference"] == "nvml_power"  # no nvidia-smi here
+    assert len(cc["references"]["nvml_power"]["samples"]) >= 2
     # constant simulated power: the counter and the integrated samples agree
     assert cc["ratio_counter_to_sampled"] == pytest.approx(1.0, abs=0.1)
     summary = res.stdout
@@ -110,18 +112,18 @@ class ScriptedWorkload:
 
 
 def _scripted_settings(**over: Any) -> gc.Settings:
-    return gc.Settings.for_tiny(
-        models=("llama-3.1-8b", "smollm2-135m"),
-        prompt_lengths=(128, 256, 512, 2048),
-        fit_max_prompt_tokens=1024,
-        batch_sizes=(1, 8, 64),
-        idle_s=0.0,
-        cross_check_s=0.01,
-        cross_check_model="smollm2-135m",
-        cross_check_batch=8,
-        min_window_s=0.0,
-        **over,
-    )
+    base: dict[str, Any] = {
+        "models": ("llama-3.1-8b", "smollm2-135m"),
+        "prompt_lengths": (128, 256, 512, 2048),
+        "fit_max_prompt_tokens": 1024,
+        "batch_sizes": (1, 8, 64),
+        "idle_s": 0.0,
+        "cross_check_s": 0.01,
+        "cross_check_model": "smollm2-135m",
+        "cross_check_batch": 8,
+        "min_window_s": 0.0,
+    }
+    return gc.Settings.for_tiny(**{**base, **over})
 
 
 def test_fit_recovers_scripted_per_token_costs():
@@ -209,3 +211,48 @@ def test_architectures_and_bad_arguments(capsys):
     assert "--batch-sizes" in capsys.readouterr().err
     assert gc.main(["--tiny", "--budget-s", "0"]) == 2
     assert "--budget-s" in capsys.readouterr().err
+
+
+FAKE_SMI = """#!{python}
+import datetime, sys, time
+args = sys.argv[1:]
+query = next(a for a in args if a.startswith("--query-gpu="))
+if "instant" in query:
+    sys.exit(6)  # an older driver: field not supported
+if "timestamp" not in query:
+    print("250.00")
+    sys.exit(0)
+while True:
+    now = datetime.datetime.now().strftime("%Y/%m/%d %H:%M:%S.%f")[:-3]
+    print(f"{{now}}, 250.00")
+    time.sleep(0.02)
+"""
+
+
+class SleepyWorkload(ScriptedWorkload):
+    """Adds no scripted joules; each decode step takes 1 ms of wall time."""
+
+    def decode(self, state: Any, steps: int) -> None:
+        time.sleep(steps * 0.001)
+
+
+def test_cross_check_with_nvidia_smi(tmp_path, monkeypatch):
+    """A fake nvidia-smi at 250 W; a counter scripted at 250 W of wall time: ratio ~1."""
+    smi = tmp_path / "bin" / "nvidia-smi"
+    smi.parent.mkdir()
+    smi.write_text(FAKE_SMI.format(python=sys.executable))
+    smi.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{smi.parent}{os.pathsep}{os.environ['PATH']}")
+    nvml = gc._wall_clock_nvml(250.0)
+    doc = gc.run_calibration(
+        _scripted_settings(models=("smollm2-135m",), cross_check_s=0.5),
+        counter=gc.EnergyCounter(nvml, 0),
+        workload=lambda arch: SleepyWorkload(nvml, 0.0, {}),
+        simulated=True,
+    )
+    cc = doc["cross_check"]
+    assert cc["reference"] == "nvidia-smi", cc.get("sample_errors")
+    assert "--query-gpu=timestamp,power.draw " in cc["power_source"] + " "
+    assert cc["references"]["nvidia-smi"]["samples"] and not cc["sample_errors"]
+    assert cc["ratio_counter_to_sampled"] == pytest.approx(1.0, abs=0.1)
+    assert cc["references"]["nvml_power"]["ratio_counter_to_sampled"] == pytest.approx(1.0, abs=0.1)
