@@ -175,6 +175,8 @@ def run(args: argparse.Namespace, *, components: Any = None, monitor: Any = None
     spec = args.projection or DEFAULT_PROJECTION
     projection: Any = None if spec.lower() == "none" else Projection.parse(spec)
     if getattr(args, "projection_calibration", None):
+        if projection is None:
+            raise ValueError("--projection none contradicts --projection-calibration")
         projection = calibrated_projection(args.projection_calibration, args.projection)
         spec = projection.spec
     root = data_dir(args.data)
