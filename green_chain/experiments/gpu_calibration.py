@@ -436,7 +436,8 @@ class TorchWorkload:
         return {"past": self._cache(out), "next": logits.argmax(-1)}
 
     def _cache(self, out: Any) -> Any:
-        return getattr(out, "cache", None) or out.past_key_values
+        cache = getattr(out, "cache", None)
+        return out.past_key_values if cache is None else cache
 
     def decode(self, state: Any, steps: int) -> None:
         past, tok = state["past"], state["next"]

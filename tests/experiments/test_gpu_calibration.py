@@ -211,6 +211,10 @@ def test_architectures_and_bad_arguments(capsys):
     assert "--batch-sizes" in capsys.readouterr().err
     assert gc.main(["--tiny", "--budget-s", "0"]) == 2
     assert "--budget-s" in capsys.readouterr().err
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        assert gc.main(["--out", "unused.json"]) == 2
+        assert "no CUDA device; use --tiny" in capsys.readouterr().err
 
 
 FAKE_SMI = """#!{python}
