@@ -42,23 +42,52 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import functools
-import gc
-import inspect
-import itertools
 import json
 import math
 import os
 import platform
-import shutil
-import signal
-import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
+
+from green_chain.experiments._gpu_models import (
+    ARCHITECTURES,
+    DEFAULT_MODELS,
+    TINY_OVERRIDES,
+    Architecture,
+    TorchWorkload,
+    Workload,
+    model_config,
+)
+from green_chain.experiments._gpu_power import (
+    EnergyCounter,
+    PowerSampler,
+    integrate_power,
+    wall_clock_nvml,
+)
+
+__all__ = [
+    "ARCHITECTURES",
+    "DEFAULT_MODELS",
+    "TINY_OVERRIDES",
+    "Architecture",
+    "EnergyCounter",
+    "PowerSampler",
+    "Settings",
+    "TorchWorkload",
+    "Workload",
+    "fit_line",
+    "format_summary",
+    "integrate_power",
+    "main",
+    "measure_window",
+    "model_config",
+    "run_calibration",
+    "wall_clock_nvml",
+]
 
 SCHEMA = "green-chain/gpu-calibration"
 SCHEMA_VERSION = 1
@@ -67,131 +96,6 @@ DEFAULT_OUT = "gpu_calibration.json"
 DEFAULT_BUDGET_S = 420.0
 #: Simulated board power of the ``--tiny`` fake counter (watts).
 TINY_POWER_W = 100.0
-
-
-@dataclass(frozen=True)
-class Architecture:
-    """A real model's architecture: ``AutoConfig.for_model(model_type, **config)``.
-
-    ``params`` is the published parameter count (the built model's own count is
-    recorded beside it); ``source`` names the configuration copied.
-    """
-
-    name: str
-    model_type: str
-    params: float
-    source: str
-    config: Mapping[str, Any]
-
-
-ARCHITECTURES: dict[str, Architecture] = {
-    a.name: a
-    for a in (
-        Architecture(
-            "llama-3.1-8b",
-            "llama",
-            8.03e9,
-            "meta-llama/Llama-3.1-8B config.json (rope scaling left out: it does not change compute)",
-            {
-                "hidden_size": 4096,
-                "intermediate_size": 14336,
-                "num_hidden_layers": 32,
-                "num_attention_heads": 32,
-                "num_key_value_heads": 8,
-                "vocab_size": 128256,
-                "max_position_embeddings": 131072,
-                "rms_norm_eps": 1e-5,
-                "rope_theta": 500000.0,
-                "tie_word_embeddings": False,
-            },
-        ),
-        Architecture(
-            "qwen2.5-32b",
-            "qwen2",
-            32.8e9,
-            "Qwen/Qwen2.5-32B-Instruct config.json (dense; 65.5 GB in bf16)",
-            {
-                "hidden_size": 5120,
-                "intermediate_size": 27648,
-                "num_hidden_layers": 64,
-                "num_attention_heads": 40,
-                "num_key_value_heads": 8,
-                "vocab_size": 152064,
-                "max_position_embeddings": 32768,
-                "rms_norm_eps": 1e-6,
-                "rope_theta": 1000000.0,
-                "tie_word_embeddings": False,
-                "use_sliding_window": False,
-            },
-        ),
-        Architecture(
-            "smollm2-135m",
-            "llama",
-            134.5e6,
-            "HuggingFaceTB/SmolLM2-135M-Instruct config.json (the packaged cheap model)",
-            {
-                "hidden_size": 576,
-                "intermediate_size": 1536,
-                "num_hidden_layers": 30,
-                "num_attention_heads": 9,
-                "num_key_value_heads": 3,
-                "vocab_size": 49152,
-                "max_position_embeddings": 8192,
-                "rms_norm_eps": 1e-5,
-                "rope_theta": 100000.0,
-                "tie_word_embeddings": True,
-            },
-        ),
-        Architecture(
-            "gemma-3-270m",
-            "gemma3_text",
-            268e6,
-            "google/gemma-3-270m config.json (the packaged large model)",
-            {
-                "hidden_size": 640,
-                "intermediate_size": 2048,
-                "num_hidden_layers": 18,
-                "num_attention_heads": 4,
-                "num_key_value_heads": 1,
-                "head_dim": 256,
-                "vocab_size": 262144,
-                "max_position_embeddings": 32768,
-                "rms_norm_eps": 1e-6,
-                "rope_theta": 1000000.0,
-                "sliding_window": 512,
-                "query_pre_attn_scalar": 256,
-                "tie_word_embeddings": True,
-            },
-        ),
-    )
-}
-
-DEFAULT_MODELS = ("llama-3.1-8b", "qwen2.5-32b", "smollm2-135m", "gemma-3-270m")
-
-#: ``--tiny``: the same architectures shrunk to a few thousand parameters per layer.
-TINY_OVERRIDES: dict[str, Any] = {
-    "hidden_size": 64,
-    "intermediate_size": 128,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 4,
-    "num_key_value_heads": 2,
-    "vocab_size": 512,
-    "max_position_embeddings": 2048,
-}
-
-
-def model_config(arch: Architecture, *, tiny: bool = False) -> dict[str, Any]:
-    """The keyword arguments of ``AutoConfig.for_model`` for ``arch`` (shrunk when ``tiny``)."""
-    cfg = dict(arch.config)
-    if tiny:
-        cfg.update(TINY_OVERRIDES)
-        if "head_dim" in cfg:
-            cfg["head_dim"] = 16
-        if "sliding_window" in cfg:
-            cfg["sliding_window"] = 64
-        if "query_pre_attn_scalar" in cfg:
-            cfg["query_pre_attn_scalar"] = 16
-    return cfg
 
 
 @dataclass(frozen=True)
@@ -254,67 +158,6 @@ class Settings:
             raise ValueError("--min-window-s, --idle-s and --cross-check-s must be >= 0")
 
 
-# ----- the energy counter ---------------------------------------------------------
-
-
-class EnergyCounter:
-    """NVML's total-energy counter (mJ since the driver loaded) of one GPU."""
-
-    def __init__(self, nvml: Any, index: int) -> None:
-        self.nvml = nvml
-        self.index = index
-        self.handle = nvml.nvmlDeviceGetHandleByIndex(index)
-
-    def read_mj(self) -> int:
-        return int(self.nvml.nvmlDeviceGetTotalEnergyConsumption(self.handle))
-
-    def power_w(self) -> float:
-        return float(self.nvml.nvmlDeviceGetPowerUsage(self.handle)) / 1000.0
-
-    def describe(self) -> dict[str, Any]:
-        def call(name: str, *args: Any) -> Any:
-            fn = getattr(self.nvml, name, None)
-            if fn is None:
-                return None
-            try:
-                value = fn(*args)
-            except Exception:
-                return None
-            return value.decode() if isinstance(value, bytes) else value
-
-        memory = call("nvmlDeviceGetMemoryInfo", self.handle)
-        limit_mw = call("nvmlDeviceGetPowerManagementLimit", self.handle)
-        return {
-            "name": call("nvmlDeviceGetName", self.handle),
-            "uuid": call("nvmlDeviceGetUUID", self.handle),
-            "nvml_index": self.index,
-            "driver": call("nvmlSystemGetDriverVersion"),
-            "memory_total_gb": None if memory is None else round(memory.total / 1e9, 1),
-            "power_limit_w": None if limit_mw is None else limit_mw / 1000.0,
-        }
-
-
-def _wall_clock_nvml(power_w: float) -> Any:
-    """A FakeNVML (one GPU) whose counter grows at ``power_w`` watts of wall-clock time."""
-    from green_chain.testing.fake_nvml import FakeGPU, FakeNVML
-
-    class WallClockNVML(FakeNVML):
-        def __init__(self) -> None:
-            super().__init__([FakeGPU(name=f"FakeNVML (simulated {power_w:g} W)")])
-            self._last = time.perf_counter()
-            self.set_power(0, power_w)
-
-        def nvmlDeviceGetTotalEnergyConsumption(self, handle: int) -> int:
-            now = time.perf_counter()
-            self.add_energy(0, power_w * (now - self._last))
-            self._last = now
-            return super().nvmlDeviceGetTotalEnergyConsumption(handle)
-
-    nvml = WallClockNVML()
-    nvml.nvmlInit()
-    return nvml
-
-
 # ----- windows --------------------------------------------------------------------
 
 
@@ -366,214 +209,6 @@ def fit_line(xs: Sequence[float], ys: Sequence[float]) -> dict[str, Any]:
     r2 = 1.0 - ss_res / ss_tot if ss_tot > 0 else 1.0
     return {"slope": slope, "intercept": intercept, "r2": r2, "points": n,
             "method": "least squares"}  # fmt: skip
-
-
-# ----- workloads --------------------------------------------------------------------
-
-
-class Workload(Protocol):
-    """One model on one device: the calls whose energy is measured."""
-
-    params: int
-    max_prompt_tokens: int
-
-    def prefill(self, batch: int, tokens: int) -> None: ...
-
-    def start_decode(self, batch: int, prompt_tokens: int) -> Any: ...
-
-    def decode(self, state: Any, steps: int) -> None: ...
-
-    def sync(self) -> None: ...
-
-    def close(self) -> None: ...
-
-
-class TorchWorkload:
-    """A causal LM built from an :class:`Architecture` with random weights (bf16 on CUDA)."""
-
-    def __init__(self, arch: Architecture, *, device: str, tiny: bool) -> None:
-        import torch
-        import transformers
-        from transformers import AutoConfig, AutoModelForCausalLM
-
-        self.torch = torch
-        self.device = torch.device(device)
-        dtype = torch.bfloat16 if self.device.type == "cuda" else torch.float32
-        cfg_kwargs = model_config(arch, tiny=tiny)
-        self.config = AutoConfig.for_model(arch.model_type, **cfg_kwargs)
-        self.max_prompt_tokens = int(cfg_kwargs["max_position_embeddings"])
-        major, minor = (int(p) for p in transformers.__version__.split(".")[:2])
-        dtype_kw = "dtype" if (major, minor) >= (4, 56) else "torch_dtype"
-        with torch.device(self.device):
-            model = AutoModelForCausalLM.from_config(self.config, **{dtype_kw: dtype})
-        self.model = model.to(self.device).eval()
-        self.params = sum(p.numel() for p in self.model.parameters())
-        self.vocab = int(cfg_kwargs["vocab_size"])
-        # transformers >= 5.x names the KV cache argument ``cache`` (``past_key_values`` before)
-        self._cache_kw = (
-            "cache" if "cache" in inspect.signature(self.model.forward).parameters
-            else "past_key_values"
-        )  # fmt: skip
-        self._ids: dict[tuple[int, int], Any] = {}
-
-    def _prompt(self, batch: int, tokens: int) -> Any:
-        key = (batch, tokens)
-        if key not in self._ids:
-            self._ids = {key: self.torch.randint(0, self.vocab, key, device=self.device)}
-        return self._ids[key]
-
-    def prefill(self, batch: int, tokens: int) -> None:
-        ids = self._prompt(batch, tokens)
-        with self.torch.inference_mode():
-            out = self.model.base_model(input_ids=ids, use_cache=True)
-            self.model.lm_head(out.last_hidden_state[:, -1:])
-
-    def start_decode(self, batch: int, prompt_tokens: int) -> Any:
-        ids = self._prompt(batch, prompt_tokens)
-        with self.torch.inference_mode():
-            out = self.model.base_model(input_ids=ids, use_cache=True)
-            logits = self.model.lm_head(out.last_hidden_state[:, -1:])
-        return {"past": self._cache(out), "next": logits.argmax(-1)}
-
-    def _cache(self, out: Any) -> Any:
-        cache = getattr(out, "cache", None)
-        return out.past_key_values if cache is None else cache
-
-    def decode(self, state: Any, steps: int) -> None:
-        past, tok = state["past"], state["next"]
-        with self.torch.inference_mode():
-            for _ in range(steps):
-                out = self.model(input_ids=tok, use_cache=True, **{self._cache_kw: past})
-                past, tok = self._cache(out), out.logits[:, -1:].argmax(-1)
-        state["past"], state["next"] = past, tok
-
-    def sync(self) -> None:
-        if self.device.type == "cuda":
-            self.torch.cuda.synchronize(self.device)
-
-    def close(self) -> None:
-        del self.model
-        self._ids = {}
-        gc.collect()
-        if self.device.type == "cuda":
-            self.torch.cuda.empty_cache()
-
-
-# ----- the cross-check ------------------------------------------------------------
-
-
-class PowerSampler:
-    """Power samples ``(seconds since the run started, watts)`` taken in the background.
-
-    Always polls ``nvmlDeviceGetPowerUsage`` every ``interval_ms``; when ``nvidia-smi``
-    is on ``PATH`` it also runs ``nvidia-smi --query-gpu=timestamp,<field> -lms N``
-    (``power.draw.instant`` where the driver has it, else ``power.draw``), whose own
-    timestamps place each sample (so pipe buffering does not shift them).
-    """
-
-    def __init__(self, counter: EnergyCounter, interval_ms: int, origin_s: float) -> None:
-        self.counter = counter
-        self.interval_ms = interval_ms
-        self.origin_s = origin_s
-        self.nvml_samples: list[tuple[float, float]] = []
-        self.smi_samples: list[tuple[float, float]] = []
-        self.errors: list[str] = []
-        self._stop = threading.Event()
-        self._proc: subprocess.Popen[str] | None = None
-        self._threads: list[threading.Thread] = []
-        self.field = self._smi_field() if shutil.which("nvidia-smi") else None
-        self.smi_command = (
-            None
-            if self.field is None
-            else [
-                *(["stdbuf", "-oL"] if shutil.which("stdbuf") else []),
-                "nvidia-smi",
-                f"--query-gpu=timestamp,{self.field}",
-                "--format=csv,noheader,nounits",
-                "-lms",
-                str(interval_ms),
-                "-i",
-                str(counter.index),
-            ]
-        )
-
-    def _smi_field(self) -> str | None:
-        for name in ("power.draw.instant", "power.draw"):
-            try:
-                out = subprocess.run(
-                    ["nvidia-smi", f"--query-gpu={name}", "--format=csv,noheader,nounits",
-                     "-i", str(self.counter.index)],
-                    capture_output=True, text=True, timeout=20,
-                )  # fmt: skip
-                float(out.stdout.strip().splitlines()[0])
-            except Exception:
-                continue
-            if out.returncode == 0:
-                return name
-        return None
-
-    def start(self) -> None:
-        # nvidia-smi prints local wall-clock timestamps: map them onto perf_counter
-        self._wall_minus_perf = time.time() - time.perf_counter()
-        self._threads = [threading.Thread(target=self._poll_nvml, daemon=True)]
-        if self.smi_command:
-            self._proc = subprocess.Popen(
-                self.smi_command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-            )
-            self._threads.append(threading.Thread(target=self._read_smi, daemon=True))
-        for t in self._threads:
-            t.start()
-
-    def _read_smi(self) -> None:
-        assert self._proc is not None and self._proc.stdout is not None
-        for line in self._proc.stdout:
-            try:
-                stamp, watts = (p.strip() for p in line.split(",")[:2])
-                wall = _dt.datetime.strptime(stamp, "%Y/%m/%d %H:%M:%S.%f").timestamp()
-                t = wall - self._wall_minus_perf - self.origin_s
-                self.smi_samples.append((t, float(watts)))
-            except Exception as exc:
-                self.errors.append(f"nvidia-smi line {line.strip()!r}: {exc}")
-
-    def _poll_nvml(self) -> None:
-        while not self._stop.is_set():
-            try:
-                t = time.perf_counter() - self.origin_s
-                self.nvml_samples.append((t, self.counter.power_w()))
-            except Exception as exc:
-                self.errors.append(f"NVML power: {exc}")
-            self._stop.wait(self.interval_ms / 1000.0)
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._proc is not None:
-            self._proc.send_signal(signal.SIGINT)  # lets nvidia-smi flush its output
-            try:
-                self._proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-        for t in self._threads:
-            t.join(timeout=5)
-
-
-def integrate_power(samples: Sequence[tuple[float, float]], t0: float, t1: float) -> float | None:
-    """Joules of power samples ``(t, W)`` over ``[t0, t1]`` (trapezoids, edges interpolated).
-
-    ``None`` when the samples do not cover both ends of the window.
-    """
-    pts = sorted(samples)
-    if len(pts) < 2 or pts[0][0] > t0 or pts[-1][0] < t1 or t1 <= t0:
-        return None
-
-    def at(t: float) -> float:
-        for (ta, pa), (tb, pb) in itertools.pairwise(pts):
-            if ta <= t <= tb:
-                return pa if tb == ta else pa + (pb - pa) * (t - ta) / (tb - ta)
-        return pts[-1][1]
-
-    inner = [(t, p) for t, p in pts if t0 < t < t1]
-    seq = [(t0, at(t0)), *inner, (t1, at(t1))]
-    return sum((tb - ta) * (pa + pb) / 2.0 for (ta, pa), (tb, pb) in itertools.pairwise(seq))
 
 
 # ----- the run --------------------------------------------------------------------
@@ -971,7 +606,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if args.tiny:
         torch.set_num_threads(1)
-        counter, device = EnergyCounter(_wall_clock_nvml(TINY_POWER_W), 0), "cpu"
+        counter, device = EnergyCounter(wall_clock_nvml(TINY_POWER_W), 0), "cpu"
     else:
         if not torch.cuda.is_available():
             print(

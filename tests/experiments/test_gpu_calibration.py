@@ -247,7 +247,7 @@ def test_cross_check_with_nvidia_smi(tmp_path, monkeypatch):
     smi.write_text(FAKE_SMI.format(python=sys.executable))
     smi.chmod(0o755)
     monkeypatch.setenv("PATH", f"{smi.parent}{os.pathsep}{os.environ['PATH']}")
-    nvml = gc._wall_clock_nvml(250.0)
+    nvml = gc.wall_clock_nvml(250.0)
     doc = gc.run_calibration(
         _scripted_settings(models=("smollm2-135m",), cross_check_s=0.5),
         counter=gc.EnergyCounter(nvml, 0),
