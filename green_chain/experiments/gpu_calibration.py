@@ -620,10 +620,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         pynvml.nvmlInit()
         count = pynvml.nvmlDeviceGetCount()
-        uuids = [
-            str(pynvml.nvmlDeviceGetUUID(pynvml.nvmlDeviceGetHandleByIndex(i)))
-            for i in range(count)
-        ]
+        raw = [pynvml.nvmlDeviceGetUUID(pynvml.nvmlDeviceGetHandleByIndex(i)) for i in range(count)]
+        uuids = [u.decode() if isinstance(u, bytes) else str(u) for u in raw]
         visible = parse_visible_devices(os.environ.get("CUDA_VISIBLE_DEVICES"), count, uuids)
         counter = EnergyCounter(pynvml, visible[args.cuda_device])
         device = f"cuda:{args.cuda_device}"

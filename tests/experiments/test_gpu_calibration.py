@@ -260,3 +260,50 @@ def test_cross_check_with_nvidia_smi(tmp_path, monkeypatch):
     assert cc["references"]["nvidia-smi"]["samples"] and not cc["sample_errors"]
     assert cc["ratio_counter_to_sampled"] == pytest.approx(1.0, abs=0.1)
     assert cc["references"]["nvml_power"]["ratio_counter_to_sampled"] == pytest.approx(1.0, abs=0.1)
+
+
+def test_gpu_branch_of_main_on_fakes_feeds_the_projection(tmp_path, monkeypatch, capsys):
+    """main() without --tiny: CUDA reported, pynvml = FakeNVML, scripted workloads."""
+    torch = pytest.importorskip("torch")
+    from green_chain.bench.projection import calibrated_projection
+
+    nvml = FakeNVML(2)
+    monkeypatch.setitem(sys.modules, "pynvml", nvml)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    devices: list[str] = []
+
+    class OnGPU1(ScriptedWorkload):
+        def __init__(self, arch: gc.Architecture, *, device: str, tiny: bool) -> None:
+            assert not tiny
+            devices.append(device)
+            super().__init__(nvml, 0.002, {1: 0.3, 16: 0.05})
+
+        def prefill(self, batch: int, tokens: int) -> None:
+            self.nvml.add_energy(1, self.prefill_j * tokens)
+
+        def start_decode(self, batch: int, prompt_tokens: int) -> Any:
+            return {"batch": batch}
+
+        def decode(self, state: Any, steps: int) -> None:
+            b = state["batch"]
+            self.nvml.add_energy(1, 0.1 + self.decode_j[b] * b * steps)
+
+    monkeypatch.setattr(gc, "TorchWorkload", OnGPU1)
+    out = tmp_path / "docs" / "results" / "gpu_calibration.json"
+    rc = gc.main(
+        ["--out", str(out), "--models", "smollm2-135m,gemma-3-270m", "--prompt-lengths",
+         "128,512", "--batch-sizes", "1,16", "--min-window-s", "0", "--idle-s", "0",
+         "--cross-check-s", "0.05", "--budget-s", "60"]
+    )  # fmt: skip
+    assert rc == 0
+    doc = json.loads(out.read_text())
+    assert doc["kind"] == "measured" and doc["device"]["nvml_index"] == 1
+    assert doc["device"]["name"] == "Fake GPU 1" and devices == ["cuda:0", "cuda:0"]
+    assert doc["models"]["gemma-3-270m"]["decode"]["j_per_generated_token"]["16"] == (
+        pytest.approx(0.05, rel=1e-3)
+    )
+    assert "J/gen tok b=16" in capsys.readouterr().out
+    proj = calibrated_projection(str(out))
+    assert proj.label == "projected (calibrated on Fake GPU 1)" and proj.decode_batch == 16
+    assert proj.call_j("large", 1000, 0) == pytest.approx(2.0, rel=1e-3)
