@@ -173,12 +173,14 @@ def run(args: argparse.Namespace, *, components: Any = None, monitor: Any = None
         raise ValueError(f"--rate must be in (0, 1], got {args.rate}")
     scenarios = get_scenarios(_scenario_names(args.scenarios))
     spec = args.projection or DEFAULT_PROJECTION
-    projection: Any = None if spec.lower() == "none" else Projection.parse(spec)
+    projection: Any = None
     if getattr(args, "projection_calibration", None):
-        if projection is None:
+        if spec.lower() == "none":
             raise ValueError("--projection none contradicts --projection-calibration")
         projection = calibrated_projection(args.projection_calibration, args.projection)
         spec = projection.spec
+    elif spec.lower() != "none":
+        projection = Projection.parse(spec)
     root = data_dir(args.data)
     if not root.is_dir():
         raise FileNotFoundError(

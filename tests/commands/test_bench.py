@@ -277,6 +277,14 @@ def test_bench_projection_calibration(fake_run, tmp_path, capsys):
     assert doc["projection"]["label"] == "projected (calibrated on NVIDIA H200)"
     assert doc["projection"]["spec"] == "a:b@calibrated:NVIDIA H200"
     assert "projected (calibrated on NVIDIA H200)" in capsys.readouterr().out
+    rc, out = fake_run(
+        "--scenarios", "squad", "--items", "1", "--no-etr-sweep", "--no-plots",
+        "--projection-calibration", str(path), "--projection", "b:a", out="out2",
+    )  # fmt: skip
+    assert rc == 0
+    assert json.loads((out / "results.json").read_text())["projection"]["cheap"]["name"] == "b"
+    assert main(["bench", "--projection-calibration", str(path), "--projection", "none"]) == 2
+    assert "contradicts" in capsys.readouterr().err
     cal["kind"] = "simulated"
     path.write_text(json.dumps(cal))
     assert main(["bench", "--projection-calibration", str(path)]) == 2
