@@ -533,7 +533,7 @@ def format_summary(doc: Mapping[str, Any]) -> str:
         lines.append(
             f"cross-check ({cc['model']}, decode batch {w['batch']}, {w['duration_s']:.1f} s): "
             f"NVML counter {_f(cc['counter_j'], '.1f')} J vs {_f(cc['sampled_j'], '.1f')} J from "
-            f"{cc['reference']} power samples (ratio {_f(cc['ratio_counter_to_sampled'], '.3f')})"
+            f"{'NVML' if cc['reference'] == 'nvml_power' else cc['reference']} power samples (ratio {_f(cc['ratio_counter_to_sampled'], '.3f')})"
         )
     lines.append(f"run took {doc.get('elapsed_s', 0):.0f} s; figures are {doc.get('kind')}")
     return "\n".join(lines)
