@@ -182,7 +182,7 @@ class ItemRecord:
         """A record read back from results.json (missing keys take their defaults)."""
         return cls(
             item_id=str(data.get("item_id", "")),
-            variant=str(data["variant"]),
+            variant=str(data.get("variant", "")),
             energy_basis=data.get("energy_basis") or "window",
             energy_j=data.get("energy_j"),
             energy_kind=data.get("energy_kind"),

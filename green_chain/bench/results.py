@@ -315,7 +315,8 @@ def format_table(doc: dict[str, Any]) -> str:
         )
     lines.append(f"energy: {o['energy_source']} (measured/estimated on this machine)")
     if proj:
+        pj = doc.get("projection", {})
         lines.append(
-            f"projected: {doc.get('projection', {}).get('spec', '')} - priced token counts, not measured"
+            f"{pj.get('label', 'projected')}: {pj.get('spec', '')} - priced token counts, not measured"
         )
     return "\n".join(lines)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the command module stays light: ``green-chain --help`` imports it
     from green_chain.bench.components import Components
-    from green_chain.bench.projection import Projection
+    from green_chain.bench.projection import CalibratedProjection, Projection
     from green_chain.bench.runner import RunOptions
     from green_chain.bench.scenarios import Scenario
     from green_chain.energy.monitor import EnergyMonitor
@@ -56,6 +56,13 @@ def register(subparsers: Any) -> None:
         default=None,
         help="deployment pair to project energy for, CHEAP:LARGE@GPU "
         "(default llama-3.1-8b:llama-3.1-70b@h100); 'none' to skip",
+    )
+    p.add_argument(
+        "--projection-calibration",
+        default=None,
+        metavar="FILE",
+        help="price the projection from a measured gpu_calibration.json (make gpu-check) "
+        "instead of published figures; --projection then names CHEAP:LARGE of the file",
     )
     p.add_argument(
         "--rate", type=float, default=None, help="compression rate of the green chains (kept share)"
@@ -151,7 +158,7 @@ class BenchPlan:
     scenarios: list[Scenario]
     data_root: Path
     out: Path
-    projection: Projection | None
+    projection: Projection | CalibratedProjection | None
     projection_spec: str | None
     exporter: Callable[..., Any] | None
 
@@ -159,7 +166,11 @@ class BenchPlan:
 def validate(args: argparse.Namespace) -> BenchPlan:
     """Check every argument before anything is loaded; a bad one is a one-line error."""
     from green_chain.bench.exporters import load_exporter
-    from green_chain.bench.projection import DEFAULT_PROJECTION, Projection
+    from green_chain.bench.projection import (
+        DEFAULT_PROJECTION,
+        Projection,
+        calibrated_projection,
+    )
     from green_chain.bench.scenarios import get_scenarios
     from green_chain.paths import DATA_ENV, data_dir
 
@@ -173,7 +184,14 @@ def validate(args: argparse.Namespace) -> BenchPlan:
         raise ValueError(f"--rate must be in (0, 1], got {args.rate}")
     scenarios = get_scenarios(_scenario_names(args.scenarios))
     spec = args.projection or DEFAULT_PROJECTION
-    projection = None if spec.lower() == "none" else Projection.parse(spec)
+    projection: Projection | CalibratedProjection | None = None
+    if getattr(args, "projection_calibration", None):
+        if spec.lower() == "none":
+            raise ValueError("--projection none contradicts --projection-calibration")
+        projection = calibrated_projection(args.projection_calibration, args.projection)
+        spec = projection.spec
+    elif spec.lower() != "none":
+        projection = Projection.parse(spec)
     root = data_dir(args.data)
     if not root.is_dir():
         raise FileNotFoundError(
