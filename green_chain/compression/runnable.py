@@ -17,7 +17,7 @@ from green_chain.compression.backends.base import CompressionBackend
 from green_chain.compression.core import CompressionResult, compress_parts, validate_budget
 from green_chain.compression.protect import compile_protect
 from green_chain.events import apublish_token_counts, publish_token_counts
-from green_chain.tokens import ResolvedTokenCounter, resolve_token_counter
+from green_chain.models.token_counters import ResolvedTokenCounter, resolve_token_counter
 
 MessageFilter = Callable[[int, BaseMessage, Sequence[BaseMessage]], bool]
 Rebuild = Callable[[list[str]], Any]

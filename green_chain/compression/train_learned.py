@@ -79,7 +79,7 @@ def teacher_labels(
     todo = [r for r in items if r["id"] not in known]
     if todo:
         from green_chain.compression.backends.selective import SelectiveBackend
-        from green_chain.tokens import resolve_token_counter
+        from green_chain.models.token_counters import resolve_token_counter
 
         count = resolve_token_counter(TEACHER_LM)
         teacher = SelectiveBackend(TEACHER_LM)
@@ -136,7 +136,7 @@ def budget_agreement(
     """Agreement with the teacher when the learned scores go through the same budget fitter."""
     import numpy as np
 
-    from green_chain.tokens import resolve_token_counter
+    from green_chain.models.token_counters import resolve_token_counter
 
     count = resolve_token_counter(TEACHER_LM)
     preds, ys = [], []

@@ -6,7 +6,6 @@ conversation; ``HistoryFilter`` is the same logic without Runnable plumbing (use
 configuration, :class:`HistoryPolicy`.
 """
 
-from green_chain.memory.fakes import BagOfWordsEmbeddings
 from green_chain.memory.history import (
     OPTIMIZER_NAME,
     HistoryFilter,
@@ -20,7 +19,6 @@ from green_chain.memory.resources import EmbeddingCache, resolve_embeddings
 
 __all__ = [
     "OPTIMIZER_NAME",
-    "BagOfWordsEmbeddings",
     "EmbeddingCache",
     "HistoryBudgetError",
     "HistoryFilter",

@@ -17,7 +17,7 @@ from green_chain.memory.planner import HistoryPlanner, HistoryResult
 from green_chain.memory.policy import HistoryPolicy, build_policy
 from green_chain.memory.resources import EmbeddingCache
 from green_chain.memory.summary import asummarize, summarize
-from green_chain.tokens import resolve_token_counter
+from green_chain.models.token_counters import resolve_token_counter
 
 logger = logging.getLogger(__name__)
 

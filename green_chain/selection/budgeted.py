@@ -12,6 +12,7 @@ from langchain_core.vectorstores import VectorStore
 
 from green_chain.events import apublish_token_counts, publish_token_counts
 from green_chain.memory.resources import EmbeddingCache
+from green_chain.models.token_counters import resolve_token_counter
 from green_chain.selection.formatting import (
     ExampleKeyError,
     check_example,
@@ -19,7 +20,6 @@ from green_chain.selection.formatting import (
     required_keys,
 )
 from green_chain.selection.mmr import budgeted_mmr
-from green_chain.tokens import resolve_token_counter
 
 #: ``optimizer`` name in the published token-count events.
 OPTIMIZER_NAME = "examples"

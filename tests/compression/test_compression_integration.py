@@ -36,7 +36,7 @@ def offline(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize("backend", ["embedding", "selective"])
 def test_real_backends_hit_budget(backend: str, squad: list[dict]) -> None:
-    from green_chain.tokens import resolve_token_counter
+    from green_chain.models.token_counters import resolve_token_counter
 
     count = resolve_token_counter("smollm2-135m-instruct")
     c = PromptCompressor(backend, rate=0.5, token_counter="smollm2-135m-instruct")

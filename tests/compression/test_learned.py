@@ -221,7 +221,7 @@ def test_committed_head_on_real_squad(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("GREEN_CHAIN_CACHE", str(tmp_path))  # teacher labels recomputed
     from green_chain.compression.train_learned import budget_agreement, load_items, teacher_labels
-    from green_chain.tokens import resolve_token_counter
+    from green_chain.models.token_counters import resolve_token_counter
 
     head = LearnedHead.load(default_head_path())
     assert default_head_path().stat().st_size < 50_000

@@ -8,8 +8,9 @@ import dataclasses
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 
-from green_chain.memory import BagOfWordsEmbeddings, HistoryFilter, HistoryPolicy, RelevantHistory
+from green_chain.memory import HistoryFilter, HistoryPolicy, RelevantHistory
 from green_chain.memory.policy import OPTION_NAMES, build_policy
+from green_chain.testing.embeddings import BagOfWordsEmbeddings
 
 
 def words(text: str) -> int:

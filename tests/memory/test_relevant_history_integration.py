@@ -14,7 +14,7 @@ from green_chain.memory import RelevantHistory
 def test_context_memory_dialogues_under_budget(shared_data_dir) -> None:
     pytest.importorskip("sentence_transformers")
     from green_chain.models import LocalEmbeddings
-    from green_chain.tokens import resolve_token_counter
+    from green_chain.models.token_counters import resolve_token_counter
 
     count = resolve_token_counter("smollm2-135m-instruct")
     rows = [json.loads(x) for x in (shared_data_dir / "dialogue/mtbench101.jsonl").open()]

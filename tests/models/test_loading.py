@@ -11,7 +11,7 @@ import pytest
 
 from green_chain.models import cache, load_causal_lm, load_tokenizer
 from green_chain.models.loading import clear_process_cache
-from green_chain.tokens import resolve_token_counter
+from green_chain.models.token_counters import resolve_token_counter
 
 
 def test_local_folder_loads_once_per_process(tiny_folder: Path) -> None:

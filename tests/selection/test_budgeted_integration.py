@@ -11,7 +11,7 @@ from green_chain.selection import BudgetedExampleSelector
 def test_sst2_selection_within_budget(shared_data_dir) -> None:
     pytest.importorskip("sentence_transformers")
     from green_chain.models import LocalEmbeddings
-    from green_chain.tokens import resolve_token_counter
+    from green_chain.models.token_counters import resolve_token_counter
 
     lines = (
         (shared_data_dir / "classification/sst2_stsa.binary.train").read_text().splitlines()[:200]

@@ -1,4 +1,4 @@
-"""Evidence for prompt compression on real data (run: python -m green_chain.benchmarks.compression).
+"""Evidence for prompt compression on real data (run: python -m green_chain.experiments.compression).
 
 Reports, per backend: answer survival and the change of the gold answer's
 log-likelihood under the packaged chat model (SQuAD v1.1 dev, NQ-open oracle) at
@@ -190,7 +190,7 @@ def hotpot_eval(
 
 def precision_eval(backends: list[str], lengths: list[int]) -> list[dict[str, Any]]:
     """Worst relative budget error over lengths (tokens) and rates, per backend."""
-    from green_chain.tokens import resolve_token_counter
+    from green_chain.models.token_counters import resolve_token_counter
 
     count = resolve_token_counter(TARGET)
     corpus = " ".join(it["context"] for it in _load_squad(600))
