@@ -265,9 +265,9 @@ def stream_one(
     lps: list[float] = []
     emitted = 0
     reason = "length"
-    hit = prefix_cache.lookup(prompt) if prefix_cache is not None else None
-    cached = hit.tokens if hit is not None else 0
-    past = {_cache_keyword(): hit.cache} if hit is not None and hit.cache is not None else {}
+    reuse = prefix_cache.lookup(prompt) if prefix_cache is not None else None
+    cached = reuse.tokens if reuse is not None else 0
+    past = {_cache_keyword(): reuse.cache} if reuse is not None and reuse.cache is not None else {}
     with torch.inference_mode():
         out = model(
             input_ids=torch.tensor([list(prompt[cached:])], device=device), use_cache=True, **past

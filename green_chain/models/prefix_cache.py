@@ -21,8 +21,9 @@ Definitions:
   every cached block stays reachable).
 
 Sliding-window attention layers (Gemma 3's local layers) keep only the last
-``window - 1`` positions. A block stores those layers' states only when the call that
-stored it still had them; a prefix is reused only if its last ``window - 1``
+``window - 1`` positions; the caches handed out record all positions the call computes,
+but a call that reused a prefix has only the window of it. A block stores those
+layers' states only when the call that stored it had them; a prefix is reused only if its last ``window - 1``
 positions have them, and the sliding layers are loaded with exactly those positions
 (the state a full prefill leaves), so reuse stays exact.
 
@@ -80,11 +81,19 @@ class PrefixCacheStats:
     evicted_blocks: int
 
 
-def _layout(model: Any) -> list[int | None]:
-    """Sliding window of each attention layer (``None``: full attention)."""
+def _layout(model: Any) -> list[int | None] | None:
+    """Sliding window of each attention layer (``None``: full attention).
+
+    ``None`` for a model whose cache has other layers (recurrent/linear attention,
+    shared KV): their state is not a per-token tensor, so it cannot be cut in blocks.
+    """
     from transformers import DynamicCache
+    from transformers.cache_utils import DynamicLayer, DynamicSlidingWindowLayer
 
     cache = DynamicCache(config=model.config)
+    kinds = (DynamicLayer, DynamicSlidingWindowLayer)
+    if not cache.layers or any(type(layer) not in kinds for layer in cache.layers):
+        return None
     return [getattr(layer, "sliding_window", None) for layer in cache.layers]
 
 
@@ -112,7 +121,10 @@ class PrefixCache:
         self.max_bytes = int(max_bytes)
         self.block_tokens = int(block_tokens)
         self._config = model.config
-        self._windows = _layout(model)
+        layout = _layout(model)
+        #: False for models with non-attention cache layers: nothing is stored or read.
+        self.supported = layout is not None
+        self._windows: list[int | None] = layout or []
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self._blocks: dict[tuple[int, tuple[int, ...]], _Block] = {}
@@ -194,8 +206,12 @@ class PrefixCache:
         """The longest cached prefix of ``ids`` (at most ``len(ids) - 1`` tokens).
 
         Returns a :class:`PrefixHit` whose ``cache`` is a fresh ``DynamicCache`` holding
-        the prefix's states (``None`` when nothing is cached).
+        the prefix's states (empty when nothing is cached), to pass to the model. Its
+        sliding-window layers record past states (``activate_past_recording``), so that
+        every position the call computes can be stored; attention sees the same window.
         """
+        if not self.supported:
+            return PrefixHit(0, None)
         with self._lock:
             self._lookups += 1
             chain = self._chain(ids, len(ids) - 1)
@@ -203,8 +219,6 @@ class PrefixCache:
             for block in reversed(chain):  # children before parents in recency order
                 self._lru.move_to_end(block.id)
             self._hit_tokens += len(chain) * self.block_tokens
-        if not chain:
-            return PrefixHit(0, None)
         return PrefixHit(len(chain) * self.block_tokens, self._load(chain))
 
     def _load(self, chain: list[_Block]) -> Any:
@@ -212,6 +226,11 @@ class PrefixCache:
         from transformers import DynamicCache
 
         cache = DynamicCache(config=self._config)
+        if any(w is not None for w in self._windows):
+            # keep every position this call computes, so all its blocks can be stored
+            cache.activate_past_recording()
+        if not chain:
+            return cache
         end = len(chain) * self.block_tokens
         for layer, window in enumerate(self._windows):
             if window is None:
@@ -221,7 +240,7 @@ class PrefixCache:
                 parts = [blk.kv[layer] for blk in chain[first // self.block_tokens :]]
             keys = torch.cat([p[0] for p in parts if p is not None], dim=-2)
             values = torch.cat([p[1] for p in parts if p is not None], dim=-2)
-            target = cache.layers[layer]
+            target: Any = cache.layers[layer]
             if window is not None:
                 skip = keys.shape[-2] - min(end, window - 1)
                 keys, values = keys[:, :, skip:], values[:, :, skip:]
@@ -240,7 +259,7 @@ class PrefixCache:
                 fewer positions than ``ids``: the last generated token is never fed).
         """
         layers = list(getattr(cache, "layers", []))
-        if len(layers) != len(self._windows) or self.max_bytes == 0:
+        if not self.supported or len(layers) != len(self._windows) or self.max_bytes == 0:
             return 0
         seq = min(len(ids), int(cache.get_seq_length()))
         b = self.block_tokens
@@ -263,7 +282,9 @@ class PrefixCache:
                 start = i * b
                 key = (parent, tuple(int(t) for t in ids[start : start + b]))
                 block = self._blocks.get(key)
-                kv = self._slice(layers, spans, start) if block is None or None in block.kv else None
+                kv = (
+                    self._slice(layers, spans, start) if block is None or None in block.kv else None
+                )
                 if block is None:
                     assert kv is not None
                     if all(x is None for x in kv):
