@@ -43,12 +43,15 @@ class ModelCall:
     model_name: str | None = None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    #: Prompt tokens read from the model's prefix cache (``input_token_details.cache_read``).
+    cached_tokens: int | None = None
     output: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "model_name": self.model_name,
             "prompt_tokens": self.prompt_tokens,
+            "cached_tokens": self.cached_tokens,
             "completion_tokens": self.completion_tokens,
             "optimizer": self.optimizer,
         }
@@ -204,6 +207,7 @@ class CaptureHandler(BaseCallbackHandler):
         meta = getattr(message, "response_metadata", None) or {}
         call.prompt_tokens = usage.get("input_tokens")
         call.completion_tokens = usage.get("output_tokens")
+        call.cached_tokens = (usage.get("input_token_details") or {}).get("cache_read")
         call.model_name = (
             meta.get("model_name")
             or meta.get("model")

@@ -5,7 +5,10 @@ measured on them are small by construction. This module prices the *same* token
 counts and routing decisions with a documented model of a real deployment
 (``--projection cheap:large@gpu``, default ``llama-3.1-8b:llama-3.1-70b@h100``):
 
-    E = prefill_j_per_token x prompt_tokens + decode_j_per_token x completion_tokens
+    E = prefill_j_per_token x prefilled_tokens + decode_j_per_token x completion_tokens
+
+(``prefilled_tokens`` = prompt tokens less those the model read from its prefix cache,
+``cached_tokens``: a deployed server with prefix caching does not prefill them either.)
 
 * decode J/token: published ML.ENERGY measurements where we have them (see
   ``docs/energy_projection.md``; figures that are assumptions say so);
@@ -131,9 +134,8 @@ class Projection:
         total = 0.0
         for call in record.get("calls", []):
             role = "cheap" if call.get("model_name") in cheap_names else "large"
-            total += self.call_j(
-                role, call.get("prompt_tokens") or 0, call.get("completion_tokens") or 0
-            )
+            prefilled = (call.get("prompt_tokens") or 0) - (call.get("cached_tokens") or 0)
+            total += self.call_j(role, max(prefilled, 0), call.get("completion_tokens") or 0)
         read = sum(int(e.get("tokens_before", 0)) for e in record.get("optimizer_events", []))
         total += self.prefill_j_per_token(ENCODER_PARAMS) * read
         total += self.prefill_j_per_token(self.cheap.params) * record.get(

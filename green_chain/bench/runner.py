@@ -234,6 +234,7 @@ def run_item(
         "optimizer_runs": cap.optimizer_runs,
         "etr_handler": None,
         "prompt_tokens": sum(c.prompt_tokens or 0 for c in leaves),
+        "cached_tokens": sum(c.cached_tokens or 0 for c in leaves),
         "completion_tokens": sum(c.completion_tokens or 0 for c in leaves),
         "optimizer_model_tokens": sum(
             (c.prompt_tokens or 0) + (c.completion_tokens or 0) for c in cap.calls if c.optimizer
