@@ -174,6 +174,7 @@ def default_components(
     cheap: str = DEFAULT_CHEAP_MODEL,
     large: str = DEFAULT_LARGE_MODEL,
     compressor: str = DEFAULT_COMPRESSOR,
+    prefix_cache: bool = True,
 ) -> Components:
     """The real components: packaged local models and green-chain's optimizers.
 
@@ -182,7 +183,8 @@ def default_components(
     ``LocalEmbeddings`` (MiniLM) is shared by the history filter, the example selector,
     the router and an ``embedding`` compressor. Optimizers that are not importable yield
     factories raising :class:`ComponentUnavailableError` (the scenarios needing them
-    fail with that reason and the others still run).
+    fail with that reason and the others still run). ``prefix_cache``: both models
+    reuse cached prompt prefixes (``ChatLocal(prefix_cache=...)``), for both chains.
     """
     try:
         from green_chain.models import ChatLocal, LocalEmbeddings
@@ -190,7 +192,10 @@ def default_components(
         raise ComponentUnavailableError(
             f"the packaged local models are not available ({exc}); install green-chain[local]"
         ) from exc
-    models = {"cheap": ChatLocal(model=cheap), "large": ChatLocal(model=large)}
+    models = {
+        "cheap": ChatLocal(model=cheap, prefix_cache=prefix_cache),
+        "large": ChatLocal(model=large, prefix_cache=prefix_cache),
+    }
     embeddings = LocalEmbeddings()
 
     def warm() -> None:
@@ -202,7 +207,12 @@ def default_components(
         models=models,
         scorer=prefix_scorer(normalize=False),
         scorer_normalized=prefix_scorer(normalize=True),
-        versions={"cheap": cheap, "large": large, "compressor": compressor},
+        versions={
+            "cheap": cheap,
+            "large": large,
+            "compressor": compressor,
+            "prefix_cache": "on" if prefix_cache else "off",
+        },
         embeddings=embeddings,
         warmer=warm,
     )

@@ -60,6 +60,13 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--no-route", action="store_true", help="green chains use the large model (no router)"
     )
+    p.add_argument(
+        "--prefix-cache",
+        choices=("on", "off"),
+        default="on",
+        help="reuse cached prompt prefixes (KV states) in the local models of both chains "
+        "(default on; recorded in results.json)",
+    )
     p.add_argument("--no-etr-sweep", action="store_true", help="skip the validated-ETR rate sweep")
     p.add_argument(
         "--etr-items",
@@ -185,7 +192,10 @@ def run(args: argparse.Namespace, *, components: Any = None, monitor: Any = None
         try:
             from green_chain.bench.components import DEFAULT_COMPRESSOR
 
-            components = default_components(compressor=args.compressor or DEFAULT_COMPRESSOR)
+            components = default_components(
+                compressor=args.compressor or DEFAULT_COMPRESSOR,
+                prefix_cache=getattr(args, "prefix_cache", "on") == "on",
+            )
         except ComponentUnavailableError as exc:
             print(f"green-chain bench: error: {exc}", file=sys.stderr)
             return 2
@@ -245,6 +255,7 @@ def run(args: argparse.Namespace, *, components: Any = None, monitor: Any = None
             "etr_scenarios": None if options.etr_scenarios is None else list(options.etr_scenarios),
             "etr_items": options.etr_items,
             "threads": threads,
+            "prefix_cache": getattr(args, "prefix_cache", "on"),
             "elapsed_s": round(elapsed_s, 1),
         },
         components_versions=dict(components.versions),

@@ -181,10 +181,11 @@ def _format(a: dict[str, Any], b: dict[str, Any]) -> str:
         )
     full_on, rel_on = _mean(b["full/on"], "energy_j"), _mean(b["relevant/on"], "energy_j")
     full_off = _mean(b["full/off"], "energy_j")
-    if full_on and rel_on and full_off:
+    rel_off = _mean(b["relevant/off"], "energy_j")
+    if full_on and rel_on and full_off and rel_off:
         lines.append(
-            f"  RelevantHistory vs full history: cache off {_mean(b['relevant/off'], 'energy_j') / full_off:.3f}, "  # noqa: E501
-            f"cache on {rel_on / full_on:.3f} (energy per turn ratios)"
+            f"  RelevantHistory vs full history (J/turn): cache off {rel_off / full_off:.3f}, "
+            f"cache on {rel_on / full_on:.3f}"
         )
     return "\n".join(lines)
 
