@@ -83,13 +83,13 @@ def prefill_ratio(model: str, prefix_tokens: int, repeats: int) -> dict[str, Any
         assert warm.usage_metadata is not None and cold.usage_metadata is not None
         reads.append(warm.usage_metadata["input_token_details"]["cache_read"])
         lengths.append(warm.usage_metadata["input_tokens"])
-    warm, cold = statistics.median(warm_s), statistics.median(cold_s)
+    warm_med, cold_med = statistics.median(warm_s), statistics.median(cold_s)
     return {
         "prompt_tokens": lengths[0],
         "cache_read_tokens": reads[0],
-        "warm_cpu_s": warm,
-        "cold_cpu_s": cold,
-        "warm_over_cold": warm / cold if cold > 0 else None,
+        "warm_cpu_s": warm_med,
+        "cold_cpu_s": cold_med,
+        "warm_over_cold": warm_med / cold_med if cold_med > 0 else None,
         "repeats": repeats,
     }
 
@@ -127,7 +127,7 @@ def dialogue_energy(
                     messages = filt.invoke(messages)
                 reply = chat.invoke(messages)
                 m = monitor.end(key)
-                usage = reply.usage_metadata or {}
+                usage: dict[str, Any] = dict(reply.usage_metadata or {})
                 details: dict[str, Any] = dict(usage.get("input_token_details") or {})
                 rows.append(
                     {
