@@ -67,6 +67,12 @@ def register(subparsers: Any) -> None:
         help="reuse cached prompt prefixes (KV states) in the local models of both chains "
         "(default on; recorded in results.json)",
     )
+    p.add_argument(
+        "--stable-examples",
+        action="store_true",
+        help="few-shot green chains select their examples once per task, not per input "
+        "(a stable prefix for the prefix cache)",
+    )
     p.add_argument("--no-etr-sweep", action="store_true", help="skip the validated-ETR rate sweep")
     p.add_argument(
         "--etr-items",
@@ -203,7 +209,9 @@ def run(args: argparse.Namespace, *, components: Any = None, monitor: Any = None
         from green_chain.energy.monitor import EnergyMonitor
 
         monitor = EnergyMonitor()
-    settings = GreenSettings(route=not args.no_route)
+    settings = GreenSettings(
+        route=not args.no_route, stable_examples=getattr(args, "stable_examples", False)
+    )
     if args.rate is not None:
         settings.compression_rate = args.rate
     handler_factory = None
