@@ -34,6 +34,7 @@ if TYPE_CHECKING:
         load_causal_lm,
         load_tokenizer,
     )
+    from green_chain.models.prefix_cache import PrefixCache
     from green_chain.models.scoring import ContinuationScore, score_continuations
 
 _LAZY = {
@@ -46,6 +47,7 @@ _LAZY = {
     "ContinuationScore": "green_chain.models.scoring",
     "score_continuations": "green_chain.models.scoring",
     "CorruptCacheWarning": "green_chain.models.cache",
+    "PrefixCache": "green_chain.models.prefix_cache",
 }
 
 __all__ = [
@@ -57,6 +59,7 @@ __all__ = [
     "LocalEmbeddings",
     "ModelNotAvailableError",
     "ModelSpec",
+    "PrefixCache",
     "ResolvedModel",
     "clear_process_cache",
     "load_causal_lm",

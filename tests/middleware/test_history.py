@@ -67,9 +67,7 @@ def make_agent() -> tuple[Any, ScriptedChatModel]:
     return agent, model
 
 
-def check(
-    model: ScriptedChatModel, state: dict[str, Any], events: list[dict[str, Any]]
-) -> None:
+def check(model: ScriptedChatModel, state: dict[str, Any], events: list[dict[str, Any]]) -> None:
     first, second = model.calls
     texts = [m.text for m in first]
     assert texts[0] == "be brief"
