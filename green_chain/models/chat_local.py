@@ -61,7 +61,13 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import Field, PrivateAttr
 
 from green_chain.models.batching import Gatherer
-from green_chain.models.generation import GenOut, GenParams, generate_batch, stream_one
+from green_chain.models.generation import (
+    GenOut,
+    GenParams,
+    StrippedPieces,
+    generate_batch,
+    stream_one,
+)
 from green_chain.models.prefix_cache import DEFAULT_MAX_BYTES, PrefixCache, shared_prefix_cache
 from green_chain.models.prompting import Prompt, parse_tool_calls, render
 from green_chain.models.scoring import ContinuationScore, score_with
@@ -332,9 +338,17 @@ class ChatLocal(BaseChatModel):
             import torch
 
             torch.manual_seed(self.seed)
+        # a base model's reply is stripped by invoke (see _message): stream the same text
+        strip = None if self.loaded.chat_template else StrippedPieces()
         if prompt.prefill:
-            yield ChatGenerationChunk(message=AIMessageChunk(content=prompt.prefill))
+            first = strip.feed(prompt.prefill) if strip is not None else prompt.prefill
+            if first:
+                yield ChatGenerationChunk(message=AIMessageChunk(content=first))
         for item in stream_one(self.loaded, prompt.ids, params, self.kv_cache):
+            if isinstance(item, str) and strip is not None:
+                item = strip.feed(item)
+                if not item:
+                    continue
             if isinstance(item, GenOut):
                 chunk = ChatGenerationChunk(
                     message=AIMessageChunk(

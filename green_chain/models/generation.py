@@ -246,6 +246,33 @@ def _cache_keyword() -> str:
     return "cache" if "cache" in fields else "past_key_values"
 
 
+class StrippedPieces:
+    """Streamed text pieces whose concatenation is the whole text ``.strip()``-ed.
+
+    A base model's reply is stripped (its transcript puts a space after ``Assistant:``
+    and a line break before the next speaker); streaming the raw pieces would give a
+    different text than ``invoke``. :meth:`feed` drops leading whitespace and holds
+    trailing whitespace back until non-blank text follows it; what is still held at the
+    end is never emitted.
+    """
+
+    def __init__(self) -> None:
+        self._started = False
+        self._held = ""
+
+    def feed(self, piece: str) -> str:
+        """The part of ``piece`` (with held-back whitespace before it) to emit now."""
+        if not self._started:
+            piece = piece.lstrip()
+            if not piece:
+                return ""
+            self._started = True
+        text = self._held + piece
+        body = text.rstrip()
+        self._held = text[len(body) :]
+        return body
+
+
 def stream_one(
     lm: Any, prompt: Sequence[int], params: GenParams, prefix_cache: PrefixCache | None = None
 ) -> Iterator[str | GenOut]:
