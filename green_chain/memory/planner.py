@@ -20,7 +20,16 @@ Steps (see :class:`HistoryPlanner`):
 6. with ``budget="prompt"``, the whole rendered prompt of the kept messages is counted
    exactly and the units added last are removed until it fits;
 7. the kept messages are returned in their original order.
+
+With ``drop="front_blocks"`` (prefix-stable, see :mod:`green_chain.memory.policy`)
+steps 3-5 are replaced by: the previous units are cut from the front at the earliest
+fixed cut point (:func:`front_cut_points`) whose suffix fits (or, when none of those
+fits, at the earliest unit that does); the kept suffix (the *window*) is sent in
+order, then the dropped units with relevance >= ``relevant_above`` that still fit
+(most relevant first, sent in their original order), then the current turn. Only the
+dropped units' texts are embedded, and nothing is embedded when none is dropped.
 """
+
 
 from __future__ import annotations
 
@@ -67,7 +76,8 @@ class HistoryResult:
 
     Attributes:
         messages: The messages to send, in original order (plus the summary, if any).
-        kept_indices: Positions (in the input) of the kept messages.
+        kept_indices: Positions (in the input) of the kept messages, in the order sent
+            (ascending, except recalled units with ``drop="front_blocks"``).
         dropped_indices: Positions of the dropped messages.
         tokens_before: Tokens of all input messages, as the budget counts them (tokens).
         tokens_after: Tokens of ``messages``, as the budget counts them (tokens).
@@ -105,6 +115,30 @@ class Plan:
     reserve: int = 0
     texts: list[str] = field(default_factory=list)
     added: list[list[int]] = field(default_factory=list)  # units in the order added
+    tail_start: int = 0  # first index of the current turn
+    window: list[list[int]] = field(default_factory=list)  # front_blocks: the kept suffix
+    dropped: list[list[int]] = field(default_factory=list)  # front_blocks: cut units
+    recalled: set[int] = field(default_factory=set)  # front_blocks: sent before the new turn
+
+
+def front_cut_points(sizes: Sequence[int], block_tokens: int) -> list[int]:
+    """The fixed cut points of ``drop="front_blocks"`` over units of ``sizes`` tokens.
+
+    Unit 0, then for each multiple ``m * block_tokens`` of the running token count
+    (``m >= 1``) the first unit that starts at or after it. A cut point depends only on
+    the units before it, so appending units never moves an existing one.
+    """
+    if block_tokens < 1:
+        raise ValueError(f"block_tokens must be >= 1, got {block_tokens}")
+    points = [0] if sizes else []
+    multiple = 1
+    start = 0  # tokens before unit k
+    for k, size in enumerate(sizes):
+        if k and start >= multiple * block_tokens:
+            points.append(k)
+            multiple = start // block_tokens + 1  # multiples inside one unit share it
+        start += size
+    return points
 
 
 class HistoryPlanner:
@@ -163,6 +197,8 @@ class HistoryPlanner:
             msgs, costs, kept, [], [], query, budget - sum(costs[i] for i in kept), mandatory
         )
         plan.summarize = summarize
+        if groups:
+            plan.tail_start = groups[max(current, 0)][0]
         if mandatory > policy.max_tokens:
             if policy.on_overflow == "raise":
                 raise HistoryBudgetError(mandatory, policy.max_tokens)
@@ -180,9 +216,37 @@ class HistoryPlanner:
             plan.candidates = [u for _, u in sorted(by_turn.items())]
         else:
             plan.candidates = [list(g) for g in previous]
-        texts = {message_text(msgs[i]) for u in plan.candidates for i in u}
+        if policy.drop == "front_blocks":
+            self._front_cut(plan)
+            recall = policy.relevant_above is not None and policy.recency_weight < 1.0
+            units = plan.dropped if recall else []
+        else:
+            units = plan.candidates
+        texts = {message_text(msgs[i]) for u in units for i in u}
         plan.texts = sorted(t for t in texts if t)
         return plan
+
+    def _front_cut(self, plan: Plan) -> None:
+        """``drop="front_blocks"``: split the units into the dropped front and the window."""
+        sizes = [sum(plan.costs[i] for i in u) for u in plan.candidates]
+        budget = plan.remaining
+        total = sum(sizes)
+        if plan.summarize and total > budget:
+            plan.reserve = min(self.policy.summary_max_tokens, budget)
+            budget -= plan.reserve
+        before = [0]
+        for size in sizes:
+            before.append(before[-1] + size)
+
+        def fits(k: int) -> bool:
+            return total - before[k] <= budget
+
+        grid = front_cut_points(sizes, self.policy.block_tokens)
+        cut = next((k for k in grid if fits(k)), None)
+        if cut is None:  # the newest block alone is over budget: cut unit by unit
+            cut = next(k for k in range(len(sizes) + 1) if fits(k))
+        plan.dropped = plan.candidates[:cut]
+        plan.window = plan.candidates[cut:]
 
     # -- steps 3-6: after embedding ---------------------------------------------------
     def _add(self, plan: Plan, indices: list[int], budget: int) -> int:
@@ -215,6 +279,9 @@ class HistoryPlanner:
         def relevance(unit: list[int]) -> float:
             return max((sims.get(message_text(plan.messages[i]), 0.0) for i in unit), default=0.0)
 
+        if policy.drop == "front_blocks":
+            self._choose_front(plan, relevance)
+            return
         budget = plan.remaining
         if sims and policy.relevant_above is not None and policy.recency_weight < 1.0:
             clear = [u for u in plan.candidates if relevance(u) >= policy.relevant_above]
@@ -244,12 +311,39 @@ class HistoryPlanner:
         plan.remaining = budget + plan.reserve
         self._fit_prompt(plan)
 
+    def _choose_front(self, plan: Plan, relevance: Callable[[list[int]], float]) -> None:
+        """The window (newest first, so ``_fit_prompt`` trims its front), then recalls."""
+        budget = plan.remaining - plan.reserve
+        for unit in reversed(plan.window):
+            budget = self._add_if_fits(plan, unit, budget)  # fits: the cut was sized for it
+        threshold = self.policy.relevant_above
+        if threshold is not None and plan.texts:
+            clear = [u for u in plan.dropped if relevance(u) >= threshold]
+            for unit in sorted(clear, key=relevance, reverse=True):
+                left = self._add(plan, unit, budget)
+                if left >= 0:
+                    plan.recalled.update(unit)
+                    budget = left
+        plan.remaining = budget + plan.reserve
+        self._fit_prompt(plan)
+        plan.recalled &= plan.kept
+
+    def order(self, plan: Plan) -> list[int]:
+        """Kept indices in the order sent: original order, except that recalled units
+        (``drop="front_blocks"``) come just before the current turn."""
+        kept = sorted(plan.kept)
+        recalled = plan.recalled & plan.kept
+        if not recalled:
+            return kept
+        head = [i for i in kept if i < plan.tail_start and i not in recalled]
+        return head + sorted(recalled) + [i for i in kept if i >= plan.tail_start]
+
     def _fit_prompt(self, plan: Plan) -> None:
         """``budget="prompt"``: drop the units added last until the exact prompt fits."""
         if self.prompt_tokens is None:
             return
         while plan.added:
-            exact = self.prompt_tokens([plan.messages[i] for i in sorted(plan.kept)])
+            exact = self.prompt_tokens([plan.messages[i] for i in self.order(plan)])
             if exact <= self.policy.max_tokens:
                 break
             unit = plan.added.pop()
@@ -258,7 +352,7 @@ class HistoryPlanner:
 
     def result(self, plan: Plan, summary: BaseMessage | None = None) -> HistoryResult:
         """Assemble the output (original order; the summary after leading system messages)."""
-        kept = sorted(plan.kept)
+        kept = self.order(plan)
         out = [plan.messages[i] for i in kept]
         tokens_after = sum(plan.costs[i] for i in kept)
         if summary is not None:

@@ -15,6 +15,24 @@ What ``max_tokens`` counts (``budget``):
   sent: chat template, generation prompt and the schemas of ``tools`` included
   (``token_counter`` must be able to render a prompt: a model name, a tokenizer with a
   chat template or a chat model; see :class:`green_chain.tokens.ResolvedTokenCounter`).
+
+What is dropped (``drop``):
+
+* ``"relevance"`` (default): any previous turn may be dropped; turns are kept by
+  relevance and recency (see :mod:`green_chain.memory.planner`). Fewest tokens for the
+  budget, but the kept messages change from turn to turn, so a model with a prefix
+  cache (``ChatLocal(prefix_cache=True)``, vLLM, SGLang, provider prompt caching)
+  re-reads little of the previous turn's prompt from its cache.
+* ``"front_blocks"``: the history is cut only from the front, at fixed cut points
+  about ``drop_block_tokens`` apart (a cut point is the first turn that starts at or
+  after each multiple of ``drop_block_tokens`` in the conversation's running token
+  count), and the earliest cut point whose suffix fits is used. The cut points depend
+  only on the old turns, so between two cuts each turn's kept history is the previous
+  turn's plus the last exchange: the prompt's prefix is byte-identical and a prefix
+  cache keeps hitting. Each cut drops about ``drop_block_tokens`` at once
+  (hysteresis), so the cut moves about once per ``drop_block_tokens`` of new
+  conversation. Clearly relevant dropped turns (relevance >= ``relevant_above``) are
+  recalled just before the new turn, where they cost the cache only that tail.
 """
 
 from __future__ import annotations
@@ -29,6 +47,7 @@ from langchain_core.runnables import Runnable
 Granularity = Literal["turn", "message"]
 Overflow = Literal["raise", "keep_mandatory"]
 Budget = Literal["messages", "prompt"]
+Drop = Literal["relevance", "front_blocks"]
 
 
 @dataclass(frozen=True)
@@ -62,6 +81,11 @@ class HistoryPolicy:
         tools: Tools bound to the model, counted with ``budget="prompt"`` (LangChain tools,
             functions, pydantic models or OpenAI tool dicts). The middleware uses the
             request's own tools.
+        drop: ``"relevance"`` or ``"front_blocks"`` (prefix-stable; see the module
+            docstring).
+        drop_block_tokens: With ``drop="front_blocks"``: tokens (as ``budget`` counts
+            messages) between two cut points; ``None``: ``max_tokens // 4`` (at least 1).
+            Larger blocks move the cut more rarely but keep less history on average.
     """
 
     max_tokens: int
@@ -77,6 +101,8 @@ class HistoryPolicy:
     summary_max_tokens: int = 120
     budget: Budget = "messages"
     tools: Sequence[Any] = field(default_factory=tuple)
+    drop: Drop = "relevance"
+    drop_block_tokens: int | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.max_tokens, bool) or not isinstance(self.max_tokens, int):
@@ -113,6 +139,18 @@ class HistoryPolicy:
         if isinstance(self.tools, str) or not isinstance(self.tools, Sequence):
             raise TypeError(f"tools must be a list of tools, got {type(self.tools).__name__}")
         object.__setattr__(self, "tools", tuple(self.tools))
+        if self.drop not in ("relevance", "front_blocks"):
+            raise ValueError(f"drop must be 'relevance' or 'front_blocks', got {self.drop!r}")
+        block = self.drop_block_tokens
+        if block is not None and (isinstance(block, bool) or not isinstance(block, int) or block < 1):
+            raise ValueError(f"drop_block_tokens must be a positive int or None, got {block!r}")
+
+    @property
+    def block_tokens(self) -> int:
+        """Tokens between two cut points of ``drop="front_blocks"`` (see ``drop_block_tokens``)."""
+        if self.drop_block_tokens is not None:
+            return self.drop_block_tokens
+        return max(1, self.max_tokens // 4)
 
 
 #: The keyword options a history constructor accepts (the fields of :class:`HistoryPolicy`).
