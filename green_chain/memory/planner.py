@@ -30,7 +30,6 @@ order, then the dropped units with relevance >= ``relevant_above`` that still fi
 dropped units' texts are embedded, and nothing is embedded when none is dropped.
 """
 
-
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence

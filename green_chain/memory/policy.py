@@ -142,7 +142,9 @@ class HistoryPolicy:
         if self.drop not in ("relevance", "front_blocks"):
             raise ValueError(f"drop must be 'relevance' or 'front_blocks', got {self.drop!r}")
         block = self.drop_block_tokens
-        if block is not None and (isinstance(block, bool) or not isinstance(block, int) or block < 1):
+        if block is not None and (
+            isinstance(block, bool) or not isinstance(block, int) or block < 1
+        ):
             raise ValueError(f"drop_block_tokens must be a positive int or None, got {block!r}")
 
     @property

@@ -94,7 +94,9 @@ def test_base_model_stream_is_stripped_like_invoke(
         yield from pieces
         yield GenOut("".join(pieces), 5, len(pieces), -1.0, "stop")
 
-    def fake_batch(lm: object, prompts: list[object], params: object, cache: object = None) -> object:
+    def fake_batch(
+        lm: object, prompts: list[object], params: object, cache: object = None
+    ) -> object:
         return [GenOut("".join(pieces), 5, len(pieces), -1.0, "stop")]
 
     monkeypatch.setattr(chat_local, "stream_one", fake_stream)
