@@ -14,12 +14,17 @@
     ``--history-budget`` tokens). Energy is read by the detected meters
     (:class:`~green_chain.energy.monitor.EnergyMonitor`) around each turn (the history
     filter included) and labelled with its kind; replies are greedy, so the cache on
-    and off give the same tokens (checked and printed).
+    and off give the same tokens (checked and printed). Quality proxy of each filtered
+    mode: its greedy replies compared with the full-history replies (same model, cache
+    off): the share of turns with an identical reply and the mean character similarity
+    (``difflib.SequenceMatcher.ratio``, 1 = identical). It says how much the filter
+    changes what the model answers, not whether the answer is better or worse.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import statistics
 import sys
@@ -94,10 +99,28 @@ def prefill_ratio(model: str, prefix_tokens: int, repeats: int) -> dict[str, Any
     }
 
 
+MODES = ("full", "relevant", "prefix")
+
+
+def reply_agreement(replies: list[str], reference: list[str]) -> dict[str, float]:
+    """Quality proxy: ``identical`` share of turns and mean ``similarity`` (difflib ratio)."""
+    if len(replies) != len(reference) or not replies:
+        raise ValueError("replies and reference must be non-empty and of the same length")
+    same = sum(a == b for a, b in zip(replies, reference, strict=True))
+    sims = [
+        difflib.SequenceMatcher(None, a, b).ratio() for a, b in zip(replies, reference, strict=True)
+    ]
+    return {"identical": same / len(replies), "similarity": sum(sims) / len(sims)}
+
+
 def dialogue_energy(
-    model: str, turns: int, max_new_tokens: int, history_budget: int
+    model: str,
+    turns: int,
+    max_new_tokens: int,
+    history_budget: int,
+    drop_block_tokens: int | None = None,
 ) -> dict[str, Any]:
-    """(b): energy per turn, cache off/on x full history/``RelevantHistory``."""
+    """(b): energy per turn, cache off/on x full history/``RelevantHistory``/prefix-stable."""
     from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
     from green_chain.energy.monitor import EnergyMonitor
@@ -106,11 +129,20 @@ def dialogue_energy(
 
     pairs = dialogue_turns(_data() / "dialogue" / "mtbench101.jsonl", turns)
     monitor = EnergyMonitor()
-    filt = RelevantHistory(max_tokens=history_budget, token_counter=model)
-    filt.invoke([HumanMessage("warm up the embeddings")])
+    filters = {
+        "relevant": RelevantHistory(max_tokens=history_budget, token_counter=model),
+        "prefix": RelevantHistory(
+            max_tokens=history_budget,
+            token_counter=model,
+            drop="front_blocks",
+            drop_block_tokens=drop_block_tokens,
+        ),
+    }
+    for filt in filters.values():
+        filt.invoke([HumanMessage("warm up the embeddings")])
     out: dict[str, Any] = {"meters": sorted({d.source for d in monitor.domains.values()})}
     replies: dict[tuple[str, bool], list[str]] = {}
-    for history_mode in ("full", "relevant"):
+    for history_mode in MODES:
         for cached in (False, True):
             chat = ChatLocal(model=model, max_new_tokens=max_new_tokens, prefix_cache=cached)
             if chat.kv_cache is not None:
@@ -123,8 +155,8 @@ def dialogue_energy(
                 cpu0 = time.process_time()
                 monitor.begin(key)
                 messages: list[BaseMessage] = [*history, HumanMessage(user)]
-                if history_mode == "relevant":
-                    messages = filt.invoke(messages)
+                if history_mode in filters:
+                    messages = filters[history_mode].invoke(messages)
                 reply = chat.invoke(messages)
                 m = monitor.end(key)
                 usage: dict[str, Any] = dict(reply.usage_metadata or {})
@@ -142,8 +174,11 @@ def dialogue_energy(
                 history += [HumanMessage(user), AIMessage(gold)]
             out[f"{history_mode}/{'on' if cached else 'off'}"] = rows
     monitor.close()
-    out["same_replies"] = {
-        mode: replies[(mode, False)] == replies[(mode, True)] for mode in ("full", "relevant")
+    out["same_replies"] = {mode: replies[(mode, False)] == replies[(mode, True)] for mode in MODES}
+    out["quality"] = {
+        mode: reply_agreement(replies[(mode, False)], replies[("full", False)])
+        for mode in MODES
+        if mode != "full"
     }
     return out
 
@@ -166,7 +201,7 @@ def _format(a: dict[str, Any], b: dict[str, Any]) -> str:
         f"-> warm/cold = {a['warm_over_cold']:.3f} (median of {a['repeats']})",
         f"(b) energy per turn over {len(b['full/off'])} turns [meters: {', '.join(b['meters'])}]",
     ]
-    for mode in ("full", "relevant"):
+    for mode in MODES:
         off, on = b[f"{mode}/off"], b[f"{mode}/on"]
         e_off, e_on = _mean(off, "energy_j"), _mean(on, "energy_j")
         kinds = sorted({r["kind"] for r in off + on})
@@ -179,14 +214,20 @@ def _format(a: dict[str, Any], b: dict[str, Any]) -> str:
             f"CPU s/turn off {_mean(off, 'cpu_s'):.3f}, on {_mean(on, 'cpu_s'):.3f}; "
             f"same replies: {b['same_replies'][mode]}"
         )
-    full_on, rel_on = _mean(b["full/on"], "energy_j"), _mean(b["relevant/on"], "energy_j")
-    full_off = _mean(b["full/off"], "energy_j")
-    rel_off = _mean(b["relevant/off"], "energy_j")
-    if full_on and rel_on and full_off and rel_off:
-        lines.append(
-            f"  RelevantHistory vs full history (J/turn): cache off {rel_off / full_off:.3f}, "
-            f"cache on {rel_on / full_on:.3f}"
-        )
+    names = {"relevant": "RelevantHistory", "prefix": "prefix-stable (front_blocks)"}
+    full_off, full_on = _mean(b["full/off"], "energy_j"), _mean(b["full/on"], "energy_j")
+    for mode, name in names.items():
+        m_off, m_on = _mean(b[f"{mode}/off"], "energy_j"), _mean(b[f"{mode}/on"], "energy_j")
+        q = b["quality"][mode]
+        if full_on and m_on and full_off and m_off:
+            lines.append(
+                f"  {name} vs full history (J/turn): cache off {m_off / full_off:.3f}, "
+                f"cache on {m_on / full_on:.3f}; replies identical to full history's "
+                f"{q['identical']:.0%}, mean similarity {q['similarity']:.3f}"
+            )
+    p_on, r_on = _mean(b["prefix/on"], "energy_j"), _mean(b["relevant/on"], "energy_j")
+    if p_on and r_on:
+        lines.append(f"  prefix-stable vs RelevantHistory (J/turn, cache on): {p_on / r_on:.3f}")
     return "\n".join(lines)
 
 
@@ -200,16 +241,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--turns", type=int, default=10)
     parser.add_argument("--max-new-tokens", type=int, default=32)
     parser.add_argument("--history-budget", type=int, default=300)
+    parser.add_argument(
+        "--drop-block-tokens",
+        type=int,
+        default=None,
+        help="cut-point spacing of the prefix-stable mode (default: a quarter of the budget)",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args(argv)
     for name in ("prefix_tokens", "repeats", "turns", "max_new_tokens", "history_budget"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1")
+    if args.drop_block_tokens is not None and args.drop_block_tokens < 1:
+        parser.error("--drop-block-tokens must be >= 1")
     import torch
 
     torch.set_num_threads(1)
     a = prefill_ratio(args.model, args.prefix_tokens, args.repeats)
-    b = dialogue_energy(args.model, args.turns, args.max_new_tokens, args.history_budget)
+    b = dialogue_energy(
+        args.model, args.turns, args.max_new_tokens, args.history_budget, args.drop_block_tokens
+    )
     print(f"model {args.model}, torch threads 1", flush=True)
     print(_format(a, b))
     if args.json:

@@ -46,3 +46,18 @@ def test_bad_inputs_are_clear(tmp_path: Path) -> None:
         dialogue_turns(tmp_path / "absent.jsonl", 2)
     with pytest.raises(SystemExit):
         main(["--turns", "0"])
+
+
+def test_reply_agreement_is_the_identical_share_and_mean_similarity() -> None:
+    from green_chain.experiments.prefix_cache import reply_agreement
+
+    same = reply_agreement(["a b", "c"], ["a b", "c"])
+    assert same == {"identical": 1.0, "similarity": 1.0}
+    half = reply_agreement(["abcd", "xyz"], ["abcd", "xyw"])
+    assert half["identical"] == 0.5
+    assert 0.5 < half["similarity"] < 1.0
+    assert reply_agreement(["abc"], ["xyz"]) == {"identical": 0.0, "similarity": 0.0}
+    with pytest.raises(ValueError, match="same length"):
+        reply_agreement(["a"], ["a", "b"])
+    with pytest.raises(SystemExit):
+        main(["--drop-block-tokens", "0"])
