@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from langchain_core.embeddings import Embeddings
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
 from green_chain.memory import HistoryPolicy, RelevantHistory
@@ -164,3 +165,21 @@ def test_bad_options_are_clear() -> None:
         HistoryPolicy(max_tokens=10, drop="front_blocks", drop_block_tokens=0)
     assert HistoryPolicy(max_tokens=10).block_tokens == 2
     assert HistoryPolicy(max_tokens=2).block_tokens == 1
+
+
+class TemplateCounter(GenericFakeChatModel):
+    """Counts like a chat template: words + 6 per message + 9 fixed (more than the
+    ``messages`` budget's 4 per message, so the exact prompt check has work to do)."""
+
+    def get_num_tokens_from_messages(self, messages: list[BaseMessage], tools: Any = None) -> int:
+        return 9 + sum(words(m.text) + 6 for m in messages)
+
+
+def test_prompt_budget_holds_and_trims_the_window_front() -> None:
+    counter = TemplateCounter(messages=iter([]))
+    filt = make(110, token_counter=counter, budget="prompt", drop_block_tokens=40)
+    sent = run(filt, 16)
+    for msgs in sent:
+        assert counter.get_num_tokens_from_messages(msgs) <= 110
+    for msgs in sent[1:]:
+        assert len(msgs) >= 4 and msgs[-1].content.startswith("question")  # type: ignore[union-attr]
