@@ -18,7 +18,10 @@
     mode: its greedy replies compared with the full-history replies (same model, cache
     off): the share of turns with an identical reply and the mean character similarity
     (``difflib.SequenceMatcher.ratio``, 1 = identical). It says how much the filter
-    changes what the model answers, not whether the answer is better or worse.
+    changes what the model answers, not whether the answer is better or worse. Energy
+    per turn also moves with the reply lengths (up to ``--max-new-tokens``), which
+    differ between modes: the prefilled and generated tokens per turn and the filter's
+    CPU time are printed so the prefill effect can be read apart from it.
 """
 
 from __future__ import annotations
@@ -157,6 +160,7 @@ def dialogue_energy(
                 messages: list[BaseMessage] = [*history, HumanMessage(user)]
                 if history_mode in filters:
                     messages = filters[history_mode].invoke(messages)
+                filter_s = time.process_time() - cpu0
                 reply = chat.invoke(messages)
                 m = monitor.end(key)
                 usage: dict[str, Any] = dict(reply.usage_metadata or {})
@@ -168,6 +172,8 @@ def dialogue_energy(
                         "cpu_s": time.process_time() - cpu0,
                         "input_tokens": usage.get("input_tokens", 0),
                         "cache_read": details.get("cache_read", 0),
+                        "output_tokens": usage.get("output_tokens", 0),
+                        "filter_cpu_s": filter_s,
                     }
                 )
                 replies.setdefault((history_mode, cached), []).append(str(reply.content))
@@ -213,6 +219,12 @@ def _format(a: dict[str, Any], b: dict[str, Any]) -> str:
             f"on {e_on or float('nan'):.3f} ({'/'.join(kinds)}) -> on/off = {ratio}; "
             f"CPU s/turn off {_mean(off, 'cpu_s'):.3f}, on {_mean(on, 'cpu_s'):.3f}; "
             f"same replies: {b['same_replies'][mode]}"
+        )
+        prefilled = [{"n": r["input_tokens"] - r["cache_read"]} for r in on]
+        lines.append(
+            f"  {'':<8}          cache on: prefilled {_mean(prefilled, 'n'):.0f} tokens/turn, "
+            f"generated {_mean(on, 'output_tokens'):.1f} tokens/turn, history filter "
+            f"{1000 * (_mean(on, 'filter_cpu_s') or 0.0):.0f} CPU ms/turn"
         )
     names = {"relevant": "RelevantHistory", "prefix": "prefix-stable (front_blocks)"}
     full_off, full_on = _mean(b["full/off"], "energy_j"), _mean(b["full/on"], "energy_j")
