@@ -6,13 +6,23 @@ windows, each under its own hashable key, may be open at once from any thread.
 difference as a :class:`Measurement`. Meters are device-wide, so overlapping
 windows see the same joules; attributing them to concurrent work is the
 callback handler's job.
+
+Every reading is checked: a backend that raises, returns a non-number, NaN,
+infinity or a negative counter gets its domains marked unreadable with the
+reason (never a poisoned figure). A backend whose ``read_blocks`` is true (a
+driver call that can hang, e.g. NVML) is read on a worker thread and waited
+for at most ``read_timeout_s`` seconds (:mod:`green_chain.energy.timeout`);
+a timed-out read marks its domains unavailable with the reason. Reads are
+serialised and numbered (``Reading.seq``) so consumers can order them.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Hashable, Mapping, Sequence
+from typing import Any
 
 from green_chain.energy.backends.base import MeterBackend
 from green_chain.energy.measurement import (
@@ -21,7 +31,39 @@ from green_chain.energy.measurement import (
     DomainReading,
     Measurement,
     Reading,
+    checked_reading,
 )
+from green_chain.energy.timeout import ReadTimeoutError, TimedCall
+
+#: Reason of a window whose two readings lie in different counter epochs.
+CONTINUITY_LOST = (
+    "counter continuity lost between the window's readings (read too seldom to rule "
+    "out a second counter wrap); energy unknown"
+)
+
+#: Default wait for a backend read that may block (seconds).
+DEFAULT_READ_TIMEOUT_S = 1.0
+
+
+def check_idle_power_w(value: Any, argument: str = "idle_power_w") -> dict[str, float]:
+    """``value`` as a domain -> watts dict; a one-line error naming ``argument`` otherwise."""
+    if not isinstance(value, Mapping):
+        raise TypeError(
+            f"{argument} must be a mapping of domain -> idle watts (or an IdleBaseline), "
+            f"got {type(value).__name__} {value!r}"
+        )
+    out: dict[str, float] = {}
+    for domain, watts in value.items():
+        if isinstance(watts, bool) or not isinstance(watts, int | float):
+            raise TypeError(
+                f"{argument}[{domain!r}] must be a number of watts >= 0, got {watts!r}"
+            )
+        if not math.isfinite(watts) or watts < 0:
+            raise ValueError(
+                f"{argument}[{domain!r}] must be a finite number of watts >= 0, got {watts!r}"
+            )
+        out[str(domain)] = float(watts)
+    return out
 
 
 class WindowError(KeyError):
@@ -64,6 +106,16 @@ def energy_between(
                 energy_j=None,
                 available=False,
                 reason=reason,
+            )
+            continue
+        if a.epoch != b.epoch:
+            domains[name] = DomainEnergy(
+                domain=name,
+                source=info.source,
+                kind=info.kind,
+                energy_j=None,
+                available=False,
+                reason=CONTINUITY_LOST,
             )
             continue
         delta = b.energy_j - a.energy_j
@@ -114,6 +166,9 @@ class EnergyMonitor:
         clock: Monotonic clock in seconds (injectable for tests).
         idle_power_w: Idle power per domain in watts, for net energy
             (see :class:`~green_chain.energy.idle.IdleBaseline`).
+        read_timeout_s: Longest wait in seconds for a backend whose
+            ``read_blocks`` is true (default 1 s); ``None`` reads every backend
+            inline with no timeout.
     """
 
     def __init__(
@@ -122,23 +177,60 @@ class EnergyMonitor:
         *,
         clock: Callable[[], float] = time.monotonic,
         idle_power_w: Mapping[str, float] | None = None,
+        read_timeout_s: float | None = DEFAULT_READ_TIMEOUT_S,
     ) -> None:
         if backends is None:
             from green_chain.energy.probe import detect_backends
 
             backends = detect_backends()
+        if isinstance(backends, str | bytes) or not isinstance(backends, Sequence):
+            raise TypeError(
+                "backends must be a list of meter backend objects (e.g. [NVMLBackend()]) "
+                f"or None to probe the machine, got {type(backends).__name__} {backends!r}"
+            )
+        for backend in backends:
+            if not isinstance(backend, MeterBackend):
+                raise TypeError(
+                    "backends must hold MeterBackend objects (e.g. NVMLBackend(), "
+                    f"RAPLBackend()), got {type(backend).__name__} {backend!r}"
+                )
+        if read_timeout_s is not None and (
+            isinstance(read_timeout_s, bool)
+            or not isinstance(read_timeout_s, int | float)
+            or not math.isfinite(read_timeout_s)
+            or read_timeout_s <= 0
+        ):
+            raise ValueError(
+                f"read_timeout_s must be a number of seconds > 0 or None, got {read_timeout_s!r}"
+            )
         self.backends: list[MeterBackend] = list(backends)
         self.clock = clock
-        self.idle_power_w: dict[str, float] = dict(idle_power_w or {})
+        self.idle_power_w: dict[str, float] = check_idle_power_w(idle_power_w or {})
+        self.read_timeout_s = read_timeout_s
         self._lock = threading.Lock()
+        self._read_lock = threading.Lock()
+        self._seq = 0
         self._open: dict[Hashable, Reading] = {}
         self._info: dict[str, DomainInfo] = {}
+        self._by_source: dict[int, list[str]] = {}
+        self._timed: dict[int, TimedCall[Mapping[str, DomainReading]]] = {}
         for backend in self.backends:
             try:
-                self._info.update(backend.domains())
+                info = dict(backend.domains())
             except Exception as exc:  # a broken backend must not break the caller
-                self._info[f"{backend.source}:?"] = DomainInfo(
-                    f"{backend.source}:?", backend.source, "measured", f"domains() failed: {exc}"
+                info = {
+                    f"{backend.source}:?": DomainInfo(
+                        f"{backend.source}:?",
+                        backend.source,
+                        "measured",
+                        f"domains() failed: {exc}",
+                    )
+                }
+            self._info.update(info)
+            self._by_source[id(backend)] = list(info)
+            if getattr(backend, "read_blocks", False):
+                self._timed[id(backend)] = TimedCall(
+                    backend.read, f"green-chain-{backend.source}-read", clock=time.monotonic
                 )
 
     @property
@@ -146,18 +238,48 @@ class EnergyMonitor:
         """Every domain the monitor reads, with its source and kind."""
         return dict(self._info)
 
-    def read(self) -> Reading:
-        """A snapshot of every backend now. Never raises for a backend failure."""
-        values: dict[str, DomainReading] = {}
-        for backend in self.backends:
-            try:
-                values.update(backend.read())
-            except Exception as exc:
-                reason = f"{backend.source} read failed: {type(exc).__name__}: {exc}"
-                for name, info in self._info.items():
-                    if info.source == backend.source:
-                        values[name] = DomainReading(energy_j=None, error=reason)
-        return Reading(timestamp_s=self.clock(), domains=values, info=self._info)
+    def read(self, timeout_s: float | None = None) -> Reading:
+        """A snapshot of every backend now. Never raises for a backend failure.
+
+        Args:
+            timeout_s: Longest wait in seconds for each blocking backend
+                (default :attr:`read_timeout_s`); a domain not read in time is
+                unavailable in the snapshot, with the reason.
+        """
+        wait_s = self.read_timeout_s if timeout_s is None else timeout_s
+        if wait_s is not None and not self._read_lock.acquire(timeout=wait_s):
+            reason = f"meter read timed out after {wait_s:g} s (another read is still running)"
+            failed = {n: DomainReading(energy_j=None, error=reason) for n in self._info}
+            return Reading(timestamp_s=self.clock(), domains=failed, info=self._info)
+        if wait_s is None:
+            self._read_lock.acquire()
+        try:
+            values: dict[str, DomainReading] = {}
+            for backend in self.backends:
+                values.update(self._read_backend(backend, wait_s))
+            self._seq += 1
+            return Reading(
+                timestamp_s=self.clock(), domains=values, info=self._info, seq=self._seq
+            )
+        finally:
+            self._read_lock.release()
+
+    def _read_backend(
+        self, backend: MeterBackend, timeout_s: float | None
+    ) -> dict[str, DomainReading]:
+        names = self._by_source.get(id(backend), ())
+        timed = self._timed.get(id(backend))
+        try:
+            raw = backend.read() if timed is None or timeout_s is None else timed(timeout_s)
+            if not isinstance(raw, Mapping):
+                raise TypeError(f"read() returned {type(raw).__name__}, not a mapping")
+        except ReadTimeoutError as exc:
+            reason = f"{backend.source}: {exc}"
+            return {n: DomainReading(energy_j=None, error=reason) for n in names}
+        except Exception as exc:
+            reason = f"{backend.source} read failed: {type(exc).__name__}: {exc}"
+            return {n: DomainReading(energy_j=None, error=reason) for n in names}
+        return {str(n): checked_reading(v, backend.source) for n, v in raw.items()}
 
     def begin(self, key: Hashable) -> Reading:
         """Open a window under ``key``. Raises :class:`WindowError` if it is already open."""
@@ -200,6 +322,8 @@ class EnergyMonitor:
         return energy_between(start, end, self.idle_power_w)
 
     def close(self) -> None:
+        for timed in self._timed.values():
+            timed.close()
         for backend in self.backends:
             try:
                 backend.close()
