@@ -55,9 +55,7 @@ def check_idle_power_w(value: Any, argument: str = "idle_power_w") -> dict[str, 
     out: dict[str, float] = {}
     for domain, watts in value.items():
         if isinstance(watts, bool) or not isinstance(watts, int | float):
-            raise TypeError(
-                f"{argument}[{domain!r}] must be a number of watts >= 0, got {watts!r}"
-            )
+            raise TypeError(f"{argument}[{domain!r}] must be a number of watts >= 0, got {watts!r}")
         if not math.isfinite(watts) or watts < 0:
             raise ValueError(
                 f"{argument}[{domain!r}] must be a finite number of watts >= 0, got {watts!r}"
@@ -258,9 +256,7 @@ class EnergyMonitor:
             for backend in self.backends:
                 values.update(self._read_backend(backend, wait_s))
             self._seq += 1
-            return Reading(
-                timestamp_s=self.clock(), domains=values, info=self._info, seq=self._seq
-            )
+            return Reading(timestamp_s=self.clock(), domains=values, info=self._info, seq=self._seq)
         finally:
             self._read_lock.release()
 

@@ -110,7 +110,9 @@ class CPUTimeEstimateBackend(MeterBackend):
             if not math.isfinite(watts) or watts < 0:
                 raise ValueError(f"{argument} must be a finite number >= 0 W, got {watts}")
         if not math.isfinite(relative_uncertainty) or relative_uncertainty < 0:
-            raise ValueError(f"relative_uncertainty must be a finite number >= 0, got {relative_uncertainty}")
+            raise ValueError(
+                f"relative_uncertainty must be a finite number >= 0, got {relative_uncertainty}"
+            )
         self.active_power_per_core_w = float(active_power_per_core_w)
         self.idle_power_w = float(idle_power_w)
         self.relative_uncertainty = float(relative_uncertainty)

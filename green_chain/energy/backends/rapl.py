@@ -155,10 +155,14 @@ class RAPLBackend(MeterBackend):
         clock: Callable[[], float] = time.monotonic,
         start_sampler: bool = True,
     ) -> None:
-        if isinstance(max_power_w, bool) or not isinstance(max_power_w, int | float) or not (
-            0 < max_power_w < float("inf")
+        if (
+            isinstance(max_power_w, bool)
+            or not isinstance(max_power_w, int | float)
+            or not (0 < max_power_w < float("inf"))
         ):
-            raise ValueError(f"max_power_w must be a finite number of watts > 0, got {max_power_w!r}")
+            raise ValueError(
+                f"max_power_w must be a finite number of watts > 0, got {max_power_w!r}"
+            )
         self.root = Path(root)
         self.clock = clock
         self._stop = threading.Event()
