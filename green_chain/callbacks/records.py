@@ -24,6 +24,9 @@ Units are in the names: joules (``_j``), seconds (``_s``), kilograms CO2e
     :class:`~green_chain.callbacks.estimators.CallEnergyEstimator`; reported
     apart, never added to the local figures above.
 
+``handler_error`` says what the handler itself failed to compute for the run
+(a malformed payload or a bug): the run is still recorded and delivered.
+
 Efficiency figures (``tokens_per_j``, ``per``, ``carbon_kg``) use the *energy
 basis* ``attributed_inclusive_j`` (which equals ``energy_j`` for a run that
 overlapped nothing), falling back to ``energy_j``; ``energy_basis`` names it.
@@ -91,6 +94,7 @@ class RunRecord:
     etr: float | None = None
     routing: dict[str, Any] | None = None
     score: float | None = None
+    handler_error: str | None = None
     energy_basis: str | None = None
     tokens_per_j: float | None = None
     per: float | None = None

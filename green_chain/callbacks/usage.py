@@ -8,10 +8,14 @@ Token source order (``token_method`` in the record):
    (``tokenizer:<model>``), or tiktoken for OpenAI names (``tiktoken:<enc>``);
 3. :func:`langchain_core.messages.utils.count_tokens_approximately`
    (``approximate``), flagged ``tokens_approximate=True``.
+
+A provider count that is not a whole number >= 0 (``"n/a"``, ``None``, NaN) is
+ignored, as if the provider had reported nothing: the next source counts.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -75,15 +79,38 @@ def model_name_at_end(response: Any) -> str | None:
     return None
 
 
+def count_or_none(value: Any) -> int | None:
+    """``value`` as a token count (a whole number >= 0), else ``None``."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    if isinstance(value, float) and math.isfinite(value) and value >= 0 and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
+def _pair(prompt: Any, completion: Any) -> tuple[int, int] | None:
+    p, c = count_or_none(prompt), count_or_none(completion)
+    if p is None or c is None:
+        return None
+    return p, c
+
+
 def _provider_usage(response: Any) -> tuple[int, int] | None:
     prompt = completion = 0
     found = False
     for gen in _generations(response):
         usage = getattr(getattr(gen, "message", None), "usage_metadata", None)
-        if usage:
+        if usage and isinstance(usage, Mapping):
+            pair = _pair(usage.get("input_tokens", 0), usage.get("output_tokens", 0))
+            if pair is None:
+                return None  # one unusable count: count every generation ourselves
             found = True
-            prompt += int(usage.get("input_tokens", 0) or 0)
-            completion += int(usage.get("output_tokens", 0) or 0)
+            prompt += pair[0]
+            completion += pair[1]
     if found:
         return prompt, completion
     llm_output = getattr(response, "llm_output", None) or {}
@@ -93,7 +120,7 @@ def _provider_usage(response: Any) -> tuple[int, int] | None:
             p = usage.get("prompt_tokens", usage.get("input_tokens"))
             c = usage.get("completion_tokens", usage.get("output_tokens"))
             if p is not None or c is not None:
-                return int(p or 0), int(c or 0)
+                return _pair(p if p is not None else 0, c if c is not None else 0)
     return None
 
 
