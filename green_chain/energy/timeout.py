@@ -5,7 +5,8 @@ bus, a stuck sysfs read) cannot be interrupted, so a read that may block runs
 on one daemon worker thread per backend and the caller waits for it at most
 ``timeout_s`` seconds. While a read has been running longer than the timeout,
 further calls fail at once ("still hung") instead of queueing behind it; the
-first read that returns clears the state.
+first read that returns clears the state. A call that timed out before the
+worker reached it is skipped, so abandoned reads never pile up.
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ class ReadTimeoutError(TimeoutError):
 
 
 class _Job(Generic[T]):
-    __slots__ = ("done", "error", "value")
+    __slots__ = ("abandoned", "done", "error", "value")
 
     def __init__(self) -> None:
+        self.abandoned = False
         self.done = threading.Event()
         self.value: T | None = None
         self.error: BaseException | None = None
@@ -69,12 +71,14 @@ class TimedCall(Generic[T]):
             age = self._clock() - busy
             if age > timeout_s:
                 raise ReadTimeoutError(
-                    f"meter read still hung after {age:.3g} s (timeout {timeout_s:g} s)"
+                    f"meter read timed out: the last one is still running after {age:.3g} s "
+                    f"(timeout {timeout_s:g} s)"
                 )
         self._ensure_worker()
         job: _Job[T] = _Job()
         self._jobs.put(job)
         if not job.done.wait(timeout_s):
+            job.abandoned = True  # the worker skips it if it has not started it yet
             raise ReadTimeoutError(f"meter read timed out after {timeout_s:g} s")
         if job.error is not None:
             raise job.error
@@ -94,6 +98,8 @@ class TimedCall(Generic[T]):
             job = self._jobs.get()
             if job is None:
                 return
+            if job.abandoned:
+                continue
             self.busy_since_s = self._clock()
             try:
                 job.value = self._fn()
