@@ -8,8 +8,9 @@ windows see the same joules; attributing them to concurrent work is the
 callback handler's job.
 
 Every reading is checked: a backend that raises, returns a non-number, NaN,
-infinity or a negative counter gets its domains marked unreadable with the
-reason (never a poisoned figure). A backend whose ``read_blocks`` is true (a
+infinity, a negative counter or one below its previous value gets the domain
+marked unreadable with the reason (never a poisoned figure; a backwards jump
+also starts a new continuity epoch, so windows across it are unknown). A backend whose ``read_blocks`` is true (a
 driver call that can hang, e.g. NVML) is read on a worker thread and waited
 for at most ``read_timeout_s`` seconds (:mod:`green_chain.energy.timeout`);
 a timed-out read marks its domains unavailable with the reason. Reads are
@@ -22,6 +23,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from green_chain.energy.backends.base import MeterBackend
@@ -40,6 +42,9 @@ CONTINUITY_LOST = (
     "counter continuity lost between the window's readings (read too seldom to rule "
     "out a second counter wrap); energy unknown"
 )
+
+#: Epoch offset the monitor adds at each backwards jump (keeps backend epochs apart).
+EPOCH_STEP = 1 << 32
 
 #: Default wait for a backend read that may block (seconds).
 DEFAULT_READ_TIMEOUT_S = 1.0
@@ -208,6 +213,8 @@ class EnergyMonitor:
         self._lock = threading.Lock()
         self._read_lock = threading.Lock()
         self._seq = 0
+        self._last_j: dict[str, float] = {}
+        self._epoch_shift: dict[str, int] = {}
         self._open: dict[Hashable, Reading] = {}
         self._info: dict[str, DomainInfo] = {}
         self._by_source: dict[int, list[str]] = {}
@@ -275,7 +282,36 @@ class EnergyMonitor:
         except Exception as exc:
             reason = f"{backend.source} read failed: {type(exc).__name__}: {exc}"
             return {n: DomainReading(energy_j=None, error=reason) for n in names}
-        return {str(n): checked_reading(v, backend.source) for n, v in raw.items()}
+        out: dict[str, DomainReading] = {}
+        for n, v in raw.items():
+            out[str(n)] = self._forward(str(n), checked_reading(v, backend.source))
+        return out
+
+    def _forward(self, name: str, value: DomainReading) -> DomainReading:
+        """Enforce forward-only counters (called under the read lock, readings in order).
+
+        A value below the domain's previous one breaks the backend contract (a
+        reset or a glitch): it is reported unreadable, and the domain starts a
+        new continuity epoch at it, so no window across the jump gets a figure.
+        """
+        energy = value.energy_j
+        if energy is None:
+            return value
+        shift = self._epoch_shift.get(name, 0)
+        last = self._last_j.get(name)
+        self._last_j[name] = energy
+        if last is not None and energy < last:
+            shift += EPOCH_STEP
+            self._epoch_shift[name] = shift
+            return DomainReading(
+                energy_j=None,
+                error=f"counter went backwards from {last:.6g} J to {energy:.6g} J "
+                "(reset or glitch); windows across it are unknown",
+                epoch=value.epoch + shift,
+            )
+        if shift:
+            return replace(value, epoch=value.epoch + shift)
+        return value
 
     def begin(self, key: Hashable) -> Reading:
         """Open a window under ``key``. Raises :class:`WindowError` if it is already open."""

@@ -42,8 +42,9 @@ class FakeMeterBackend(MeterBackend):
         delay_s: Real seconds every read sleeps (a slow meter).
 
     Faults for robustness tests: :meth:`fail` (an unreadable domain),
-    :meth:`set_raw` (a garbage, NaN or backwards value), :meth:`hang` /
-    :meth:`release` (a read that never returns until released).
+    :meth:`set_raw` (a garbage, NaN or backwards value), :meth:`raise_on_read`
+    (``read()`` raises), :meth:`hang` / :meth:`release` (a read that never
+    returns until released).
     """
 
     def __init__(
@@ -63,6 +64,7 @@ class FakeMeterBackend(MeterBackend):
         self.read_blocks = blocking
         self.delay_s = delay_s
         self._raw: dict[str, Any] = {}
+        self._read_error: BaseException | None = None
         self._released = threading.Event()
         self._released.set()
         self.kind: EnergyKind = kind
@@ -142,6 +144,10 @@ class FakeMeterBackend(MeterBackend):
         with self._lock:
             self._raw[domain] = value
 
+    def raise_on_read(self, error: BaseException | None) -> None:
+        """Make ``read()`` raise ``error`` (``None``: read normally again)."""
+        self._read_error = error
+
     def hang(self) -> None:
         """Make every read block until :meth:`release`."""
         self._released.clear()
@@ -154,6 +160,8 @@ class FakeMeterBackend(MeterBackend):
         if self.delay_s > 0:
             time.sleep(self.delay_s)
         self._released.wait()
+        if self._read_error is not None:
+            raise self._read_error
         with self._lock:
             self.read_count += 1
             elapsed = (self._clock() - self._t0_s) if self._clock is not None else 0.0
