@@ -99,6 +99,8 @@ def test_random_trees_with_random_faults(schedule, raising_sink):
             raise RuntimeError("sink down")
 
     h = EnergyCallbackHandler(monitor, sink=sink, estimators=None, max_runs=None)
+    meter.add("gpu:0", 1.0)
+    monitor.read()  # the meter has history: a backwards value is below 1 J
     ids: dict[int, UUID] = {}
     open_count = 0
     inside_j = 0.0
@@ -117,7 +119,7 @@ def test_random_trees_with_random_faults(schedule, raising_sink):
         elif fault == "garbage":
             meter.set_raw("gpu:0", "n/a")
         elif fault == "backwards":
-            meter.set_raw("gpu:0", 0.0)
+            meter.set_raw("gpu:0", 0.5)
         elif fault == "raise":
             meter.raise_on_read(OSError("driver gone"))
         elif fault == "hang":
