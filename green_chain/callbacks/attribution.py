@@ -32,12 +32,15 @@ banks the difference when it stops being innermost.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, cast
 
 from green_chain.energy.measurement import Reading
 
+#: Shared read-only placeholder for a node's snapshots before it first becomes innermost.
+_EMPTY = cast(dict[Any, Any], MappingProxyType({}))
 
-@dataclass(slots=True)
+
 class LedgerNode:
     """Attribution state of one run.
 
@@ -51,14 +54,26 @@ class LedgerNode:
             interval in which this run was innermost (attribution incomplete).
     """
 
-    open_children: int = 0
-    is_open: bool = True
-    attributed_j: dict[str, float] = field(default_factory=dict)
-    exclusive_j: dict[str, float] = field(default_factory=dict)
-    failed_domains: set[str] = field(default_factory=set)
-    _since_share: dict[str, float] = field(default_factory=dict)
-    _since_gross: dict[str, float] = field(default_factory=dict)
-    _since_fail: dict[str, int] = field(default_factory=dict)
+    __slots__ = (
+        "_since_fail",
+        "_since_gross",
+        "_since_share",
+        "attributed_j",
+        "exclusive_j",
+        "failed_domains",
+        "is_open",
+        "open_children",
+    )
+
+    def __init__(self) -> None:  # a plain class: one is built per run, on the hot path
+        self.open_children = 0
+        self.is_open = True
+        self.attributed_j: dict[str, float] = {}
+        self.exclusive_j: dict[str, float] = {}
+        self.failed_domains: set[str] = set()
+        self._since_share: dict[str, float] = _EMPTY
+        self._since_gross: dict[str, float] = _EMPTY
+        self._since_fail: dict[str, int] = _EMPTY
 
 
 class AttributionLedger:

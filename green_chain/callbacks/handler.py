@@ -22,7 +22,6 @@ import threading
 import time
 import warnings
 from asyncio import _get_running_loop
-from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -144,7 +143,8 @@ class EnergyCallbackHandler(RunEventAdapter):
         self._ledger = AttributionLedger()
         self._open: dict[UUID, Run] = {}
         self._runs: dict[UUID, Run] = {}
-        self._trees: OrderedDict[UUID, Tree] = OrderedDict()
+        # a plain dict (insertion-ordered): OrderedDict rehashes every key on churn
+        self._trees: dict[UUID, Tree] = {}
         self._last_root: UUID | None = None
         self._trusted_read = type(monitor).read is EnergyMonitor.read
         self._no_meter_reason = next(
@@ -266,17 +266,18 @@ class EnergyCallbackHandler(RunEventAdapter):
             for r in tree.runs:
                 lifecycle.note_failure(r.record, f"inclusive figures failed: {exc!r}")
         if self.max_runs is not None and len(self._runs) > self.max_runs:
-            kept = len(self._runs)
-            for root_id, old in list(self._trees.items()):  # oldest first
+            kept, drop = len(self._runs), []
+            for root_id, old in self._trees.items():  # oldest first; stops early
                 if kept <= self.max_runs:
                     break
                 if old.finished:
-                    del self._trees[root_id]
-                    for r in old.runs:
-                        self._runs.pop(r.run_id, None)
+                    drop.append(root_id)
                     kept -= len(old.runs)
-                    self.dropped_runs += len(old.runs)
-                    self.dropped_roots += 1
+            for root_id in drop:
+                for r in self._trees.pop(root_id).runs:
+                    self._runs.pop(r.run_id, None)
+                    self.dropped_runs += 1
+                self.dropped_roots += 1
         return [r.record for r in tree.runs]
 
     @property

@@ -54,7 +54,7 @@ class Run:
     inputs: Any = None
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class RunStart:
     """What one start event says about a new run; built by the handler's ``on_*_start``.
 

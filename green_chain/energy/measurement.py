@@ -106,8 +106,13 @@ def checked_reading(value: Any, source: str) -> DomainReading:
     """
     if type(value) is DomainReading and value.energy_j.__class__ is float:
         e, p, u = value.energy_j, value.power_w, value.update_period_s
-        if 0 <= e < math.inf and (p is None or _finite(p)) and _finite(u) and u >= 0:
-            return value  # the common case, checked cheaply (NaN fails e >= 0)
+        if (  # the common case, checked cheaply (NaN fails every comparison)
+            0.0 <= e < math.inf
+            and (p is None or (p.__class__ is float and -math.inf < p < math.inf))
+            and u.__class__ is float
+            and 0.0 <= u < math.inf
+        ):
+            return value
     if not isinstance(value, DomainReading):
         return DomainReading(
             energy_j=None, error=f"{source} returned {type(value).__name__}, not a DomainReading"

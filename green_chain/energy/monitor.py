@@ -274,7 +274,7 @@ class EnergyMonitor:
         timed = self._timed.get(id(backend))
         try:
             raw = backend.read() if timed is None or timeout_s is None else timed(timeout_s)
-            if not isinstance(raw, Mapping):
+            if type(raw) is not dict and not isinstance(raw, Mapping):
                 raise TypeError(f"read() returned {type(raw).__name__}, not a mapping")
         except ReadTimeoutError as exc:
             reason = f"{backend.source}: {exc}"

@@ -159,7 +159,8 @@ class FakeMeterBackend(MeterBackend):
     def read(self) -> Mapping[str, DomainReading]:
         if self.delay_s > 0:
             time.sleep(self.delay_s)
-        self._released.wait()
+        if not self._released.is_set():
+            self._released.wait()
         if self._read_error is not None:
             raise self._read_error
         with self._lock:
