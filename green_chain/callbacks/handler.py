@@ -186,16 +186,15 @@ class EnergyCallbackHandler(RunEventAdapter):
 
     def _read(self) -> tuple[Reading | None, str | None]:
         try:
-            if _get_running_loop() is not None:
-                reading = self.monitor.read(timeout_s=self.loop_read_timeout_s)
-            else:
+            if not self._trusted_read:  # a custom monitor: plain read, check what it returned
                 reading = self.monitor.read()
-            if not self._trusted_read:  # a custom monitor: check what it returned
                 if not isinstance(reading, Reading):
                     return None, f"meter read returned {type(reading).__name__}, not a Reading"
                 domains = {n: checked_reading(v, "monitor") for n, v in reading.domains.items()}
-                reading = Reading(reading.timestamp_s, domains, reading.info, reading.seq)
-            return reading, None
+                return Reading(reading.timestamp_s, domains, reading.info, reading.seq), None
+            if _get_running_loop() is not None:
+                return self.monitor.read(timeout_s=self.loop_read_timeout_s), None
+            return self.monitor.read(), None
         except Exception as exc:  # a custom monitor may raise; never break the chain
             return None, f"meter read failed: {type(exc).__name__}: {exc}"
 

@@ -115,3 +115,11 @@ def test_bad_monitor_arguments_are_named(kwargs, match):
     with pytest.raises((TypeError, ValueError), match=match) as info:
         EnergyMonitor(**kwargs)
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("watts", [math.nan, math.inf, -1.0])
+def test_idle_baseline_power_must_be_finite_and_non_negative(watts):
+    from green_chain.energy.idle import IdleBaseline
+
+    with pytest.raises(ValueError, match="idle power of gpu:0 must be a finite number"):
+        IdleBaseline({"gpu:0": watts})
