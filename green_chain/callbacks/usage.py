@@ -9,12 +9,16 @@ Token source order (``token_method`` in the record):
 3. :func:`langchain_core.messages.utils.count_tokens_approximately`
    (``approximate``), flagged ``tokens_approximate=True``.
 
+When the tokens are counted here, the completion includes the generated text
+and every tool call's name and JSON arguments (what the model produced).
+
 A provider count that is not a whole number >= 0 (``"n/a"``, ``None``, NaN) is
 ignored, as if the provider had reported nothing: the next source counts.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -124,6 +128,18 @@ def _provider_usage(response: Any) -> tuple[int, int] | None:
     return None
 
 
+def _completion_text(generation: Any) -> str:
+    """The generated text plus, for a tool-calling message, each call's name and arguments."""
+    text = getattr(generation, "text", "") or ""
+    calls = getattr(getattr(generation, "message", None), "tool_calls", None) or []
+    parts = [text] if text else []
+    for call in calls:
+        if isinstance(call, Mapping):
+            args = call.get("args")
+            parts.append(f"{call.get('name', '')}({json.dumps(args, default=str)})")
+    return "\n".join(parts)
+
+
 def token_usage(
     response: Any,
     *,
@@ -140,7 +156,7 @@ def token_usage(
         prompt = count_message_tokens(flat, model_name)
     else:
         prompt = count_tokens("\n".join(prompts or []), model_name)
-    texts = [getattr(g, "text", "") or "" for g in _generations(response)]
+    texts = [_completion_text(g) for g in _generations(response)]
     completion = count_tokens("\n".join(texts), model_name) if any(texts) else None
     completion_tokens = completion.tokens if completion is not None else 0
     method = prompt.method

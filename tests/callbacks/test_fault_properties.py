@@ -9,7 +9,7 @@ run, a malformed optimizer event, a raising sink. Then:
 * every run is recorded exactly once and delivered to the sink exactly once;
 * every tree finishes (no run left ``running``, nothing left open);
 * no figure is NaN, and every missing energy figure has a reason;
-* with no meter fault, attributed energy is conserved: the shares of all runs
+* with no meter fault (and no read that timed out), attributed energy is conserved: the shares of all runs
   and the inclusive figures of all roots sum to the energy spent inside windows.
 """
 
@@ -90,7 +90,7 @@ def _wait_for_reads(monitor: EnergyMonitor) -> None:
 def test_random_trees_with_random_faults(schedule, raising_sink):
     clock = FakeClock(start_s=10.0)
     meter = FakeMeterBackend(["gpu:0"], blocking=True, source="fake-nvml")
-    monitor = EnergyMonitor([meter], clock=clock, read_timeout_s=0.01)
+    monitor = EnergyMonitor([meter], clock=clock, read_timeout_s=0.05)
     delivered: list[str] = []
 
     def sink(record: dict) -> None:
@@ -154,7 +154,9 @@ def test_random_trees_with_random_faults(schedule, raising_sink):
             assert value is None or (math.isfinite(value) and value >= -1e-12), (key, value)
             if key != "carbon_kg" and value is None:
                 assert r["energy_reason"], (key, r)
-    if meter_faults == 0:
+    # on a loaded machine a plain read may also miss the timeout: that is a fault too
+    timed_out = any("timed out" in (r["energy_reason"] or "") for r in recs)
+    if meter_faults == 0 and not timed_out:
         roots = [r for r in recs if r["parent_run_id"] is None]
         assert sum(r["attributed_energy_j"] for r in recs) == pytest.approx(inside_j, abs=1e-9)
         assert sum(r["attributed_inclusive_j"] for r in roots) == pytest.approx(inside_j, abs=1e-9)
