@@ -17,10 +17,8 @@ record's ``handler_error``, and every run tree is finished and delivered.
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
-import warnings
 from asyncio import _get_running_loop
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -31,11 +29,10 @@ from green_chain.callbacks.adapters import RunEventAdapter
 from green_chain.callbacks.attribution import AttributionLedger
 from green_chain.callbacks.estimators import resolve_estimators
 from green_chain.callbacks.lifecycle import Run, RunStart, Tree
-from green_chain.callbacks.records import MODEL_RUN_TYPES, RunRecord
+from green_chain.callbacks.records import MODEL_RUN_TYPES, RunRecord, checked_score
 from green_chain.energy.backends.base import NullBackend
 from green_chain.energy.measurement import Reading, checked_reading
 from green_chain.energy.monitor import EnergyMonitor, check_idle_power_w
-from green_chain.events import ROUTING_DECISION_EVENT
 
 if TYPE_CHECKING:
     from green_chain.callbacks.measure import MeasuredBlock
@@ -302,26 +299,13 @@ class EnergyCallbackHandler(RunEventAdapter):
             logger.warning("EnergyCallbackHandler failed on event %s", name, exc_info=True)
 
     def _record_event(self, name: str, data: Any, run_id: UUID) -> None:
-        if not isinstance(data, Mapping):
-            logger.warning("ignoring %s event whose data is not a mapping: %r", name, data)
+        payload = lifecycle.checked_event(name, data)
+        if payload is None:
             return
-        payload = dict(data)
-        problem = (
-            lifecycle.optimizer_event_error(payload) if name != ROUTING_DECISION_EVENT else None
-        )
-        if problem is not None:
-            logger.warning("ignoring malformed %s event for ETR: %s", name, problem)
-            payload["error"] = problem
         with self._lock:
             run = self._runs.get(run_id)
-            if run is None:
-                return
-            if name == ROUTING_DECISION_EVENT:
-                run.record.routing = payload
-                return
-            run.record.published_events.append(payload)
-            if problem is None:
-                run.pending = [*(run.pending or []), payload]
+            if run is not None:
+                lifecycle.add_event(run, name, payload)
 
     # ---------------------------------------------------------------- public API
     def record_score(self, score: float, run_id: UUID | str | None = None) -> None:
@@ -333,16 +317,7 @@ class EnergyCallbackHandler(RunEventAdapter):
             ValueError: the score is outside 0-100, or no run was recorded yet.
             KeyError: ``run_id`` is unknown (or its record was dropped by ``max_runs``).
         """
-        score = float(score)
-        if not math.isfinite(score) or not 0.0 <= score <= 100.0:
-            raise ValueError(f"score must be a number in 0-100, got {score}")
-        if 0.0 < score <= 1.0:
-            warnings.warn(
-                f"record_score({score:g}): scores are 0-100 (a percentage), so this is "
-                f"{score:g} %; pass {score * 100:g} for a {score:g} fraction",
-                UserWarning,
-                stacklevel=2,
-            )
+        score = checked_score(score, stacklevel=2)
         with self._lock:
             if run_id is None:
                 if self._last_root is None:

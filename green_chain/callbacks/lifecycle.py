@@ -24,6 +24,7 @@ from green_chain.callbacks.usage import (
 )
 from green_chain.energy.measurement import Reading
 from green_chain.energy.monitor import energy_between
+from green_chain.events import OPTIMIZER_TOKENS_EVENT, ROUTING_DECISION_EVENT
 
 logger = logging.getLogger(__name__)
 
@@ -151,6 +152,37 @@ def optimizer_event_error(payload: Mapping[str, Any]) -> str | None:
         if count_or_none(payload.get(key)) is None:
             return f"{key} must be a whole number >= 0, got {payload.get(key)!r}"
     return None
+
+
+def checked_event(name: str, data: Any) -> dict[str, Any] | None:
+    """A copy of a custom event's data to keep, or ``None`` (logged) when it is unusable.
+
+    A malformed optimizer-tokens event is kept with an ``error`` (see :func:`add_event`).
+    """
+    if not isinstance(data, Mapping):
+        logger.warning("ignoring %s event whose data is not a mapping: %r", name, data)
+        return None
+    payload = dict(data)
+    if name == OPTIMIZER_TOKENS_EVENT:
+        problem = optimizer_event_error(payload)
+        if problem is not None:
+            logger.warning("ignoring malformed %s event for ETR: %s", name, problem)
+            payload["error"] = problem
+    return payload
+
+
+def add_event(run: Run, name: str, payload: dict[str, Any]) -> None:
+    """Keep an event dispatched inside ``run``: a routing decision, or optimizer tokens.
+
+    Optimizer events are listed in ``published_events``; well-formed ones also
+    wait as *pending* for the next model call (the ETR join rule).
+    """
+    if name == ROUTING_DECISION_EVENT:
+        run.record.routing = payload
+        return
+    run.record.published_events.append(payload)
+    if "error" not in payload:
+        run.pending = [*(run.pending or []), payload]
 
 
 def consume_pending(run: Run) -> None:

@@ -35,12 +35,35 @@ overlapped nothing), falling back to ``energy_j``; ``energy_basis`` names it.
 from __future__ import annotations
 
 import datetime as _dt
+import math
+import warnings
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 #: Run types recorded by the handler (LangChain's, plus ``measure`` for handler.measure()).
 RUN_TYPES: tuple[str, ...] = ("chain", "llm", "chat_model", "retriever", "tool", "measure")
 MODEL_RUN_TYPES: frozenset[str] = frozenset({"llm", "chat_model"})
+
+
+def checked_score(score: Any, *, stacklevel: int = 2) -> float:
+    """``score`` as a float in 0-100; warns for (0, 1], which looks like a 0-1 fraction.
+
+    ``stacklevel`` 1 blames the caller, 2 its caller (as in :func:`warnings.warn`).
+
+    Raises:
+        ValueError: not a finite number in 0-100.
+    """
+    value = float(score)
+    if not math.isfinite(value) or not 0.0 <= value <= 100.0:
+        raise ValueError(f"score must be a number in 0-100, got {value}")
+    if 0.0 < value <= 1.0:
+        warnings.warn(
+            f"record_score({value:g}): scores are 0-100 (a percentage), so this is "
+            f"{value:g} %; pass {value * 100:g} for a {value:g} fraction",
+            UserWarning,
+            stacklevel=stacklevel + 1,
+        )
+    return value
 
 
 def _iso(unix_s: float | None) -> str | None:
