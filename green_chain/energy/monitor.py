@@ -13,12 +13,15 @@ marked unreadable with the reason (never a poisoned figure; a backwards jump
 also starts a new continuity epoch, so windows across it are unknown). A backend whose ``read_blocks`` is true (a
 driver call that can hang, e.g. NVML) is read on a worker thread and waited
 for at most ``read_timeout_s`` seconds (:mod:`green_chain.energy.timeout`);
-a timed-out read marks its domains unavailable with the reason. Reads are
-serialised and numbered (``Reading.seq``) so consumers can order them.
+a timed-out read marks its domains unavailable with the reason. Any other
+backend whose read once takes longer than :data:`SLOW_READ_S` is moved to
+timed reads too. Reads are serialised and numbered (``Reading.seq``) so
+consumers can order them.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -48,6 +51,10 @@ EPOCH_STEP = 1 << 32
 
 #: Default wait for a backend read that may block (seconds).
 DEFAULT_READ_TIMEOUT_S = 1.0
+#: An inline read slower than this (seconds) moves its backend to timed reads.
+SLOW_READ_S = 0.02
+
+log = logging.getLogger(__name__)
 
 
 def check_idle_power_w(value: Any, argument: str = "idle_power_w") -> dict[str, float]:
@@ -273,7 +280,18 @@ class EnergyMonitor:
         names = self._by_source.get(id(backend), ())
         timed = self._timed.get(id(backend))
         try:
-            raw = backend.read() if timed is None or timeout_s is None else timed(timeout_s)
+            if timed is None or timeout_s is None:
+                t0 = time.perf_counter()
+                raw = backend.read()
+                if time.perf_counter() - t0 > SLOW_READ_S and id(backend) not in self._timed:
+                    log.info(
+                        "%s reads take > %g s: reading it with a timeout", backend, SLOW_READ_S
+                    )
+                    self._timed[id(backend)] = TimedCall(
+                        backend.read, f"green-chain-{backend.source}-read"
+                    )
+            else:
+                raw = timed(timeout_s)
             if type(raw) is not dict and not isinstance(raw, Mapping):
                 raise TypeError(f"read() returned {type(raw).__name__}, not a mapping")
         except ReadTimeoutError as exc:

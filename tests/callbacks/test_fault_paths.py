@@ -157,8 +157,10 @@ def test_a_hung_meter_times_out_and_never_blocks_other_chains_or_records():
     meter.release()
 
 
-async def test_slow_reads_do_not_stall_the_event_loop():
-    meter = FakeMeterBackend(["gpu:0"], blocking=True, delay_s=0.05)
+@pytest.mark.parametrize("blocking", [True, False])
+async def test_slow_reads_do_not_stall_the_event_loop(blocking):
+    # a backend declared blocking is timed from the start; any other after one slow read
+    meter = FakeMeterBackend(["gpu:0"], blocking=blocking, delay_s=0.05)
     h = EnergyCallbackHandler(EnergyMonitor([meter]), estimators=None)
     model = ScriptedChatModel(responses=[ai_message("ok")], cycle=True)
     gaps: list[float] = []
