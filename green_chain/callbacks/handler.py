@@ -83,6 +83,7 @@ class EnergyCallbackHandler(RunEventAdapter):
         loop_read_timeout_s: Longest wait in seconds for a blocking meter read
             (``read_blocks`` backends, e.g. NVML) on an event-loop thread; a
             read not done by then marks the window unavailable with the reason.
+            Unused when the monitor's ``read_timeout_s`` is ``None`` (no timeouts).
     """
 
     def __init__(
@@ -189,7 +190,7 @@ class EnergyCallbackHandler(RunEventAdapter):
                     return None, f"meter read returned {type(reading).__name__}, not a Reading"
                 domains = {n: checked_reading(v, "monitor") for n, v in reading.domains.items()}
                 return Reading(reading.timestamp_s, domains, reading.info, reading.seq), None
-            if _get_running_loop() is not None:
+            if self.monitor.read_timeout_s is not None and _get_running_loop() is not None:
                 return self.monitor.read(timeout_s=self.loop_read_timeout_s), None
             return self.monitor.read(), None
         except Exception as exc:  # a custom monitor may raise; never break the chain
