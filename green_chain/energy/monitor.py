@@ -259,16 +259,20 @@ class EnergyMonitor:
                 unavailable in the snapshot, with the reason.
         """
         wait_s = self.read_timeout_s if timeout_s is None else timeout_s
-        if wait_s is not None and not self._read_lock.acquire(timeout=wait_s):
+        if wait_s is not None and not self._read_lock.acquire(True, wait_s):
             reason = f"meter read timed out after {wait_s:g} s (another read is still running)"
             failed = {n: DomainReading(energy_j=None, error=reason) for n in self._info}
             return Reading(timestamp_s=self.clock(), domains=failed, info=self._info)
         if wait_s is None:
             self._read_lock.acquire()
         try:
-            values: dict[str, DomainReading] = {}
-            for backend in self.backends:
-                values.update(self._read_backend(backend, wait_s))
+            backends = self.backends
+            if len(backends) == 1:
+                values = self._read_backend(backends[0], wait_s)
+            else:
+                values = {}
+                for backend in backends:
+                    values.update(self._read_backend(backend, wait_s))
             self._seq += 1
             return Reading(timestamp_s=self.clock(), domains=values, info=self._info, seq=self._seq)
         finally:
@@ -301,7 +305,20 @@ class EnergyMonitor:
             reason = f"{backend.source} read failed: {type(exc).__name__}: {exc}"
             return {n: DomainReading(energy_j=None, error=reason) for n in names}
         out: dict[str, DomainReading] = {}
+        last_j, shifted = self._last_j, self._epoch_shift
         for n, v in raw.items():
+            if type(v) is DomainReading and type(n) is str and n not in shifted:
+                e, p, u, last = v.energy_j, v.power_w, v.update_period_s, last_j.get(n)
+                if (  # the common case, checked inline (NaN fails every comparison)
+                    e.__class__ is float
+                    and (0.0 if last is None else last) <= e < math.inf
+                    and (p is None or (p.__class__ is float and -math.inf < p < math.inf))
+                    and u.__class__ is float
+                    and 0.0 <= u < math.inf
+                ):
+                    last_j[n] = e
+                    out[n] = v
+                    continue
             out[str(n)] = self._forward(str(n), checked_reading(v, backend.source))
         return out
 
