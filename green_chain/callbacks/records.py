@@ -160,15 +160,16 @@ class RunRecord:
     def to_dict(self) -> dict[str, Any]:
         """A plain, JSON-able dict (wall-clock times as ISO 8601 UTC strings)."""
         out: dict[str, Any] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, dict):
-                value = dict(value)
-            elif isinstance(value, list):
-                value = list(value)
-            out[f.name] = value
+        for name in _FIELD_NAMES:
+            value = getattr(self, name)
+            cls = value.__class__
+            out[name] = dict(value) if cls is dict else list(value) if cls is list else value
         out["start_time"] = _iso(self.start_unix_s)
         out["end_time"] = _iso(self.end_unix_s)
         out["inclusive_energy_j"] = self.energy_j
         out["total_tokens"] = self.total_tokens
         return out
+
+
+#: Field names of :class:`RunRecord`, computed once (``dataclasses.fields`` is slow per call).
+_FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in fields(RunRecord))
