@@ -222,6 +222,7 @@ class EnergyMonitor:
         self._seq = 0
         self._last_j: dict[str, float] = {}
         self._epoch_shift: dict[str, int] = {}
+        self._high_j: dict[str, float] = {}
         self._open: dict[Hashable, Reading] = {}
         self._info: dict[str, DomainInfo] = {}
         self._by_source: dict[int, list[str]] = {}
@@ -328,10 +329,33 @@ class EnergyMonitor:
         A value below the domain's previous one breaks the backend contract (a
         reset or a glitch): it is reported unreadable, and the domain starts a
         new continuity epoch at it, so no window across the jump gets a figure.
+        A later value back at or above the pre-jump one (the glitch ended)
+        starts another epoch, so the climb back is not counted as energy.
         """
         energy = value.energy_j
         if energy is None:
             return value
+        shift = self._epoch_shift.get(name, 0)
+        last = self._last_j.get(name)
+        self._last_j[name] = energy
+        if last is not None and energy < last:
+            shift += EPOCH_STEP
+            self._epoch_shift[name] = shift
+            self._high_j.setdefault(name, last)
+            return DomainReading(
+                energy_j=None,
+                error=f"counter went backwards from {last:.6g} J to {energy:.6g} J "
+                "(reset or glitch); windows across it are unknown",
+                epoch=value.epoch + shift,
+            )
+        high = self._high_j.get(name)
+        if high is not None and energy >= high:
+            del self._high_j[name]
+            shift += EPOCH_STEP
+            self._epoch_shift[name] = shift
+        if shift:
+            return replace(value, epoch=value.epoch + shift)
+        return value
         shift = self._epoch_shift.get(name, 0)
         last = self._last_j.get(name)
         self._last_j[name] = energy

@@ -6,7 +6,10 @@ on one daemon worker thread per backend and the caller waits for it at most
 ``timeout_s`` seconds. While a read has been running longer than the timeout,
 further calls fail at once ("still hung") instead of queueing behind it; the
 first read that returns clears the state. A call that timed out before the
-worker reached it is skipped, so abandoned reads never pile up.
+worker reached it is skipped, so abandoned reads never pile up. When the last
+read took longer than a caller's timeout, that caller fails at once too (the
+meter is too slow for it), while a read in the background keeps measuring the
+meter's speed, so a meter that becomes fast again is waited for again.
 """
 
 from __future__ import annotations
@@ -60,6 +63,8 @@ class TimedCall(Generic[T]):
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self.busy_since_s: float | None = None
+        #: How long the last finished read took (seconds), or ``None`` before the first.
+        self.last_duration_s: float | None = None
 
     def __call__(self, timeout_s: float) -> T:
         """The value of ``fn()``, or :class:`ReadTimeoutError` after ``timeout_s`` seconds.
@@ -75,6 +80,13 @@ class TimedCall(Generic[T]):
                     f"(timeout {timeout_s:g} s)"
                 )
         self._ensure_worker()
+        last = self.last_duration_s
+        if last is not None and last > timeout_s:
+            if self.busy_since_s is None:
+                self._jobs.put(_Job())  # re-measure in the background; nobody waits for it
+            raise ReadTimeoutError(
+                f"meter read timed out: the last one took {last:.3g} s (timeout {timeout_s:g} s)"
+            )
         job: _Job[T] = _Job()
         self._jobs.put(job)
         if not job.done.wait(timeout_s):
@@ -100,12 +112,13 @@ class TimedCall(Generic[T]):
                 return
             if job.abandoned:
                 continue
-            self.busy_since_s = self._clock()
+            start = self.busy_since_s = self._clock()
             try:
                 job.value = self._fn()
             except BaseException as exc:  # handed to the waiting caller
                 job.error = exc
             finally:
+                self.last_duration_s = self._clock() - start
                 self.busy_since_s = None
                 job.done.set()
 

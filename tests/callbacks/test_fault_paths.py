@@ -178,7 +178,7 @@ async def test_slow_reads_do_not_stall_the_event_loop(blocking):
     await asyncio.gather(*(model.ainvoke("hi", config={"callbacks": [h]}) for _ in range(20)))
     stop = True
     await tick
-    assert max(gaps) < 0.3  # 20 concurrent calls stalled the loop for ~2 s before
+    assert max(gaps) < 0.5  # 20 concurrent calls stalled the loop for 1.1-2.1 s before
     recs = h.records()
     assert len(recs) == 20
     assert all(r["energy_j"] is not None or "timed out" in r["energy_reason"] for r in recs)
