@@ -229,7 +229,7 @@ class RAPLBackend(MeterBackend):
     @classmethod
     def is_available(cls) -> tuple[bool, str]:
         try:
-            cls()
+            cls(start_sampler=False).close()
         except MeterUnavailableError as exc:
             return False, str(exc)
         except Exception as exc:
