@@ -14,8 +14,8 @@ also starts a new continuity epoch, so windows across it are unknown). A backend
 driver call that can hang, e.g. NVML) is read on a worker thread and waited
 for at most ``read_timeout_s`` seconds (:mod:`green_chain.energy.timeout`);
 a timed-out read marks its domains unavailable with the reason. Any other
-backend whose read once takes longer than :data:`SLOW_READ_S` is moved to
-timed reads too. Reads are serialised and numbered (``Reading.seq``) so
+backend whose reads take longer than :data:`SLOW_READ_S` several times in a
+row is moved to timed reads too (and back once it is fast again). Reads are serialised and numbered (``Reading.seq``) so
 consumers can order them.
 """
 
@@ -51,8 +51,12 @@ EPOCH_STEP = 1 << 32
 
 #: Default wait for a backend read that may block (seconds).
 DEFAULT_READ_TIMEOUT_S = 1.0
-#: An inline read slower than this (seconds) moves its backend to timed reads.
+#: An inline read slower than this (seconds) counts as slow ...
 SLOW_READ_S = 0.02
+#: ... and this many slow reads in a row move a backend to timed reads;
+SLOW_READS_TO_TIME = 3
+#: this many fast timed reads in a row (< SLOW_READ_S / 10) move it back inline.
+FAST_READS_TO_INLINE = 100
 
 log = logging.getLogger(__name__)
 
@@ -223,6 +227,8 @@ class EnergyMonitor:
         self._last_j: dict[str, float] = {}
         self._epoch_shift: dict[str, int] = {}
         self._high_j: dict[str, float] = {}
+        self._slow_reads: dict[int, int] = {}
+        self._fast_reads: dict[int, int] = {}
         self._open: dict[Hashable, Reading] = {}
         self._info: dict[str, DomainInfo] = {}
         self._by_source: dict[int, list[str]] = {}
@@ -288,15 +294,14 @@ class EnergyMonitor:
             if timed is None or timeout_s is None:
                 t0 = time.perf_counter()
                 raw = backend.read()
-                if time.perf_counter() - t0 > SLOW_READ_S and id(backend) not in self._timed:
-                    log.info(
-                        "%s reads take > %g s: reading it with a timeout", backend, SLOW_READ_S
-                    )
-                    self._timed[id(backend)] = TimedCall(
-                        backend.read, f"green-chain-{backend.source}-read"
-                    )
+                if time.perf_counter() - t0 > SLOW_READ_S:
+                    self._note_slow_read(backend)
+                elif self._slow_reads:
+                    self._slow_reads.pop(id(backend), None)
             else:
                 raw = timed(timeout_s)
+                if not backend.read_blocks:
+                    self._note_timed_read(backend, timed)
             if type(raw) is not dict and not isinstance(raw, Mapping):
                 raise TypeError(f"read() returned {type(raw).__name__}, not a mapping")
         except ReadTimeoutError as exc:
@@ -322,6 +327,33 @@ class EnergyMonitor:
                     continue
             out[str(n)] = self._forward(str(n), checked_reading(v, backend.source))
         return out
+
+    def _note_slow_read(self, backend: MeterBackend) -> None:
+        """Move a backend to timed reads after :data:`SLOW_READS_TO_TIME` slow reads in a row.
+
+        One slow read may be the scheduler, not the meter; several in a row are the meter.
+        """
+        key = id(backend)
+        count = self._slow_reads[key] = self._slow_reads.get(key, 0) + 1
+        if count >= SLOW_READS_TO_TIME and key not in self._timed:
+            log.info("%s reads take > %g s: reading it with a timeout", backend, SLOW_READ_S)
+            self._timed[key] = TimedCall(backend.read, f"green-chain-{backend.source}-read")
+            self._slow_reads.pop(key, None)
+
+    def _note_timed_read(
+        self, backend: MeterBackend, timed: TimedCall[Mapping[str, DomainReading]]
+    ) -> None:
+        """Move a backend that was timed only for being slow back to inline reads once fast."""
+        key = id(backend)
+        last = timed.last_duration_s
+        if last is None or last > SLOW_READ_S / 10:
+            self._fast_reads.pop(key, None)
+            return
+        count = self._fast_reads[key] = self._fast_reads.get(key, 0) + 1
+        if count >= FAST_READS_TO_INLINE:
+            self._timed.pop(key, None)
+            self._fast_reads.pop(key, None)
+            timed.close()
 
     def _forward(self, name: str, value: DomainReading) -> DomainReading:
         """Enforce forward-only counters (called under the read lock, readings in order).

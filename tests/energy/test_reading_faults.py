@@ -143,3 +143,19 @@ def test_a_backwards_glitch_is_flagged_and_its_recovery_not_counted():
     assert monitor.between(before, back).energy_j == {}  # across the glitch: unknown
     meter.add("gpu:0", 1.5)
     assert monitor.between(back, monitor.read()).energy_j == {"gpu:0": 1.5}
+
+
+def test_only_a_meter_slow_several_times_in_a_row_is_moved_to_timed_reads():
+    from green_chain.energy.monitor import FAST_READS_TO_INLINE, SLOW_READS_TO_TIME
+
+    meter = FakeMeterBackend(["gpu:0"], delay_s=0.03)
+    monitor = EnergyMonitor([meter])
+    for _ in range(SLOW_READS_TO_TIME - 1):
+        monitor.read()
+    assert monitor._timed == {}  # a slow read or two may be the scheduler
+    monitor.read()
+    assert list(monitor._timed) == [id(meter)]
+    meter.delay_s = 0.0
+    for _ in range(FAST_READS_TO_INLINE + 2):
+        assert monitor.read().domains["gpu:0"].energy_j == 0.0
+    assert monitor._timed == {}  # fast again: back to inline reads
