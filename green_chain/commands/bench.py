@@ -36,7 +36,10 @@ def register(subparsers: Any) -> None:
         "--items", type=int, default=None, help="test items per scenario (default: whole split)"
     )
     p.add_argument(
-        "--data", default=None, help="data folder (default: $GREEN_CHAIN_DATA or ../shared/data)"
+        "--data",
+        default=None,
+        help="data folder, or 'embedded' for the small sample inside the package (default: "
+        "$GREEN_CHAIN_DATA, else ../shared/data, else the embedded sample)",
     )
     p.add_argument(
         "--out", default=None, help=f"output folder (default: ./{DEFAULT_OUT}/<timestamp>/)"
@@ -154,7 +157,7 @@ def run(args: argparse.Namespace, *, components: Any = None, monitor: Any = None
     from green_chain.bench.results import format_table
     from green_chain.bench.runner import RunOptions, run_benchmark
     from green_chain.bench.scenarios import GreenSettings, get_scenarios
-    from green_chain.paths import DATA_ENV, data_dir
+    from green_chain.paths import DATA_ENV, resolve_data
 
     if args.items is not None and args.items <= 0:
         raise ValueError(f"--items must be a positive number, got {args.items}")
@@ -167,12 +170,8 @@ def run(args: argparse.Namespace, *, components: Any = None, monitor: Any = None
     scenarios = get_scenarios(_scenario_names(args.scenarios))
     spec = args.projection or DEFAULT_PROJECTION
     projection = None if spec.lower() == "none" else Projection.parse(spec)
-    root = data_dir(args.data)
-    if not root.is_dir():
-        raise FileNotFoundError(
-            f"data folder {root} does not exist: pass --data DIR or set ${DATA_ENV} to the folder "
-            "holding the shared evaluation data (qa/, classification/, dialogue/ ...)"
-        )
+    data = resolve_data(args.data)
+    root = data.root
     log_benchmark = _mlflow_logger() if args.mlflow else None
     threads = set_threads(args.threads)
     out = (
@@ -222,7 +221,8 @@ def run(args: argparse.Namespace, *, components: Any = None, monitor: Any = None
         handler_factory=handler_factory,
     )
     print(
-        f"green-chain bench: {len(scenarios)} scenario(s), data {root}, results -> {out}",
+        f"green-chain bench: {len(scenarios)} scenario(s), data {root} ({data.source}), "
+        f"results -> {out}",
         file=sys.stderr,
     )
     started = time.monotonic()
@@ -238,6 +238,7 @@ def run(args: argparse.Namespace, *, components: Any = None, monitor: Any = None
             "items": args.items,
             "seed": args.seed,
             "data": str(root),
+            "data_source": data.source,
             "data_env": os.environ.get(DATA_ENV),
             "scenarios": [s.name for s in scenarios],
             "settings": settings.to_dict(),
@@ -252,6 +253,7 @@ def run(args: argparse.Namespace, *, components: Any = None, monitor: Any = None
         projection=projection,
         projection_spec=None if projection is None else spec,
     )
+    doc["data_source"] = {"source": data.source, "root": str(root), "embedded": data.embedded}
     paths = write_outputs(doc, out, plots=not args.no_plots)
     print(format_table(doc))
     print(f"\nran in {elapsed_s:.0f} s with {threads} torch thread(s)")
