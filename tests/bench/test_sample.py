@@ -42,9 +42,7 @@ def test_mixed_runs_on_the_sample() -> None:
 
 def test_sources_name_every_file_with_repository_commit_and_license() -> None:
     text = (SAMPLE_DIR / "SOURCES.md").read_text(encoding="utf-8")
-    shipped = sorted(
-        str(p.relative_to(SAMPLE_DIR)) for p in SAMPLE_DIR.rglob("*") if p.is_file()
-    )
+    shipped = sorted(str(p.relative_to(SAMPLE_DIR)) for p in SAMPLE_DIR.rglob("*") if p.is_file())
     assert "SOURCES.md" in shipped
     for rel in shipped:
         if rel == "SOURCES.md":
