@@ -14,9 +14,9 @@ import logging
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from langchain_core.runnables import Runnable
 
@@ -58,6 +58,8 @@ class RunOptions:
         route_cost_items: Router-fit items run on both models to measure their energy
             ratio (``None`` = the scenario's ``route_cost_items``; see
             :meth:`route_cost_items_for` for quick runs).
+        executor: Runs the test items elsewhere (Ray workers); ``None`` = here. Router
+            fitting, scoring and the validated-ETR sweep stay here.
     """
 
     n_items: int | None = None
@@ -73,6 +75,7 @@ class RunOptions:
     etr_items: int | None = None
     warm_up: bool = True
     route_cost_items: int | None = None
+    executor: ItemExecutor | None = None
 
     def items_for(self, scenario: Scenario) -> int | None:
         if self.n_items is not None:
@@ -255,6 +258,46 @@ def run_item(
     return record
 
 
+def run_items(
+    scenario: str,
+    chains: dict[str, Runnable],
+    items: Iterable[Item],
+    monitor: EnergyMonitor,
+    handler_factory: Callable[[EnergyMonitor], Any] | None = None,
+) -> list[dict[str, Any]]:
+    """Run both variants on each item, interleaved (drift hits both alike); unscored records."""
+    capture = CaptureHandler(None if handler_factory else monitor)
+    records: list[dict[str, Any]] = []
+    for item in items:
+        for variant in VARIANTS:
+            handler = handler_factory(monitor) if handler_factory else None
+            records.append(
+                run_item(
+                    chains[variant],
+                    item,
+                    scenario=scenario,
+                    variant=variant,
+                    monitor=monitor,
+                    capture=capture,
+                    handler=handler,
+                )
+            )
+    return records
+
+
+class ItemExecutor(Protocol):
+    """Runs a scenario's test items somewhere else (e.g. :mod:`green_chain.bench.ray_executor`).
+
+    ``run`` gets the scenario, the driver's env (calibration, settings, fitted router)
+    and the test items; it returns one unscored record per item and variant, in item
+    order, measured where the item ran (as :func:`run_items` returns them).
+    """
+
+    def run(
+        self, scenario: Scenario, env: ScenarioEnv, items: Sequence[Item]
+    ) -> list[dict[str, Any]]: ...
+
+
 def score_records(
     scenario: Scenario,
     items: dict[str, Item],
@@ -333,25 +376,19 @@ def run_scenario(
                 policy = components.route_fitter(scenario, env, fit_items, pool=split.calibration)
                 env.route_policy = policy
                 entry["router"] = policy.info
-        chains = {"baseline": scenario.baseline(env), "green": scenario.green(env)}
-        if options.warm_up:
-            _warm_up(scenario, chains["green"], split.calibration)
-        capture = CaptureHandler(None if options.handler_factory else monitor)
-        records: list[dict[str, Any]] = []
-        for item in _progress(split.test, scenario.name, options.progress):
-            for variant in VARIANTS:  # interleaved: drift hits both alike
-                handler = options.handler_factory(monitor) if options.handler_factory else None
-                records.append(
-                    run_item(
-                        chains[variant],
-                        item,
-                        scenario=scenario.name,
-                        variant=variant,
-                        monitor=monitor,
-                        capture=capture,
-                        handler=handler,
-                    )
-                )
+        if options.executor is not None:  # items run elsewhere (Ray workers), measured there
+            records = options.executor.run(scenario, env, split.test)
+        else:
+            chains = {"baseline": scenario.baseline(env), "green": scenario.green(env)}
+            if options.warm_up:
+                _warm_up(scenario, chains["green"], split.calibration)
+            records = run_items(
+                scenario.name,
+                chains,
+                _progress(split.test, scenario.name, options.progress),
+                monitor,
+                options.handler_factory,
+            )
         for variant in VARIANTS:
             errs = [r["error"] for r in records if r["variant"] == variant and r["error"]]
             if errs and len(errs) == len(split.test):

@@ -77,6 +77,19 @@ def register(subparsers: Any) -> None:
         help=f"comma-separated scenarios the sweep runs on (default: every compressible one; "
         f"--quick: {','.join(QUICK_ETR_SCENARIOS)})",
     )
+    p.add_argument(
+        "--ray",
+        default=None,
+        metavar="ADDRESS",
+        help="run the items as Ray tasks on the cluster at ADDRESS ('local': a local Ray "
+        "instance); needs green-chain[ray]",
+    )
+    p.add_argument(
+        "--ray-workers", type=int, default=None, help="Ray worker actors (default: CPUs / 1)"
+    )
+    p.add_argument(
+        "--ray-cpus-per-worker", type=float, default=1.0, help="CPUs per Ray worker (default 1)"
+    )
     p.add_argument("--no-plots", action="store_true", help="do not write PNG plots")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument(
@@ -149,8 +162,15 @@ def _meters(monitor: Any) -> list[dict[str, Any]]:
     ]
 
 
-def run(args: argparse.Namespace, *, components: Any = None, monitor: Any = None) -> int:
-    """Run the benchmark. ``components``/``monitor`` may be injected (tests)."""
+def run(
+    args: argparse.Namespace,
+    *,
+    components: Any = None,
+    monitor: Any = None,
+    worker_setup: Any = None,
+) -> int:
+    """Run the benchmark. ``components``/``monitor`` (and the Ray workers' ``worker_setup``,
+    see :mod:`green_chain.bench.ray_executor`) may be injected (tests)."""
     from green_chain.bench.components import ComponentUnavailableError, default_components
     from green_chain.bench.document import build_document, write_outputs
     from green_chain.bench.projection import DEFAULT_PROJECTION, Projection
@@ -220,6 +240,20 @@ def run(args: argparse.Namespace, *, components: Any = None, monitor: Any = None
         progress=not args.no_progress,
         handler_factory=handler_factory,
     )
+    executor = None
+    if args.ray:
+        from functools import partial
+
+        from green_chain.bench.ray_executor import RayExecutor, default_worker_setup
+
+        executor = RayExecutor(
+            args.ray,
+            workers=args.ray_workers,
+            cpus_per_worker=args.ray_cpus_per_worker,
+            setup=worker_setup or partial(default_worker_setup, args.compressor),
+            handler_factory=handler_factory,
+        )
+        options.executor = executor
     print(
         f"green-chain bench: {len(scenarios)} scenario(s), data {root} ({data.source}), "
         f"results -> {out}",
@@ -227,9 +261,20 @@ def run(args: argparse.Namespace, *, components: Any = None, monitor: Any = None
     )
     started = time.monotonic()
     components.warm_up()
-    entries = run_benchmark(
-        scenarios, components, monitor, options, log=lambda m: print(m, file=sys.stderr)
-    )
+    if executor is not None:
+        try:
+            executor.start()
+        except RuntimeError as exc:  # Ray missing or the cluster unreachable
+            print(f"green-chain bench: error: {exc}", file=sys.stderr)
+            return 2
+    try:
+        entries = run_benchmark(
+            scenarios, components, monitor, options, log=lambda m: print(m, file=sys.stderr)
+        )
+    finally:
+        ray_info = executor.describe() if executor is not None else None
+        if executor is not None:
+            executor.shutdown()
     elapsed_s = time.monotonic() - started
     doc = build_document(
         entries,
@@ -246,6 +291,7 @@ def run(args: argparse.Namespace, *, components: Any = None, monitor: Any = None
             "etr_scenarios": None if options.etr_scenarios is None else list(options.etr_scenarios),
             "etr_items": options.etr_items,
             "threads": threads,
+            "ray": ray_info,
             "elapsed_s": round(elapsed_s, 1),
         },
         components_versions=dict(components.versions),
