@@ -327,23 +327,25 @@ def sources_md(written: dict[str, list[str]], out: Path) -> str:
         "which records are kept, and why some lines are blank). Records are unchanged except",
         "where noted. Licenses are the sources' own; cite the row when you report a figure.",
         "",
-        "| file | scenarios | repository | commit | source path | license | sample items |",
+        "| file | scenarios | repository | commit | source path | license | records kept |",
         "|---|---|---|---|---|---|---|",
     ]
-    counts = {s.name: len(s.load(out)) for s in _member_scenarios() if s.name in written}
     for f in sources.DATA_FILES:
         if not any(f.path in fs for fs in written.values()):
             continue
-        n = ", ".join(f"{s} {counts[s]}" for s in f.scenarios if s in counts)
+        # SQuAD: the records come from the explorer pages, as in shared/data (see the notes)
+        origin = "explore/1.1/dev/*.html (rebuilt)" if f.convert == "squad_v1" else f.source_path
         rows.append(
             f"| {f.path} | {', '.join(f.scenarios)} | {f.repo} | {f.commit} | "
-            f"{f.source_path} | {f.license} | {n} |"
+            f"{origin} | {f.license} | {_records(out / f.path)} |"
         )
     rows += [
         "",
         "Notes",
-        "- SQuAD v1.1 dev records: rebuilt from the official explorer pages of the repository",
-        "  above (the records of `dataset/dev-v1.1.json`, one JSON line per question).",
+        "- SQuAD v1.1 dev: one JSON line per question, rebuilt (as in `shared/data`) from the",
+        "  repository's `explore/1.1/dev/*.html` pages; `answer_starts` is the first occurrence of",
+        "  the answer text. `green-chain data download` converts `dataset/dev-v1.1.json` instead",
+        "  (the same questions and answers, the official offsets).",
         "- QMSum: transcript turns that no query's context window reads are empty turns.",
         "- Schema-Guided Dialogue: turns keep speaker, utterance and frame actions only.",
         "- Line-numbered files (NQ, QMSum, SST-2, AG News, TREC, GSM8K, MT-Bench-101) keep each",
@@ -351,6 +353,18 @@ def sources_md(written: dict[str, list[str]], out: Path) -> str:
         "",
     ]
     return "\n".join(rows)
+
+
+def _records(path: Path) -> int:
+    """Records in a sample file (blank placeholder lines and a CSV header not counted)."""
+    if path.suffix == ".json" and path.read_text(encoding="utf-8").lstrip().startswith("["):
+        return len(json.loads(path.read_text(encoding="utf-8")))
+    if path.suffix == ".csv":
+        with path.open(encoding="utf-8", newline="") as fh:
+            return sum(1 for row in csv.reader(fh) if row) - 1  # less the header
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="latin-1") as fh:
+        return sum(1 for line in fh if line.strip())
 
 
 def sample_bytes(root: Path) -> int:

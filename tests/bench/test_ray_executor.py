@@ -99,3 +99,44 @@ def test_the_shipped_router_policy_leaves_the_embeddings_model_behind() -> None:
     assert needs and shipped.scorer._embeddings is None and shipped.threshold == 0.4
     assert policy.scorer._embeddings is model  # the driver's policy is untouched
     assert _detach_policy(None) == (None, False)
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_ray_with_the_packaged_models_matches_the_local_run(tmp_path) -> None:
+    """Real models: one Ray worker (1 CPU) runs SST-2's quick items with the fitted router."""
+    docs = {}
+    for name, extra in (("local", ()), ("ray", ("--ray", "local", "--ray-workers", "1"))):
+        args = build_parser().parse_args(
+            [
+                "bench",
+                "--quick",
+                "--data",
+                "embedded",
+                "--scenarios",
+                "sst2",
+                "--no-etr-sweep",
+                "--no-plots",
+                "--no-progress",
+                "--threads",
+                "1",
+                "--out",
+                str(tmp_path / name),
+                *extra,
+            ]
+        )
+        assert bench.run(args) == 0
+        docs[name] = json.loads((tmp_path / name / "results.json").read_text())
+    a, b = docs["local"]["scenarios"]["sst2"], docs["ray"]["scenarios"]["sst2"]
+    assert a["status"] == b["status"] == "ok"
+    assert a["item_ids"] == b["item_ids"] and a["router"]["threshold"] == b["router"]["threshold"]
+    ra = {(r["item_id"], r["variant"]): r for r in a["records"]}
+    rb = {(r["item_id"], r["variant"]): r for r in b["records"]}
+    assert ra.keys() == rb.keys()
+    for key, rec in ra.items():
+        assert (rb[key]["output"], rb[key]["quality"], rb[key]["model"]) == (
+            rec["output"],
+            rec["quality"],
+            rec["model"],
+        )
+        assert rb[key]["energy_j"] > 0 and rb[key]["worker"]["meters"]
