@@ -223,10 +223,15 @@ class RayExecutor:
             n = max(1, int(cluster_cpus // self.cpus_per_worker))
         threads = max(1, int(self.cpus_per_worker))
         actor_cls = ray.remote(num_cpus=self.cpus_per_worker)(BenchWorker)
-        self._actors = [
-            actor_cls.remote(self.setup, threads, self.handler_factory) for _ in range(n)
-        ]
-        self._identities = ray.get([a.info.remote() for a in self._actors])
+        try:
+            self._actors = [
+                actor_cls.remote(self.setup, threads, self.handler_factory) for _ in range(n)
+            ]
+            self._identities = ray.get([a.info.remote() for a in self._actors])
+        except Exception as exc:  # a worker could not load its models
+            self.shutdown()
+            last = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]  # the cause
+            raise RuntimeError(f"the Ray workers did not start: {last}") from exc
 
     def run(
         self, scenario: Scenario, env: ScenarioEnv, items: Sequence[Item]

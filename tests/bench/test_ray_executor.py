@@ -140,3 +140,37 @@ def test_ray_with_the_packaged_models_matches_the_local_run(tmp_path) -> None:
             rec["model"],
         )
         assert rb[key]["energy_j"] > 0 and rb[key]["worker"]["meters"]
+
+
+def test_missing_ray_is_a_clear_error(tmp_path, monkeypatch, capsys) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
+    clock, meter, monitor = fake_meter_setup()
+    from green_chain.bench.fakes import make_components
+
+    args = build_parser().parse_args(
+        [
+            *("bench", "--data", "embedded", "--scenarios", "sst2", "--items", "1"),
+            *("--ray", "local", "--out", str(tmp_path / "out"), "--no-progress"),
+        ]
+    )
+    assert bench.run(args, components=make_components(clock, meter), monitor=monitor) == 2
+    assert "pip install 'green-chain[ray]'" in capsys.readouterr().err
+
+
+def _failing_setup():
+    raise RuntimeError("no models here")
+
+
+def test_workers_that_cannot_load_fail_clearly_and_release_ray() -> None:
+    import sys
+
+    # ship this test module's setup by value: workers cannot import the test module
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    ex = RayExecutor("local", workers=1, setup=_failing_setup)
+    with pytest.raises(
+        RuntimeError, match=r"Ray workers did not start: RuntimeError: no models here$"
+    ):
+        ex.start()
+    assert not ray.is_initialized()
