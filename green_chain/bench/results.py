@@ -318,7 +318,8 @@ def format_table(doc: dict[str, Any]) -> str:
             note = " - a small sample; figures are not comparable to full-data runs"
         lines.append(f"data: {source} ({doc.get('options', {}).get('data', '')}){note}")
     if proj:
+        pj = doc.get("projection", {})
         lines.append(
-            f"projected: {doc.get('projection', {}).get('spec', '')} - priced token counts, not measured"
+            f"{pj.get('label', 'projected')}: {pj.get('spec', '')} - priced token counts, not measured"
         )
     return "\n".join(lines)

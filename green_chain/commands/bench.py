@@ -52,6 +52,13 @@ def register(subparsers: Any) -> None:
         "(default llama-3.1-8b:llama-3.1-70b@h100); 'none' to skip",
     )
     p.add_argument(
+        "--projection-calibration",
+        default=None,
+        metavar="FILE",
+        help="price the projection from a measured gpu_calibration.json (make gpu-check) "
+        "instead of published figures; --projection then names CHEAP:LARGE of the file",
+    )
+    p.add_argument(
         "--rate", type=float, default=None, help="compression rate of the green chains (kept share)"
     )
     p.add_argument(
@@ -173,7 +180,7 @@ def run(
     see :mod:`green_chain.bench.ray_executor`) may be injected (tests)."""
     from green_chain.bench.components import ComponentUnavailableError, default_components
     from green_chain.bench.document import build_document, write_outputs
-    from green_chain.bench.projection import DEFAULT_PROJECTION, Projection
+    from green_chain.bench.projection import DEFAULT_PROJECTION, Projection, calibrated_projection
     from green_chain.bench.results import format_table
     from green_chain.bench.runner import RunOptions, run_benchmark
     from green_chain.bench.scenarios import GreenSettings, get_scenarios
@@ -189,7 +196,14 @@ def run(
         raise ValueError(f"--rate must be in (0, 1], got {args.rate}")
     scenarios = get_scenarios(_scenario_names(args.scenarios))
     spec = args.projection or DEFAULT_PROJECTION
-    projection = None if spec.lower() == "none" else Projection.parse(spec)
+    projection: Any = None
+    if getattr(args, "projection_calibration", None):
+        if spec.lower() == "none":
+            raise ValueError("--projection none contradicts --projection-calibration")
+        projection = calibrated_projection(args.projection_calibration, args.projection)
+        spec = projection.spec
+    elif spec.lower() != "none":
+        projection = Projection.parse(spec)
     data = resolve_data(args.data)
     root = data.root
     log_benchmark = _mlflow_logger() if args.mlflow else None

@@ -252,3 +252,40 @@ def test_unknown_compressor_is_a_clear_error(tmp_path, capsys):
         pytest.skip(f"real components not available: {exc}")
     with pytest.raises(ValueError, match="unknown compression backend 'nope'"):
         default_components(compressor="nope")
+
+
+def test_bench_projection_calibration(fake_run, tmp_path, capsys):
+    model = {
+        "status": "ok",
+        "prefill": {"fit": {"j_per_prompt_token": 0.01}},
+        "decode": {"j_per_generated_token": {"1": 0.5, "64": 0.1}},
+    }
+    cal = {
+        "schema": "green-chain/gpu-calibration",
+        "kind": "measured",
+        "device": {"name": "NVIDIA H200"},
+        "models": {"a": {**model, "params": 8e9}, "b": {**model, "params": 3.2e10}},
+    }
+    path = tmp_path / "gpu_calibration.json"
+    path.write_text(json.dumps(cal))
+    rc, out = fake_run(
+        "--scenarios", "squad", "--items", "1", "--no-etr-sweep", "--no-plots",
+        "--projection-calibration", str(path),
+    )  # fmt: skip
+    assert rc == 0
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["projection"]["label"] == "projected (calibrated on NVIDIA H200)"
+    assert doc["projection"]["spec"] == "a:b@calibrated:NVIDIA H200"
+    assert "projected (calibrated on NVIDIA H200)" in capsys.readouterr().out
+    rc, out = fake_run(
+        "--scenarios", "squad", "--items", "1", "--no-etr-sweep", "--no-plots",
+        "--projection-calibration", str(path), "--projection", "b:a", out="out2",
+    )  # fmt: skip
+    assert rc == 0
+    assert json.loads((out / "results.json").read_text())["projection"]["cheap"]["name"] == "b"
+    assert main(["bench", "--projection-calibration", str(path), "--projection", "none"]) == 2
+    assert "contradicts" in capsys.readouterr().err
+    cal["kind"] = "simulated"
+    path.write_text(json.dumps(cal))
+    assert main(["bench", "--projection-calibration", str(path)]) == 2
+    assert "--projection-calibration" in capsys.readouterr().err
