@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -12,9 +11,9 @@ from green_chain.bench.scenarios import get_scenarios
 from green_chain.bench.scenarios.mixed import MixedStream
 from green_chain.cli import build_parser
 from green_chain.commands import bench
-from green_chain.paths import SAMPLE_DIR
+from green_chain.paths import SAMPLE_DIR, data_dir
 
-FULL = Path(__file__).resolve().parents[3] / "shared" / "data"
+FULL = data_dir()  # the full data ($GREEN_CHAIN_DATA or ../shared/data), when present
 
 
 def test_sample_fits_the_size_limit() -> None:
