@@ -27,6 +27,7 @@ from typing import Any
 
 from green_chain.bench.components import Components
 from green_chain.bench.items import Item
+from green_chain.bench.records import ItemRecord
 from green_chain.bench.scenarios.base import GreenSettings, Scenario, ScenarioEnv
 from green_chain.energy.monitor import EnergyMonitor
 
@@ -132,7 +133,7 @@ class BenchWorker:
             _warm_up(scenario, chains["green"], calibration)
         self._prepared[key] = _Prepared(scenario, chains)
 
-    def run(self, key: str, item: Item) -> list[dict[str, Any]]:
+    def run(self, key: str, item: Item) -> list[ItemRecord]:
         """Both variants on one item, measured here; the records name this worker."""
         from green_chain.bench.runner import run_items
 
@@ -141,7 +142,7 @@ class BenchWorker:
             prepared.scenario.name, prepared.chains, [item], self.monitor, self.handler_factory
         )
         for rec in records:
-            rec["worker"] = dict(self.identity)
+            rec.worker = dict(self.identity)
         return records
 
     def forget(self, key: str) -> None:
@@ -233,9 +234,7 @@ class RayExecutor:
             last = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]  # the cause
             raise RuntimeError(f"the Ray workers did not start: {last}") from exc
 
-    def run(
-        self, scenario: Scenario, env: ScenarioEnv, items: Sequence[Item]
-    ) -> list[dict[str, Any]]:
+    def run(self, scenario: Scenario, env: ScenarioEnv, items: Sequence[Item]) -> list[ItemRecord]:
         """Run ``items`` on the pool; records in item order (both variants per item)."""
         ray = _import_ray()
         from ray.util import ActorPool

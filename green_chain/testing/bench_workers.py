@@ -2,15 +2,15 @@
 
 A Ray worker builds its own components and monitor in its own process, so it needs an
 importable ``() -> (components, monitor)``: :func:`fake_worker_setup` gives the
-scripted fake models of :mod:`green_chain.bench.fakes` on a fake meter, the same as the
+scripted fake models of :mod:`green_chain.testing.bench` on a fake meter, the same as the
 local tests' fixtures build.
 """
 
 from __future__ import annotations
 
 from green_chain.bench.components import Components
-from green_chain.bench.fakes import make_components
 from green_chain.energy.monitor import EnergyMonitor
+from green_chain.testing.bench import make_components
 from green_chain.testing.clock import FakeClock
 from green_chain.testing.meters import FakeMeterBackend
 

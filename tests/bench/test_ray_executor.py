@@ -7,8 +7,7 @@ import json
 import pytest
 
 from green_chain.bench.ray_executor import RayExecutor
-from green_chain.cli import build_parser
-from green_chain.commands import bench
+from green_chain.cli import bench, build_parser
 from green_chain.testing.bench_workers import fake_meter_setup, fake_worker_setup
 
 ray = pytest.importorskip("ray")
@@ -16,7 +15,7 @@ ray = pytest.importorskip("ray")
 
 def _run(tmp_path, name: str, *extra: str) -> dict:
     clock, meter, monitor = fake_meter_setup()
-    from green_chain.bench.fakes import make_components
+    from green_chain.testing.bench import make_components
 
     args = build_parser().parse_args(
         [
@@ -147,7 +146,7 @@ def test_missing_ray_is_a_clear_error(tmp_path, monkeypatch, capsys) -> None:
 
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
     clock, meter, monitor = fake_meter_setup()
-    from green_chain.bench.fakes import make_components
+    from green_chain.testing.bench import make_components
 
     args = build_parser().parse_args(
         [

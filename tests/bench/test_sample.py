@@ -9,8 +9,7 @@ import pytest
 from green_chain.bench import sample_build, sources
 from green_chain.bench.scenarios import get_scenarios
 from green_chain.bench.scenarios.mixed import MixedStream
-from green_chain.cli import build_parser
-from green_chain.commands import bench
+from green_chain.cli import bench, build_parser
 from green_chain.paths import SAMPLE_DIR, data_dir
 
 FULL = data_dir()  # the full data ($GREEN_CHAIN_DATA or ../shared/data), when present
