@@ -20,21 +20,19 @@ import functools
 import inspect
 from collections.abc import Callable
 from contextvars import Token
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
 from langchain_core.callbacks import BaseCallbackManager, CallbackManager
 from langchain_core.runnables.config import var_child_runnable_config
 
+from green_chain.callbacks.adapters import RunEventAdapter
 from green_chain.callbacks.lifecycle import RunStart
-
-if TYPE_CHECKING:
-    from green_chain.callbacks.handler import EnergyCallbackHandler
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _enter_config(handler: EnergyCallbackHandler, run_id: UUID) -> tuple[UUID | None, Token[Any]]:
+def _enter_config(handler: RunEventAdapter, run_id: UUID) -> tuple[UUID | None, Token[Any]]:
     """The current LangChain parent run id, and a child config whose parent is ``run_id``."""
     config = var_child_runnable_config.get() or {}
     callbacks = config.get("callbacks")
@@ -61,7 +59,7 @@ class MeasuredBlock:
 
     def __init__(
         self,
-        handler: EnergyCallbackHandler,
+        handler: RunEventAdapter,
         name: str,
         *,
         tags: list[str] | None = None,
