@@ -47,7 +47,8 @@ class GreenDocumentCompressor(BaseDocumentCompressor):
                 "GreenDocumentCompressor(compressor=) takes a PromptCompressor, a backend name "
                 f"or a CompressionBackend, got {type(compressor).__name__}"
             )
-        super().__init__(compressor=compressor, **kwargs)
+        kwargs["compressor"] = compressor
+        super().__init__(**kwargs)
 
     def _one(self, doc: Document, query: str) -> Document:
         result = self.compressor.compress_text(doc.page_content, query)
