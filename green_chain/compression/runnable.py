@@ -29,9 +29,14 @@ Rebuild = Callable[[list[str]], Any]
 
 def make_backend(backend: str | CompressionBackend, **kwargs: Any) -> CompressionBackend:
     """A backend by name (``lexical``, ``embedding``, ``selective``, ``learned``,
-    ``llmlingua``, ``longllmlingua``, ``llmlingua2``) or the instance given."""
+    ``llmlingua``, ``longllmlingua``, ``llmlingua2``, ``head``: keep-the-head truncation,
+    the reference) or the instance given."""
     if isinstance(backend, CompressionBackend):
         return backend
+    if backend == "head":
+        from green_chain.compression.backends.head import HeadBackend
+
+        return HeadBackend(**kwargs)
     if backend == "lexical":
         from green_chain.compression.backends.lexical import LexicalBackend
 
@@ -53,8 +58,8 @@ def make_backend(backend: str | CompressionBackend, **kwargs: Any) -> Compressio
 
         return LLMLinguaBackend(mode=backend, **kwargs)  # type: ignore[arg-type]
     raise ValueError(
-        f"unknown compression backend {backend!r}; use lexical, embedding, selective, learned, llmlingua, "
-        "longllmlingua, llmlingua2 or a CompressionBackend instance"
+        f"unknown compression backend {backend!r}; use lexical, embedding, selective, learned, "
+        "llmlingua, longllmlingua, llmlingua2, head or a CompressionBackend instance"
     )
 
 
