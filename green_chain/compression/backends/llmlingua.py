@@ -50,8 +50,11 @@ class LLMLinguaBackend(CompressionBackend):
             (e.g. a downloaded ``microsoft/llmlingua-2-*`` checkpoint). Required there.
         chunk_words: Words per llmlingua call (bounds memory and time on long texts).
         compress_kwargs: Extra keyword arguments for ``compress_prompt``.
+        priority: Built-in patterns ranked first (default numbers and entities: see
+            :class:`CompressionBackend`); ``()`` ranks by the model alone.
     """
 
+    priority = ("numbers", "entities")
     name = "llmlingua"
     granularity = "word"
 
@@ -63,6 +66,7 @@ class LLMLinguaBackend(CompressionBackend):
         model_path: str | None = None,
         chunk_words: int = 1500,
         compress_kwargs: dict[str, Any] | None = None,
+        priority: Sequence[str] | None = None,
     ) -> None:
         if mode not in ("llmlingua", "longllmlingua", "llmlingua2"):
             raise ValueError(f"mode must be llmlingua, longllmlingua or llmlingua2, got {mode!r}")
@@ -78,6 +82,7 @@ class LLMLinguaBackend(CompressionBackend):
         self.compress_kwargs = dict(compress_kwargs or {})
         self._compressor: Any = None
         self._stats: dict[str, Any] = {}
+        self.set_priority(priority)
 
     @property
     def compressor(self) -> Any:

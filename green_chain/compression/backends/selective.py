@@ -30,8 +30,11 @@ class SelectiveBackend(CompressionBackend):
         reduce: ``"mean"`` (surprisal per token, the default: the fitter then ranks
             by information density) or ``"sum"`` (the unit's total self-information).
         max_question_tokens: The question prefix is cut to this many tokens.
+        priority: Built-in patterns ranked first (default numbers and entities: see
+            :class:`CompressionBackend`); ``()`` ranks by the model alone.
     """
 
+    priority = ("numbers", "entities")
     name = "selective"
     granularity = "word"
 
@@ -43,6 +46,7 @@ class SelectiveBackend(CompressionBackend):
         batch_size: int = 4,
         reduce: Literal["mean", "sum"] = "mean",
         max_question_tokens: int = 64,
+        priority: Sequence[str] | None = None,
     ) -> None:
         if chunk_tokens < 8:
             raise ValueError(f"chunk_tokens must be >= 8, got {chunk_tokens}")
@@ -56,6 +60,7 @@ class SelectiveBackend(CompressionBackend):
         self.batch_size = batch_size
         self.reduce = reduce
         self.max_question_tokens = max_question_tokens
+        self.set_priority(priority)
 
     @property
     def lm(self) -> Any:
