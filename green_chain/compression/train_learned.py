@@ -177,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--items", type=int, default=400, help="training items (tune split)")
     p.add_argument("--val-items", type=int, default=100, help="validation items (tune split)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--layers", default="3,6", help="encoder layers to concatenate")
+    p.add_argument("--layers", default="3", help="encoder layers to concatenate (max = depth run)")
     p.add_argument("--C", type=float, default=0.01, help="inverse L2 strength")
     p.add_argument(
         "--out", type=Path, default=Path("green_chain/compression/data/learned_head.npz")
