@@ -189,8 +189,10 @@ def _load_encoder(spec: str, depth: int | None = None) -> tuple[Any, Any]:
             ensure_offline()
             path = str(resolve_model(spec).path)
             tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
-            extra: dict[str, Any] = {} if depth is None else {"num_hidden_layers": depth}
-            model = AutoModel.from_pretrained(path, local_files_only=True, **extra).eval()
+            model = AutoModel.from_pretrained(path, local_files_only=True).eval()
+            if depth is not None and depth < len(model.encoder.layer):
+                model.encoder.layer = model.encoder.layer[:depth]
+                model.config.num_hidden_layers = depth
             _encoders[key] = (tok, model)
         return _encoders[key]
 
