@@ -15,7 +15,7 @@ surface features of ``backends/learned.py``. Model: standardized L2 logistic reg
 ``--evaluate`` then compresses the validation items with ``learned``, ``embedding``,
 ``lexical`` and keep-the-head truncation at rates 0.5 and 0.33 and prints answer
 survival and compression speed (tokens/s, one after the other in this process). The
-held-out figures of the README come from ``python -m green_chain.benchmarks.compression``
+held-out figures of the README come from ``python -m green_chain.experiments.compression``
 on the ``test`` split. Set ``OMP_NUM_THREADS=1`` on a shared CPU.
 """
 

@@ -2,7 +2,7 @@
 
 Every word scores minus its position, so the shared budget fitter keeps the words
 from the start until the budget is spent. It is the baseline every other backend
-must beat on answer survival (``python -m green_chain.benchmarks.compression``).
+must beat on answer survival (``python -m green_chain.experiments.compression``).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Evidence for prompt compression on real data (run: python -m green_chain.benchmarks.compression).
+"""Evidence for prompt compression on real data (run: python -m green_chain.experiments.compression).
 
 Reports, per backend: answer survival (the gold answer still in the compressed
 context) and the change of the gold answer's log-likelihood under the packaged chat
@@ -11,7 +11,7 @@ compressor's own energy against the target model's saving (``estimate`` meters o
 CPU-only machine; ``projected`` for a user-given fitted E(n) curve). Item ids are
 printed so others can rerun the same items. The table of the README::
 
-    python -m green_chain.benchmarks.compression --parts squad,nq --no-score
+    python -m green_chain.experiments.compression --parts squad,nq --no-score
 """
 
 from __future__ import annotations
