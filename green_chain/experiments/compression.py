@@ -9,7 +9,8 @@ one markdown table; HotpotQA supporting-paragraph kept share at rate 0.4; the bu
 fitter's worst relative error over 200..50k tokens; compression speed; the
 compressor's own energy against the target model's saving (``estimate`` meters on a
 CPU-only machine; ``projected`` for a user-given fitted E(n) curve). Item ids are
-printed so others can rerun the same items. The table of the README::
+printed so others can rerun the same items. ``--parts selective-why`` shows, on
+``tune`` items, why surprisal scoring loses to truncation. The table of the README::
 
     python -m green_chain.experiments.compression --parts squad,nq --no-score
 """
@@ -138,6 +139,68 @@ def qa_eval(
             rows.append(row)
             print(json.dumps(row), flush=True)
     return rows
+
+
+def selective_diagnosis(n: int) -> dict[str, Any]:
+    """Why the ``selective`` backend lost to truncation, on ``n`` SQuAD + ``n`` NQ *tune* items.
+
+    Two SmolLM2 passes per item (with and without the question) give every scoring
+    variant; each is fitted to the budget like ``PromptCompressor`` and its answer
+    survival is reported at rates 0.5 and 0.33 next to keep-the-head, with and without
+    the numbers/names priority, and the share of multi-word gold answers.
+    """
+    from green_chain.compression.backends.selective import SelectiveBackend, _sentence_of
+    from green_chain.compression.budget import fit_budget
+    from green_chain.compression.core import rank_first
+    from green_chain.compression.protect import compile_protect, protected_mask
+    from green_chain.compression.qa_items import nq_items, squad_items
+    from green_chain.compression.units import split_words
+    from green_chain.models import token_counter
+
+    count = token_counter(TARGET)
+    lm = SelectiveBackend(TARGET)
+    first = compile_protect(["numbers", "entities"])
+    hits: dict[str, list[int]] = {}
+    items = squad_items("tune", n) + nq_items("tune", n)
+    for it in items:
+        units = split_words(it["context"])
+        with_q, k, _, _ = lm._word_totals(units, it["question"])
+        without_q, _, _, _ = lm._word_totals(units, None)
+        gain = [a - b for a, b in zip(without_q, with_q, strict=True)]
+        sent = _sentence_of(units)
+        groups: dict[int, list[float]] = {}
+        for i, g in enumerate(gain):
+            groups.setdefault(sent[i], []).append(g)
+        variants = {
+            "surprisal_given_question": [
+                t / c if c else -1.0 for t, c in zip(with_q, k, strict=True)
+            ],
+            "surprisal_no_question": [
+                t / c if c else -1.0 for t, c in zip(without_q, k, strict=True)
+            ],
+            "contrast_per_word": gain,
+            "contrast_by_sentence": [
+                sum(groups[sent[i]]) / len(groups[sent[i]]) + 1e-3 * g for i, g in enumerate(gain)
+            ],
+        }
+        prio = protected_mask(it["context"], units, first)
+        for rate in (0.5, 0.33):
+            share = max(1, round(rate * count(it["context"])))
+            runs = {"head": [-float(i) for i in range(len(units))]}
+            for name, sc in variants.items():
+                runs[name] = sc
+                runs[name + "+priority"] = rank_first(sc, prio)
+            for name, sc in runs.items():
+                text = fit_budget(units, sc, count, share).text
+                key = f"{'nq' if it['id'].startswith('nq') else 'squad'} {rate} {name}"
+                hits.setdefault(key, []).append(int(_survives(text, it["answers"])))
+    report: dict[str, Any] = {
+        "items": {"squad_tune": n, "nq_tune": n},
+        "multi_word_answers": sum(len(it["answers"][0].split()) > 1 for it in items),
+        "survival": {key: sum(v) / len(v) for key, v in sorted(hits.items())},
+    }
+    print(json.dumps(report, indent=1), flush=True)
+    return report
 
 
 def hotpot_eval(
@@ -326,9 +389,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--parts",
         default="squad,nq,hotpot,precision,energy",
-        help="comma-separated subset of squad,nq,hotpot,precision,energy",
+        help="comma-separated subset of squad,nq,hotpot,precision,energy,selective-why "
+        "(selective-why: why surprisal scoring loses, on --diag-items tune items per dataset)",
     )
     p.add_argument("--energy-items", type=int, default=50, help="SQuAD items in the energy part")
+    p.add_argument(
+        "--diag-items", type=int, default=25, help="tune items per dataset in selective-why"
+    )
     p.add_argument(
         "--lengths",
         help="comma-separated prompt lengths (tokens) of the precision part "
@@ -372,7 +439,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     )
     parts = {x for x in a.parts.split(",") if x}
-    unknown = parts - {"squad", "nq", "hotpot", "precision", "energy"}
+    unknown = parts - {"squad", "nq", "hotpot", "precision", "energy", "selective-why"}
     if unknown:
         p.error(f"unknown --parts {sorted(unknown)}")
     res: dict[str, Any] = {"args": vars(a)}
@@ -380,6 +447,8 @@ def main(argv: list[str] | None = None) -> int:
         res["squad"] = qa_eval(squad, backends, [0.5, 0.33], not a.no_score)
     if "nq" in parts:
         res["nq"] = qa_eval(nq, backends, [0.5, 0.33], not a.no_score)
+    if "selective-why" in parts:
+        res["selective_why"] = selective_diagnosis(a.diag_items)
     if "hotpot" in parts:
         res["hotpot"] = hotpot_eval(hotpot, backends, 0.4)
     if "precision" in parts:

@@ -4,7 +4,8 @@ Selective Context (Li et al., 2023) keeps the words a language model finds most
 surprising. Scored that way (``scoring="surprisal"``, the first version of this
 backend), it lost to plain truncation on held-out SQuAD and NQ at every rate, for
 three reasons measured on 25 SQuAD + 25 NQ ``tune`` items (``green_chain.compression.qa_items``)
-at rates 0.5 and 0.33, answer survival against keep-the-head:
+at rates 0.5 and 0.33, answer survival against keep-the-head (``python -m
+green_chain.experiments.compression --parts selective-why --diag-items 25``):
 
 1. surprisal is not relevance: conditioning on the question makes the words it
    predicts *less* surprising, so the words that answer it rank low;
