@@ -158,7 +158,7 @@ def evaluate(
         row: dict[str, Any] = {}
         for rate in rates:
             comp = PromptCompressor(
-                spec, rate=rate, target_tokenizer=TARGET, min_tokens=0, backend_kwargs=kw
+                spec, rate=rate, token_counter=TARGET, min_tokens=0, backend_kwargs=kw
             )
             comp.compress_text(items[0]["context"], items[0]["question"])  # warm-up
             t0 = time.perf_counter()

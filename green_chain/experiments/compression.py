@@ -73,7 +73,7 @@ def _compressors(names: list[str], rate: float) -> dict[str, Any]:
 
     return {
         b: PromptCompressor(
-            b, rate=rate, target_tokenizer=TARGET, min_tokens=0, backend_kwargs=kwargs(b)
+            b, rate=rate, token_counter=TARGET, min_tokens=0, backend_kwargs=kwargs(b)
         )
         for b in names
     }
@@ -155,9 +155,9 @@ def selective_diagnosis(n: int) -> dict[str, Any]:
     from green_chain.compression.protect import compile_protect, protected_mask
     from green_chain.compression.qa_items import nq_items, squad_items
     from green_chain.compression.units import split_words
-    from green_chain.models import token_counter
+    from green_chain.models.token_counters import resolve_token_counter
 
-    count = token_counter(TARGET)
+    count = resolve_token_counter(TARGET)
     lm = SelectiveBackend(TARGET)
     first = compile_protect(["numbers", "entities"])
     hits: dict[str, list[int]] = {}
@@ -237,9 +237,9 @@ def hotpot_eval(
 
 def precision_eval(backends: list[str], lengths: list[int]) -> list[dict[str, Any]]:
     """Worst relative budget error over lengths (tokens) and rates, per backend."""
-    from green_chain.models import token_counter
+    from green_chain.models.token_counters import resolve_token_counter
 
-    count = token_counter(TARGET)
+    count = resolve_token_counter(TARGET)
     corpus = " ".join(it["context"] for it in _load_squad(600))
     words = corpus.split(" ")
     rows = []

@@ -36,10 +36,10 @@ def offline(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize("backend", ["lexical", "embedding", "learned", "selective"])
 def test_real_backends_hit_budget(backend: str, squad: list[dict]) -> None:
-    from green_chain.models import token_counter
+    from green_chain.models.token_counters import resolve_token_counter
 
-    count = token_counter("smollm2-135m-instruct")
-    c = PromptCompressor(backend, rate=0.5, target_tokenizer="smollm2-135m-instruct")
+    count = resolve_token_counter("smollm2-135m-instruct")
+    c = PromptCompressor(backend, rate=0.5, token_counter="smollm2-135m-instruct")
     for item in squad:
         out = c.invoke({"context": item["context"], "question": item["question"]})["context"]
         target = round(0.5 * count(item["context"]))
@@ -51,7 +51,7 @@ def test_real_backends_hit_budget(backend: str, squad: list[dict]) -> None:
 def test_llmlingua_adapter_on_smollm2_offline(mode: str, squad: list[dict]) -> None:
     assert os.environ["HF_HUB_OFFLINE"] == "1"
     item = squad[0]
-    c = PromptCompressor(mode, rate=0.5, target_tokenizer="smollm2-135m-instruct")
+    c = PromptCompressor(mode, rate=0.5, token_counter="smollm2-135m-instruct")
     res = c.compress_text(item["context"], item["question"])
     assert res.target_tokens is not None
     assert abs(res.tokens_after - res.target_tokens) <= tolerance(res.target_tokens)
@@ -73,14 +73,14 @@ def test_qa_items_split_is_disjoint_and_stable() -> None:
 
 @pytest.mark.parametrize("backend", ["lexical", "learned"])
 def test_whitespace_free_text_with_real_tokenizer(backend: str) -> None:
-    from green_chain.models import token_counter
+    from green_chain.models.token_counters import resolve_token_counter
 
     text = json.dumps(
         [{"id": i, "name": f"item{i}", "v": i * 1.5} for i in range(700)], separators=(",", ":")
     )
-    count = token_counter("smollm2-135m-instruct")
+    count = resolve_token_counter("smollm2-135m-instruct")
     for rate in (0.5, 0.9):
-        c = PromptCompressor(backend, rate=rate, target_tokenizer="smollm2-135m-instruct")
+        c = PromptCompressor(backend, rate=rate, token_counter="smollm2-135m-instruct")
         res = c.compress_text(text, "What is the name of item 7?")
         assert res.text and res.target_tokens is not None
         assert abs(count(res.text) - res.target_tokens) <= tolerance(res.target_tokens)

@@ -189,7 +189,7 @@ def test_registered_and_hits_budget(tmp_path: Path, tiny_encoder: tuple[Any, Any
     path = _head().save(tmp_path / "h.npz")
     b = make_backend("learned", head_path=path, encoder=tiny_encoder)
     assert isinstance(b, LearnedBackend) and b.granularity == "sentence"
-    c = PromptCompressor(b, rate=0.5, target_tokenizer=lambda t: len(t.split()), min_tokens=0)
+    c = PromptCompressor(b, rate=0.5, token_counter=lambda t: len(t.split()), min_tokens=0)
     text = TEXT * 6
     res = c.compress_text(text, "When was it built?")
     target = round(0.5 * len(text.split()))
@@ -258,7 +258,7 @@ def test_committed_head_on_tune_items(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     from green_chain.compression.qa_items import squad_items
     from green_chain.compression.train_learned import load_items, top_sentence_accuracy
-    from green_chain.models import token_counter
+    from green_chain.models.token_counters import resolve_token_counter
 
     head = LearnedHead.load(default_head_path())
     assert default_head_path().stat().st_size < 50_000
@@ -271,8 +271,8 @@ def test_committed_head_on_tune_items(monkeypatch: pytest.MonkeyPatch) -> None:
     acc = top_sentence_accuracy(backend, items)
     print(json.dumps({"top_sentence_accuracy": acc}))
     assert acc >= 0.5  # the evidence sentence ranks first far more often than by chance
-    count = token_counter("smollm2-135m-instruct")
-    c = PromptCompressor("learned", rate=0.5, target_tokenizer="smollm2-135m-instruct")
+    count = resolve_token_counter("smollm2-135m-instruct")
+    c = PromptCompressor("learned", rate=0.5, token_counter="smollm2-135m-instruct")
     for r in items[:3]:
         out = c.invoke({"context": r["context"], "question": r["question"]})["context"]
         target = round(0.5 * count(r["context"]))

@@ -37,7 +37,7 @@ class NumbersLast(CompressionBackend):
 
 
 def _compress(backend: CompressionBackend, text: str = PARAGRAPH, rate: float = 0.5) -> str:
-    c = PromptCompressor(backend, rate=rate, target_tokenizer=word_count, min_tokens=0)
+    c = PromptCompressor(backend, rate=rate, token_counter=word_count, min_tokens=0)
     return c.invoke(text)
 
 
