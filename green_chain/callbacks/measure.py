@@ -26,6 +26,8 @@ from uuid import UUID, uuid4
 from langchain_core.callbacks import BaseCallbackManager, CallbackManager
 from langchain_core.runnables.config import var_child_runnable_config
 
+from green_chain.callbacks.lifecycle import RunStart
+
 if TYPE_CHECKING:
     from green_chain.callbacks.handler import EnergyCallbackHandler
 
@@ -86,8 +88,8 @@ class MeasuredBlock:
             parent, token = _enter_config(self.handler, run_id)
         except Exception:  # never break the user's code
             token = None
-        self.handler._safe(
-            self.handler._start, run_id, parent, "measure", self.name, self.tags, self.metadata
+        self.handler.open_run(
+            RunStart(run_id, parent, "measure", self.name, self.tags, self.metadata)
         )
         self._stack.append((run_id, token))
 
@@ -98,7 +100,7 @@ class MeasuredBlock:
                 var_child_runnable_config.reset(token)
             except ValueError:  # token from another context (e.g. a different task)
                 pass
-        self.handler._safe(self.handler._end, run_id, error=exc)
+        self.handler.close_run(run_id, error=exc)
 
     def __enter__(self) -> MeasuredBlock:
         self._open()
