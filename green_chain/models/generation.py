@@ -17,6 +17,7 @@ those tokens under the model's own (temperature 1) distribution.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +33,9 @@ class GenParams:
     stop: tuple[str, ...] = ()
     #: End the reply at the first line break after its first non-blank character.
     first_line: bool = False
+    #: Most seconds of generation (``None``: no limit); a reply cut by it has
+    #: ``finish_reason="timeout"``.
+    max_time_s: float | None = None
 
 
 @dataclass
@@ -43,7 +47,7 @@ class GenOut:
         input_tokens: Prompt tokens the model read.
         output_tokens: Tokens the model generated (see module docstring).
         mean_logprob: Mean log-probability of the generated tokens (nats/token).
-        finish_reason: ``stop`` (EOS or stop sequence) or ``length``.
+        finish_reason: ``stop`` (EOS or stop sequence), ``length`` or ``timeout``.
         batch_size: Rows in the generation this completion was part of.
     """
 
@@ -173,6 +177,7 @@ def generate_batch(lm: Any, prompts: Sequence[Sequence[int]], params: GenParams)
             stopping_criteria=StoppingCriteriaList([criteria]) if criteria else None,
             return_dict_in_generate=True,
             output_logits=True,
+            **({"max_time": params.max_time_s} if params.max_time_s is not None else {}),
             **sampling,
         )
     gen = out.sequences[:, width:].cpu()
@@ -193,6 +198,8 @@ def generate_batch(lm: Any, prompts: Sequence[Sequence[int]], params: GenParams)
         text, hit = cut_at_stop(text, params.stop, params.first_line)
         if hit:
             reason = "stop"
+        elif reason == "length" and n < params.max_new_tokens:  # only max_time cuts earlier
+            reason = "timeout"
         mean = sum(lps) / len(lps) if lps else math.nan
         results.append(GenOut(text, len(p), n, mean, reason, len(prompts)))
     return results
@@ -218,9 +225,13 @@ def stream_one(lm: Any, prompt: Sequence[int], params: GenParams) -> Iterator[st
     lps: list[float] = []
     emitted = 0
     reason = "length"
+    deadline = None if params.max_time_s is None else time.monotonic() + params.max_time_s
     with torch.inference_mode():
         out = model(input_ids=torch.tensor([list(prompt)], device=device), use_cache=True)
         for _ in range(params.max_new_tokens):
+            if deadline is not None and generated and time.monotonic() > deadline:
+                reason = "timeout"
+                break
             logits = out.logits[0, -1].float()
             nxt = _pick(logits, params)
             lps.append(float(torch.log_softmax(logits, -1)[nxt]))
@@ -245,7 +256,7 @@ def stream_one(lm: Any, prompt: Sequence[int], params: GenParams) -> Iterator[st
             out = model(
                 input_ids=torch.tensor([[nxt]], device=device), use_cache=True, **_cache_kwargs(out)
             )
-    if reason == "length" or (generated and generated[-1] in eos):
+    if reason in ("length", "timeout") or (generated and generated[-1] in eos):
         text = tok.decode([t for t in generated if t not in eos], skip_special_tokens=True)
         text, _ = cut_at_stop(text, params.stop, params.first_line)
         if len(text) > emitted:

@@ -171,6 +171,31 @@ def known_names() -> str:
     return ", ".join(sorted(PACKAGED_MODELS))
 
 
+def check_causal_lm_name(name_or_path: str | os.PathLike[str]) -> None:
+    """Fail fast (no loading, no file assembly) on a name that cannot be a causal LM.
+
+    Accepts a packaged chat/base model name or an existing path; the weights themselves
+    are checked when the model is loaded.
+
+    Raises:
+        ValueError: an embedding model's name, or a string that is neither a packaged
+            model name nor an existing path (the message lists the known names).
+    """
+    name = str(name_or_path)
+    spec = PACKAGED_MODELS.get(name)
+    if spec is not None:
+        if spec.kind == "embedding":
+            raise ValueError(
+                f"model {name!r} is an embedding model, not a causal LM; use LocalEmbeddings"
+            )
+        return
+    if not name or not Path(name).expanduser().exists():
+        raise ValueError(
+            f"unknown model {name!r}: not a packaged model "
+            f"({', '.join(CAUSAL_LM_NAMES)}) and not an existing local folder or .gguf file"
+        )
+
+
 def resolve_model(name_or_path: str | os.PathLike[str]) -> ResolvedModel:
     """Resolve a registry name, a local HF folder or a ``.gguf`` file to a :class:`ResolvedModel`.
 
