@@ -26,7 +26,7 @@ from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.language_models.chat_models import LangSmithParams
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, BaseMessageChunk
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from langchain_core.runnables import Runnable, RunnableBinding
+from langchain_core.runnables import Runnable, RunnableBinding, RunnableLambda
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field, PrivateAttr, model_validator
@@ -416,9 +416,15 @@ class RoutedChatModel(BaseChatModel):
         include_raw: bool = False,
         **kwargs: Any,
     ) -> Runnable[LanguageModelInput, dict[str, Any] | Any]:
-        """Each candidate's own ``with_structured_output``, routed by an ``EnergyRouter``."""
+        """Each candidate's own ``with_structured_output``, routed by an ``EnergyRouter``.
+
+        A cascade scorer reads each cheaper answer's raw message, so with
+        ``include_raw=False`` the candidates are asked for the raw message too and the
+        router returns only ``parsed`` (raising the candidate's ``parsing_error``).
+        """
         from green_chain.routing.runnable import EnergyRouter
 
+        raw = include_raw or self.scorer.needs_response
         routes = []
         for name, model in zip(self._policy.names, self.models, strict=True):
             method = getattr(model, "with_structured_output", None)
@@ -426,8 +432,8 @@ class RoutedChatModel(BaseChatModel):
                 raise NotImplementedError(
                     f"candidate {name!r} ({type(model).__name__}) has no with_structured_output"
                 )
-            routes.append(method(schema, include_raw=include_raw, **kwargs))
-        return EnergyRouter(
+            routes.append(method(schema, include_raw=raw, **kwargs))
+        router = EnergyRouter(
             routes=routes,
             scorer=self.scorer,
             threshold=self.threshold,
@@ -435,6 +441,16 @@ class RoutedChatModel(BaseChatModel):
             names=list(self._policy.names),
             token_model=self._policy.token_model,
         )
+        if raw == include_raw:
+            return router
+        return router | RunnableLambda(_parsed_only, name="parsed")
+
+
+def _parsed_only(output: dict[str, Any]) -> Any:
+    """``output["parsed"]`` of an ``include_raw`` result; its ``parsing_error`` is raised."""
+    if output.get("parsing_error") is not None:
+        raise output["parsing_error"]
+    return output.get("parsed")
 
 
 def _bind_candidate(name: str, model: Any, tools: Any, tool_choice: Any) -> Runnable[Any, Any]:

@@ -104,3 +104,25 @@ async def test_image_only_message_async() -> None:
     out = await router.ainvoke([HumanMessage(content=[IMAGE])])
     assert out.response_metadata["routing"]["chosen_model"] == "large"
     assert len(large.calls) == 1
+
+
+def test_structured_output_under_a_cascade_without_include_raw() -> None:
+    import math
+
+    from pydantic import BaseModel
+
+    from green_chain.routing import CascadeScorer
+
+    class Answer(BaseModel):
+        text: str
+
+    cheap = FakeModel(model_name="small", logprob=math.log(0.9))
+    large = FakeModel(model_name="large")
+    router = RoutedChatModel(models=[cheap, large], scorer=CascadeScorer(), threshold=0.5)
+    # the cascade reads the cheap answer's raw message; the caller still gets only `parsed`
+    assert router.with_structured_output(Answer).invoke("hi") == {
+        "model": "small",
+        "schema": "Answer",
+    }
+    raw = router.with_structured_output(Answer, include_raw=True).invoke("hi")
+    assert raw["parsed"]["model"] == "small" and raw["parsing_error"] is None
