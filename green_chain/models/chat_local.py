@@ -252,6 +252,7 @@ class ChatLocal(BaseChatModel):
             stop=stops,
             first_line=self.first_line,
             max_time_s=None if timeout is None else float(timeout),
+            json_prefix=prompt.prefill or None,  # a forced tool call ends where its JSON does
         )
         return prompt, (name, gen), tools
 

@@ -43,6 +43,7 @@ from langchain_core.messages import (
 )
 
 BASE_MODEL_STOPS = ("\nUser:", "\nSystem:", "\nTool result")
+_ARGS_KEYS = {"arguments", "args", "parameters"}
 _NAME_RE = re.compile(r'"(?:tool|name)"\s*:\s*"([^"\\]*)"')
 
 
@@ -92,24 +93,25 @@ def tool_choice_name(tool_choice: Any) -> str | None:
     )
 
 
-_EXAMPLE_VALUES: dict[str, Any] = {
-    "string": "text",
-    "integer": 1,
-    "number": 1.5,
-    "boolean": True,
-    "array": [],
-    "object": {},
-}
+#: A placeholder argument value in the tool instructions' example: a JSON string naming the
+#: type (``"<integer>"``). A call that still holds one copied the example, not a value.
+_PLACEHOLDER_RE = re.compile(r"<(string|integer|number|boolean|array|object|value)>")
 
 
 def _example_args(fn: dict[str, Any]) -> dict[str, Any]:
-    """Valid JSON example arguments for a tool: one placeholder value per declared type."""
+    """Example arguments for a tool, valid JSON: ``{"<name>": "<type>"}`` per argument."""
     props = (fn.get("parameters") or {}).get("properties") or {}
     args: dict[str, Any] = {}
     for key, spec in props.items():
         kind = spec.get("type") if isinstance(spec, dict) else None
-        args[str(key)] = _EXAMPLE_VALUES.get(kind if isinstance(kind, str) else "", "value")
+        args[str(key)] = f"<{kind}>" if isinstance(kind, str) else "<value>"
     return args
+
+
+def _copied_placeholders(args: dict[str, Any]) -> list[str]:
+    return [
+        k for k, v in args.items() if isinstance(v, str) and _PLACEHOLDER_RE.fullmatch(v.strip())
+    ]
 
 
 def tools_instructions(tools: Sequence[dict[str, Any]], forced: str | None) -> str:
@@ -133,7 +135,8 @@ def tools_instructions(tools: Sequence[dict[str, Any]], forced: str | None) -> s
         "You can call these tools:",
         *specs,
         "To call a tool, reply with only one JSON object with the keys "
-        '"tool" (the tool name) and "arguments" (an object of the argument values), '
+        '"tool" (the tool name) and "arguments" (an object of the argument values; '
+        'replace each "<type>" with a real value of that type), '
         f"for example: {example}",
     ]
     if forced == "any":
@@ -294,6 +297,14 @@ def _object_end(text: str, start: int) -> int:
 
 
 @dataclass(frozen=True)
+class _Repaired:
+    """A truncated object closed by :func:`_repair` (``value``), with its raw text."""
+
+    value: dict[str, Any]
+    raw: str
+
+
+@dataclass(frozen=True)
 class _Malformed:
     """A complete (brace-balanced) object that is not valid JSON."""
 
@@ -323,7 +334,9 @@ def _decode_json_objects(text: str) -> list[tuple[int, int, Any]]:
             else:
                 value = _repair(text[i:])
                 end = len(text) if value is not None else -1
-        if end > 0 and isinstance(value, (dict, _Malformed)):
+                if isinstance(value, dict):
+                    value = _Repaired(value, text[i:])
+        if end > 0 and isinstance(value, (dict, _Malformed, _Repaired)):
             found.append((i, end, value))
             i = text.find("{", end)
         else:
@@ -340,7 +353,9 @@ def parse_tool_calls(
     ``"arguments"`` (or ``"args"``/``"parameters"``) holding an object. Objects that name an
     unknown tool or carry non-object arguments become ``invalid_tool_calls``, and so does a
     complete object that names a tool but is not valid JSON (its raw text is kept in
-    ``args``). Only an object cut off before its closing brace is repaired.
+    ``args``), a call whose arguments hold the instructions' ``"<type>"`` placeholder, and a
+    truncated call whose arguments were cut off. Only an object cut off before its
+    closing brace is repaired, and only when its arguments survive the repair.
     """
     calls: list[dict[str, Any]] = []
     invalid: list[dict[str, Any]] = []
@@ -361,8 +376,24 @@ def parse_tool_calls(
                 }
             )
             continue
+        truncated = None
+        if isinstance(obj, _Repaired):
+            truncated, obj = obj.raw, obj.value
         name = obj.get("tool", obj.get("name"))
         if not isinstance(name, str):
+            continue
+        if truncated is not None and not _ARGS_KEYS & set(obj) and '"arg' in truncated:
+            spans.append((start, end))
+            invalid.append(
+                {
+                    "name": name,
+                    "args": truncated,
+                    "id": f"call_{uuid.uuid4().hex[:24]}",
+                    "error": "the tool call was cut off before its arguments were complete "
+                    "(raise max_tokens)",
+                    "type": "invalid_tool_call",
+                }
+            )
             continue
         args = obj.get("arguments", obj.get("args", obj.get("parameters", {})))
         if isinstance(args, str):
@@ -372,14 +403,16 @@ def parse_tool_calls(
                 pass
         call_id = f"call_{uuid.uuid4().hex[:24]}"
         spans.append((start, end))
-        if name in tool_names and isinstance(args, dict):
+        copied = _copied_placeholders(args) if isinstance(args, dict) else []
+        if name in tool_names and isinstance(args, dict) and not copied:
             calls.append({"name": name, "args": args, "id": call_id, "type": "tool_call"})
         else:
-            error = (
-                f"unknown tool {name!r}"
-                if name not in tool_names
-                else "arguments are not an object"
-            )
+            if name not in tool_names:
+                error = f"unknown tool {name!r}"
+            elif copied:
+                error = f"arguments {copied} hold the instructions' example placeholder"
+            else:
+                error = "arguments are not an object"
             invalid.append(
                 {
                     "name": name,

@@ -135,3 +135,32 @@ def test_forced_call_parser_never_returns_silent_none() -> None:
     good = AIMessage("", tool_calls=[{"name": "Weather", "args": {"city": "Oslo"}, "id": "1"}])
     assert parse_forced_call(good, Weather, "Weather") == Weather(city="Oslo")
     assert parse_forced_call(good, {"title": "Weather"}, "Weather") == {"city": "Oslo"}
+
+
+def test_forced_tool_call_generation_ends_where_its_json_closes() -> None:
+    from green_chain.models.generation import cut_at_stop, json_object_end
+
+    prefix = '{"tool": "get_weather", "arguments": '
+    text = '{"city": "a}b"}} and then the model {"goes": "on"}'
+    assert cut_at_stop(text, (), json_prefix=prefix) == ('{"city": "a}b"}}', True)
+    assert cut_at_stop('{"city": "Par', (), json_prefix=prefix) == ('{"city": "Par', False)
+    assert cut_at_stop('get_weather", "arguments": {}}x', (), json_prefix='{"tool": "') == (
+        'get_weather", "arguments": {}}',
+        True,
+    )
+    assert json_object_end('x {"a": "}"} y') == 12 and json_object_end("{") == -1
+
+
+def test_forced_tool_call_passes_its_prefill_as_json_prefix(chat: ChatLocal) -> None:
+    from langchain_core.tools import tool
+
+    @tool
+    def get_weather(city: str) -> str:
+        """Weather for a city."""
+        return "sunny"
+
+    bound: Any = chat.bind_tools([get_weather], tool_choice="get_weather")
+    prompt, (_, params), _ = chat._prepare([HumanMessage("hi")], None, dict(bound.kwargs))
+    assert params.json_prefix == prompt.prefill == '{"tool": "get_weather", "arguments": '
+    _, (_, plain), _ = chat._prepare([HumanMessage("hi")], None, {})
+    assert plain.json_prefix is None

@@ -121,4 +121,22 @@ def test_tool_instructions_show_only_valid_json() -> None:
     text = tools_instructions([TOOL], None)
     assert "<argument name>" not in text and "<value>" not in text
     example = text.split("for example: ", 1)[1].splitlines()[0]
-    assert json.loads(example) == {"tool": "get_weather", "arguments": {"city": "text"}}
+    assert json.loads(example) == {"tool": "get_weather", "arguments": {"city": "<string>"}}
+
+
+def test_truncated_call_that_lost_its_arguments_is_invalid() -> None:
+    # cut at max_tokens inside the arguments' first string: no comma-cut may keep the call
+    text = '{"tool": "get_weather", "arguments": {"city": "San Francisco, in Calif'
+    _, calls, bad = parse_tool_calls(text, ["get_weather"])
+    assert calls == [] and "cut off" in bad[0]["error"] and bad[0]["args"] == text
+    # a truncated call whose arguments survive is still repaired
+    _, calls, _ = parse_tool_calls(
+        '{"tool": "get_weather", "arguments": {"city": "Lima", "x": [', ["get_weather"]
+    )
+    assert calls[0]["args"]["city"] == "Lima"
+
+
+def test_copied_example_placeholder_is_an_invalid_call() -> None:
+    text = '{"tool": "get_weather", "arguments": {"city": "<string>"}}'
+    _, calls, bad = parse_tool_calls(text, ["get_weather"])
+    assert calls == [] and "placeholder" in bad[0]["error"]
