@@ -35,7 +35,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import threading
-from collections.abc import AsyncIterator, Callable, Hashable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Hashable, Iterator, Mapping, Sequence
 from operator import itemgetter
 from typing import Any, cast
 
@@ -130,6 +130,22 @@ class ChatLocal(BaseChatModel):
         """Fields as listed above, plus the aliases ``model_name`` and ``max_new_tokens``
         (validated at runtime: unknown names raise)."""
         super().__init__(**data)
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Any:
+        """A copy with ``update`` applied; the aliases ``max_new_tokens`` and ``model_name``
+        are accepted, unknown fields and unknown model names raise (pydantic's own
+        ``model_copy`` does not validate ``update``)."""
+        if update:
+            update = dict(update)
+            for alias, name in (("max_new_tokens", "max_tokens"), ("model_name", "model")):
+                if alias in update:
+                    update[name] = update.pop(alias)
+            unknown = sorted(set(update) - set(type(self).model_fields))
+            if unknown:
+                raise ValueError(f"ChatLocal has no fields {unknown}")
+            if "model" in update:
+                check_causal_lm_name(update["model"])
+        return super().model_copy(update=update, deep=deep)
 
     @field_validator("model")
     @classmethod

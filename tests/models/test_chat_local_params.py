@@ -164,3 +164,12 @@ def test_forced_tool_call_passes_its_prefill_as_json_prefix(chat: ChatLocal) -> 
     assert params.json_prefix == prompt.prefill == '{"tool": "get_weather", "arguments": '
     _, (_, plain), _ = chat._prepare([HumanMessage("hi")], None, {})
     assert plain.json_prefix is None
+
+
+def test_model_copy_maps_aliases_and_rejects_unknown_fields(chat: ChatLocal) -> None:
+    assert chat.model_copy(update={"max_new_tokens": 3}).max_tokens == 3
+    assert chat.model_copy(update={"max_tokens": 5, "first_line": True}).max_tokens == 5
+    with pytest.raises(ValueError, match="no fields"):
+        chat.model_copy(update={"max_tokns": 3})
+    with pytest.raises(ValueError, match="unknown model"):
+        chat.model_copy(update={"model_name": "gemma3-27m"})
