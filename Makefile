@@ -6,7 +6,7 @@ STAMP := $(VENV)/.green-chain-installed
 INTEGRATIONS := $(wildcard integrations/*/pyproject.toml)
 DEMO_ARGS ?=
 
-.PHONY: demo test setup lint typecheck pytest clean
+.PHONY: demo test setup lint typecheck pytest clean gpu-check
 
 $(STAMP): pyproject.toml $(INTEGRATIONS) Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ setup: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/green-chain meters --seconds 1
 	$(BIN)/green-chain bench --quick $(DEMO_ARGS)
+
+# GPU machine: system python with torch, transformers, nvidia-ml-py; no venv, no langchain
+gpu-check:
+	PYTHONPATH=. python3 -m green_chain.experiments.gpu_calibration --out docs/results/gpu_calibration.json
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

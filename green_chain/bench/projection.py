@@ -14,14 +14,25 @@ counts and routing decisions with a documented model of a real deployment
 * optimizers: tokens they read (``tokens_before`` of their events) priced as prefill
   of the packaged MiniLM encoder (22.7 M parameters) on the same GPU.
 
+``--projection-calibration FILE`` prices the same tokens from a measured
+``gpu_calibration.json`` instead (:class:`CalibratedProjection`, labelled
+``projected (calibrated on <device>)``).
+
 Every figure from here is labelled ``projected``; it is never added to measured joules.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
+
+from green_chain.bench.gpu_calibration_file import (
+    CalibratedModel,
+    GPUCalibration,
+    load_gpu_calibration,
+)
+from green_chain.bench.records import ItemRecord, as_record
 
 DEFAULT_PROJECTION = "llama-3.1-8b:llama-3.1-70b@h100"
 
@@ -126,24 +137,20 @@ class Projection:
             + spec.decode_j_per_token[self.gpu_key] * completion_tokens
         )
 
-    def record_j(self, record: Mapping[str, Any], cheap_names: set[str]) -> float:
+    def record_j(self, record: ItemRecord | Mapping[str, Any], cheap_names: set[str]) -> float:
         """Projected joules of one benchmark record (its answering calls plus its optimizers)."""
-        total = 0.0
-        for call in record.get("calls", []):
-            role = "cheap" if call.get("model_name") in cheap_names else "large"
-            total += self.call_j(
-                role, call.get("prompt_tokens") or 0, call.get("completion_tokens") or 0
-            )
-        read = sum(int(e.get("tokens_before", 0)) for e in record.get("optimizer_events", []))
-        total += self.prefill_j_per_token(ENCODER_PARAMS) * read
-        total += self.prefill_j_per_token(self.cheap.params) * record.get(
-            "optimizer_model_tokens", 0
+        return price_record(
+            self.call_j,
+            self.prefill_j_per_token(ENCODER_PARAMS),
+            self.prefill_j_per_token(self.cheap.params),
+            record,
+            cheap_names,
         )
-        return total
 
     def describe(self) -> dict[str, Any]:
         return {
             "kind": "projected",
+            "label": "projected (published figures)",
             "cheap": {
                 **asdict(self.cheap),
                 "prefill_j_per_token": self.prefill_j_per_token(self.cheap.params),
@@ -156,6 +163,134 @@ class Projection:
             "encoder_params": ENCODER_PARAMS,
             "docs": "docs/energy_projection.md",
         }
+
+
+def price_record(
+    call_j: Callable[[str, int, int], float],
+    encoder_j_per_token: float,
+    cheap_prefill_j_per_token: float,
+    record: ItemRecord | Mapping[str, Any],
+    cheap_names: set[str],
+) -> float:
+    """Joules of one benchmark record: its answering calls plus what its optimizers read.
+
+    ``call_j(role, prompt_tokens, completion_tokens)`` prices a call by ``cheap`` or
+    ``large``; tokens the optimizers read (``tokens_before``) are priced at
+    ``encoder_j_per_token``, tokens of model calls inside an optimizer at the cheap
+    model's prefill joules per token.
+    """
+    rec = as_record(record)
+    total = 0.0
+    for call in rec.calls:
+        role = "cheap" if call.model_name in cheap_names else "large"
+        total += call_j(role, call.prompt_tokens or 0, call.completion_tokens or 0)
+    read = sum(int(e.get("tokens_before", 0)) for e in rec.optimizer_events)
+    total += encoder_j_per_token * read
+    total += cheap_prefill_j_per_token * rec.optimizer_model_tokens
+    return total
+
+
+@dataclass(frozen=True)
+class CalibratedProjection:
+    """A deployment pair priced from a measured ``gpu_calibration.json``.
+
+    Prefill and decode joules per token are the file's fitted figures; decode is
+    taken at ``decode_batch``, the largest batch size measured for both models
+    (published per-token figures are for batched servers too). The optimizers'
+    encoder is priced as the smallest calibrated model's prefill joules per token
+    scaled by parameter count (an assumption: the encoder itself is not measured).
+    """
+
+    cheap: CalibratedModel
+    large: CalibratedModel
+    calibration: GPUCalibration
+    decode_batch: int
+
+    @property
+    def label(self) -> str:
+        return f"projected (calibrated on {self.calibration.device})"
+
+    @property
+    def spec(self) -> str:
+        return f"{self.cheap.name}:{self.large.name}@calibrated:{self.calibration.device}"
+
+    @property
+    def encoder_j_per_token(self) -> float:
+        small = min(self.calibration.models.values(), key=lambda m: m.params)
+        return small.prefill_j_per_token * ENCODER_PARAMS / small.params
+
+    def call_j(self, role: str, prompt_tokens: int, completion_tokens: int) -> float:
+        """Projected joules of one model call by ``role`` (``cheap`` or ``large``)."""
+        m = self.cheap if role == "cheap" else self.large
+        return (
+            m.prefill_j_per_token * prompt_tokens
+            + m.decode_j_per_token[self.decode_batch] * completion_tokens
+        )
+
+    def record_j(self, record: ItemRecord | Mapping[str, Any], cheap_names: set[str]) -> float:
+        """Projected joules of one benchmark record (its answering calls plus its optimizers)."""
+        return price_record(
+            self.call_j,
+            self.encoder_j_per_token,
+            self.cheap.prefill_j_per_token,
+            record,
+            cheap_names,
+        )
+
+    def describe(self) -> dict[str, Any]:
+        c = self.calibration
+        return {
+            "kind": "projected",
+            "label": self.label,
+            "cheap": asdict(self.cheap),
+            "large": asdict(self.large),
+            "decode_batch": self.decode_batch,
+            "encoder_params": ENCODER_PARAMS,
+            "encoder_prefill_j_per_token": self.encoder_j_per_token,
+            "encoder_source": "ASSUMPTION: the smallest calibrated model's prefill J/token "
+            "scaled by parameter count",
+            "calibration": {
+                "path": c.path,
+                "sha256": c.sha256,
+                "created": c.created,
+                "device": c.device,
+                "driver": c.driver,
+                "idle_w": c.idle_w,
+            },
+            "docs": "docs/energy_projection.md",
+        }
+
+
+def calibrated_projection(path: str, pair: str | None = None) -> CalibratedProjection:
+    """Price a projection from a measured ``gpu_calibration.json``.
+
+    ``pair`` is ``CHEAP:LARGE`` naming two models of the file (default: its two
+    largest). A clear ``ValueError`` naming the option when the file or pair is unusable.
+    """
+    cal = load_gpu_calibration(path)
+    if pair:
+        if "@" in pair:
+            raise ValueError(
+                f"--projection {pair!r}: with --projection-calibration give CHEAP:LARGE only "
+                "(the GPU is the calibration's)"
+            )
+        cheap_name, _, large_name = pair.partition(":")
+        for name in (cheap_name, large_name):
+            if name not in cal.models:
+                raise ValueError(
+                    f"--projection: model {name!r} is not a usable model of {path} "
+                    f"(has: {', '.join(sorted(cal.models))})"
+                )
+        cheap, large = cal.models[cheap_name], cal.models[large_name]
+    else:
+        cheap, large = sorted(cal.models.values(), key=lambda m: m.params)[-2:]
+    common = set(cheap.decode_j_per_token) & set(large.decode_j_per_token)
+    if not common:
+        raise ValueError(
+            f"--projection-calibration: {path} measured {cheap.name} and {large.name} "
+            "decode at no common batch size"
+        )
+    return CalibratedProjection(cheap, large, cal, max(common))
 
 
 def prefill_curve(spec: str) -> Any:
