@@ -101,9 +101,8 @@ def test_integrations_declare_a_green_chain_range(folder: str) -> None:
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "green_chain.cli", *args], capture_output=True, text=True
-    )
+    code = "import sys; from green_chain.cli import main; sys.exit(main(sys.argv[1:]))"
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
 
 
 def test_cli_version_and_plain_help() -> None:
