@@ -10,8 +10,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import re
 import sys
 from collections.abc import Sequence
+
+from green_chain import __version__
 
 #: Sub-command name -> module of this package.
 COMMANDS: dict[str, str] = {
@@ -21,7 +24,36 @@ COMMANDS: dict[str, str] = {
     "report": "report",
     "compare": "compare",
     "merge": "merge",
+    "data": "data",
 }
+
+
+_ROLE = re.compile(r":[a-z]+:`(~?)([^`]+)`")
+
+
+def plain_text(text: str) -> str:
+    """``text`` without reStructuredText markup (for ``--help``): roles such as
+    ``:class:`~a.B``` become ``B``, double back-quotes and literal-block ``::`` go."""
+    text = _ROLE.sub(lambda m: m.group(2).rsplit(".", 1)[-1] if m.group(1) else m.group(2), text)
+    text = re.sub(r"::$", ":", text.replace("``", ""), flags=re.MULTILINE)
+    return text
+
+
+def _plain_help(parser: argparse.ArgumentParser) -> None:
+    """Strip reST markup from every description and help text, sub-commands included."""
+    if parser.description:
+        parser.description = plain_text(parser.description)
+    if parser.epilog:
+        parser.epilog = plain_text(parser.epilog)
+    for action in parser._actions:
+        if isinstance(action.help, str):
+            action.help = plain_text(action.help)
+        if isinstance(action, argparse._SubParsersAction):
+            for choice in action._choices_actions:
+                if isinstance(choice.help, str):
+                    choice.help = plain_text(choice.help)
+            for sub in dict.fromkeys(action.choices.values()):
+                _plain_help(sub)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,10 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="green-chain",
         description="Measure and cut the energy of LangChain applications.",
     )
+    parser.add_argument("--version", action="version", version=f"green-chain {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module_name in COMMANDS.values():
         importlib.import_module(f"{__name__}.{module_name}").register(sub)
+    _plain_help(parser)
     return parser
 
 
