@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import make_tokenizer
 
 from green_chain.models import ChatLocal
 from green_chain.models.generation import StrippedPieces
@@ -19,11 +18,12 @@ PROMPTS = [
 ]
 
 
-def _gemma(folder: Path, chat_template: bool) -> Path:
+def _gemma(folder: Path, tokenizer_folder: Path) -> Path:
+    """A tiny Gemma 3 with the tokenizer (chat template or none) of ``tokenizer_folder``."""
     torch = pytest.importorskip("torch")
-    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+    from transformers import AutoTokenizer, Gemma3ForCausalLM, Gemma3TextConfig
 
-    tok = make_tokenizer(chat_template)
+    tok = AutoTokenizer.from_pretrained(tokenizer_folder)
     torch.manual_seed(3)
     cfg = Gemma3TextConfig(
         vocab_size=len(tok),
@@ -48,11 +48,11 @@ def _gemma(folder: Path, chat_template: bool) -> Path:
     return folder
 
 
-@pytest.mark.parametrize("chat_template", [True, False], ids=["chat", "base"])
+@pytest.mark.parametrize("tokenizer", ["tiny_folder", "tiny_base_folder"], ids=["chat", "base"])
 def test_stream_text_equals_invoke_text_past_the_sliding_window(
-    tmp_path: Path, chat_template: bool
+    tmp_path: Path, tokenizer: str, request: pytest.FixtureRequest
 ) -> None:
-    path = str(_gemma(tmp_path, chat_template))
+    path = str(_gemma(tmp_path, request.getfixturevalue(tokenizer)))
     chat = ChatLocal(model=path, max_new_tokens=24)
     assert chat.loaded.model.config.sliding_window == 8
     for prompt in PROMPTS:
@@ -82,7 +82,7 @@ def test_stripped_pieces_concatenate_to_the_stripped_text(pieces: list[str]) -> 
 
 
 def test_base_model_stream_is_stripped_like_invoke(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, tiny_base_folder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A base model's transcript reply (" Yes ...\\n"): invoke strips it, so must stream."""
     import green_chain.models.chat_local as chat_local
@@ -101,7 +101,7 @@ def test_base_model_stream_is_stripped_like_invoke(
 
     monkeypatch.setattr(chat_local, "stream_one", fake_stream)
     monkeypatch.setattr(chat_local, "generate_batch", fake_batch)
-    chat = ChatLocal(model=str(_gemma(tmp_path, chat_template=False)), max_new_tokens=8)
+    chat = ChatLocal(model=str(_gemma(tmp_path, tiny_base_folder)), max_new_tokens=8)
     streamed = "".join(str(c.content) for c in chat.stream("hi"))
     assert streamed == chat.invoke("hi").content == "Yes, we can."
 
