@@ -32,7 +32,18 @@ What is dropped (``drop``):
   cache keeps hitting. Each cut drops about ``drop_block_tokens`` at once
   (hysteresis), so the cut moves about once per ``drop_block_tokens`` of new
   conversation. Clearly relevant dropped turns (relevance >= ``relevant_above``) are
-  recalled just before the new turn, where they cost the cache only that tail.
+  recalled just before the new turn, where they cost the cache only that tail (and
+  only with the budget the window leaves).
+
+When to use which (measured with ``python -m green_chain.experiments.prefix_cache``,
+SmolLM2-135M, a 10-turn dialogue of prompts up to ~310 tokens, see the README): with a
+prefix cache, ``"front_blocks"`` read more of each prompt from the cache than
+``"relevance"`` (51-56 % against 43 % at a 128-token budget) but the full history was
+cheaper than either; ``"relevance"`` stays the default. Send the full history while it
+fits and the model caches prefixes; when it must be capped, use ``"front_blocks"`` with
+a budget of several turns and ``drop_block_tokens`` of at least a turn or two (a block
+shorter than a turn moves the cut every turn); use ``"relevance"`` for a model without
+a prefix cache, or a history far longer than the budget that mixes topics.
 """
 
 from __future__ import annotations
