@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from green_chain.cli.errors import UsageError, check_out_dir
+
 if TYPE_CHECKING:  # the command module stays light: ``green-chain --help`` imports it
     from green_chain.bench.components import Components
     from green_chain.bench.projection import CalibratedProjection, Projection
@@ -177,7 +179,11 @@ class BenchPlan:
 
 
 def validate(args: argparse.Namespace) -> BenchPlan:
-    """Check every argument before anything is loaded; a bad one is a one-line error."""
+    """Check every argument before anything is loaded; a bad one is a one-line error.
+
+    The output folder is created and a test file written there, so a run never ends
+    unable to save its results.
+    """
     from green_chain.bench.exporters import load_exporter
     from green_chain.bench.projection import (
         DEFAULT_PROJECTION,
@@ -195,6 +201,8 @@ def validate(args: argparse.Namespace) -> BenchPlan:
         get_scenarios(_scenario_names(args.etr_scenarios))  # unknown names: a clear error
     if args.rate is not None and not 0 < args.rate <= 1:
         raise ValueError(f"--rate must be in (0, 1], got {args.rate}")
+    if args.threads is not None and args.threads < 1:
+        raise ValueError(f"--threads must be >= 1, got {args.threads}")
     scenarios = get_scenarios(_scenario_names(args.scenarios))
     spec = args.projection or DEFAULT_PROJECTION
     projection: Projection | CalibratedProjection | None = None
@@ -211,7 +219,7 @@ def validate(args: argparse.Namespace) -> BenchPlan:
             f"data folder {root} does not exist: pass --data DIR or set ${DATA_ENV} to the folder "
             "holding the shared evaluation data (qa/, classification/, dialogue/ ...)"
         )
-    out = (
+    out = check_out_dir(
         Path(args.out)
         if args.out
         else Path(DEFAULT_OUT) / _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -326,11 +334,15 @@ def run(
         default_components,
     )
     from green_chain.bench.document import build_document
+    from green_chain.bench.exporters import ExporterUnavailableError
     from green_chain.bench.routefit import fit_route_policy
     from green_chain.bench.runner import run_benchmark
     from green_chain.energy.monitor import EnergyMonitor
 
-    plan = validate(args)
+    try:
+        plan = validate(args)
+    except (ValueError, ExporterUnavailableError) as exc:  # bad arguments: one line, exit 2
+        raise UsageError(str(exc)) from exc
     threads = set_threads(args.threads)
     if components is None:
         try:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
+
+from green_chain.cli.errors import UsageError, check_out_dir
 
 
 def register(subparsers: Any) -> None:
@@ -23,15 +24,35 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
+def refuse_invalid(doc: dict[str, Any], where: str) -> None:
+    """A :class:`UsageError` naming the first NaN/inf figure or negative energy of ``doc``.
+
+    ``merge`` never writes such a figure: a NaN would poison every merged total.
+    """
+    from green_chain.bench.results_schema import invalid_figures
+
+    bad = invalid_figures(doc)
+    if bad:
+        more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+        raise UsageError(
+            f"{where} an invalid figure, {bad[0]}{more}: merge accepts finite numbers and "
+            "energies >= 0 only (re-run that scenario or fix the file)"
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     from green_chain.bench.document import write_outputs
     from green_chain.bench.merge import merge_documents
     from green_chain.bench.results import format_table, load_results
 
     docs = [load_results(p) for p in args.results]
+    for path, doc in zip(args.results, docs, strict=True):
+        refuse_invalid(doc, f"{path} holds")
     merged = merge_documents(docs, replace=args.replace)
     merged["command"] = ["green-chain", "merge", *args.results, "--out", args.out]
-    paths = write_outputs(merged, Path(args.out), plots=not args.no_plots)
+    refuse_invalid(merged, "the merged run would hold")
+    out = check_out_dir(args.out)
+    paths = write_outputs(merged, out, plots=not args.no_plots, allow_nan=False)
     print(format_table(merged))
     for p in paths.values():
         print(f"  {p}")
