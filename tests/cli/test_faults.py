@@ -332,3 +332,33 @@ def test_merged_file_is_strict_json(runs: dict[str, Any], tmp_path: Path) -> Non
         raise AssertionError(f"merge wrote {constant}")
 
     json.loads((tmp_path / "m" / "results.json").read_text(), parse_constant=refuse)
+
+
+def test_data_download_to_a_file_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "notes.txt"
+    target.write_text("x")
+    assert main(["data", "download", "squad", "--to", str(target)]) == 2
+    assert "--to" in _one_line_error(capsys, "data")
+    assert main(["data", "download", "nope", "--to", str(tmp_path / "d")]) == 2
+    assert "unknown scenario" in _one_line_error(capsys, "data")
+
+
+def test_bad_ray_option_is_a_usage_error(runs: dict[str, Any], tmp_path: Path) -> None:
+    from green_chain.cli import UsageError
+
+    clock = FakeClock()
+    meter = FakeMeterBackend(["cpu:fake"], kind="estimated", source="fake-estimate", clock=clock)
+    args = build_parser().parse_args(
+        [
+            *("bench", "--data", str(runs["data"]), "--out", str(tmp_path / "o")),
+            *("--scenarios", "squad", "--items", "1", "--ray", "local", "--ray-workers", "0"),
+        ]
+    )
+    with pytest.raises(UsageError, match="--ray-workers must be >= 1"):
+        bench.run(
+            args,
+            components=make_components(clock, meter),
+            monitor=EnergyMonitor([meter], clock=clock),
+        )
