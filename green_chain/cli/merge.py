@@ -40,6 +40,21 @@ def refuse_invalid(doc: dict[str, Any], where: str) -> None:
         )
 
 
+def _drop_invalid_curves(merged: dict[str, Any]) -> None:
+    """Drop a fitted E(n) curve with a NaN/inf figure (a bonus, refit from the records),
+    noting why under ``energy_curves_dropped``, rather than refuse the whole merge."""
+    from green_chain.bench.results_schema import invalid_figures
+
+    curves = merged.get("energy_curves")
+    if not isinstance(curves, dict):
+        return
+    found = {name: invalid_figures(c) for name, c in curves.items()}
+    dropped = {name: f"non-finite fit: {', '.join(bad)}" for name, bad in found.items() if bad}
+    if dropped:
+        merged["energy_curves"] = {n: c for n, c in curves.items() if n not in dropped}
+        merged["energy_curves_dropped"] = dropped
+
+
 def run(args: argparse.Namespace) -> int:
     from green_chain.bench.document import write_outputs
     from green_chain.bench.merge import merge_documents
@@ -50,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
         refuse_invalid(doc, f"{path} holds")
     merged = merge_documents(docs, replace=args.replace)
     merged["command"] = ["green-chain", "merge", *args.results, "--out", args.out]
+    _drop_invalid_curves(merged)
     refuse_invalid(merged, "the merged run would hold")
     out = check_out_dir(args.out)
     paths = write_outputs(merged, out, plots=not args.no_plots, allow_nan=False)

@@ -362,3 +362,24 @@ def test_bad_ray_option_is_a_usage_error(runs: dict[str, Any], tmp_path: Path) -
             components=make_components(clock, meter),
             monitor=EnergyMonitor([meter], clock=clock),
         )
+
+
+def test_merge_drops_a_non_finite_curve_fit_with_its_reason(
+    runs: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from green_chain.bench import merge as bench_merge
+
+    real = bench_merge.merge_documents
+
+    def with_nan_curve(docs: Any, **kwargs: Any) -> Any:
+        merged = real(docs, **kwargs)
+        merged["energy_curves"] = {"m": {"a": 1.0, "b": 0.0, "c": 0.0, "r2": math.nan}}
+        return merged
+
+    monkeypatch.setattr(bench_merge, "merge_documents", with_nan_curve)
+    a = _write(tmp_path / "a.json", runs["a"])
+    b = _write(tmp_path / "b.json", runs["b"])
+    assert main(["merge", str(a), str(b), "--out", str(tmp_path / "m"), "--no-plots"]) == 0
+    doc = json.loads((tmp_path / "m" / "results.json").read_text())
+    assert doc["energy_curves"] == {}
+    assert doc["energy_curves_dropped"] == {"m": "non-finite fit: r2 = nan"}
