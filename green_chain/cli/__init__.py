@@ -2,7 +2,10 @@
 
 Each sub-command lives in its own module of this package with two functions,
 ``register(subparsers)`` and ``run(args) -> int``. Modules keep heavy imports inside
-``run`` so ``green-chain --help`` stays instant. ``main`` is the console entry point.
+``run`` so ``green-chain --help`` stays instant. ``main`` is the console entry point:
+a user error (:mod:`green_chain.cli.errors`: a :class:`UsageError`, a results file of the
+wrong shape, a missing input, an unwritable ``--out``) is one line on stderr and exit
+status 2; any other exception is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -15,6 +18,9 @@ import sys
 from collections.abc import Sequence
 
 from green_chain import __version__
+from green_chain.cli.errors import UsageError, user_error_message
+
+__all__ = ["COMMANDS", "UsageError", "build_parser", "main"]
 
 #: Sub-command name -> module of this package.
 COMMANDS: dict[str, str] = {
@@ -85,8 +91,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"green-chain {args.command}: error: {exc}", file=sys.stderr)
+    except Exception as exc:
+        # a user error (cli/errors.py) is one line and exit 2; a bug keeps its traceback
+        message = user_error_message(exc)
+        if message is None:
+            raise
+        print(f"green-chain {args.command}: error: {message}", file=sys.stderr)
         return 2
 
 

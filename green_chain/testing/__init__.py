@@ -6,7 +6,10 @@
 * :class:`FakeNVML` - a fake ``pynvml`` module (counters, power, errors, pre-Volta).
 * :class:`FakePowercapTree` - builds a fake ``/sys/class/powercap`` RAPL tree.
 * :class:`BagOfWordsEmbeddings` - deterministic hashed bag-of-words embeddings
-  (:mod:`green_chain.testing.embeddings`).
+  (:mod:`green_chain.testing.embeddings`), recording texts embedded and batch sizes.
+* :class:`ScriptedChatModel` - a chat model replaying scripted replies (then a
+  ``default``), recording each call's messages, kwargs, ``stop`` and bound tools, with a
+  ``with_structured_output`` that parses the reply (:mod:`green_chain.testing.models`).
 * :mod:`green_chain.testing.bench` - fake components and a tiny data folder for the
   benchmark library (``make_components``, ``write_tiny_data``).
 
