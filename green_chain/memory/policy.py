@@ -148,11 +148,8 @@ class HistoryPolicy:
         object.__setattr__(self, "tools", tuple(self.tools))
         if self.drop not in ("relevance", "front_blocks"):
             raise ValueError(f"drop must be 'relevance' or 'front_blocks', got {self.drop!r}")
-        block = self.drop_block_tokens
-        if block is not None and (
-            isinstance(block, bool) or not isinstance(block, int) or block < 1
-        ):
-            raise ValueError(f"drop_block_tokens must be a positive int or None, got {block!r}")
+        if self.drop_block_tokens is not None:
+            token_count(self.drop_block_tokens, "drop_block_tokens")
 
     @property
     def block_tokens(self) -> int:

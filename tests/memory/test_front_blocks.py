@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 from langchain_core.embeddings import Embeddings
-from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
 from green_chain.memory import HistoryPolicy, RelevantHistory
 from green_chain.memory.messages import message_tokens
 from green_chain.memory.planner import front_cut_points
 from green_chain.testing.embeddings import BagOfWordsEmbeddings
+from green_chain.testing.models import ScriptedChatModel
 
 TOPICS = ["weather", "pancakes", "stocks", "football", "gardening", "trains", "music"]
 
@@ -167,7 +167,7 @@ def test_bad_options_are_clear() -> None:
     assert HistoryPolicy(max_tokens=2).block_tokens == 1
 
 
-class TemplateCounter(GenericFakeChatModel):
+class TemplateCounter(ScriptedChatModel):
     """Counts like a chat template: words + 6 per message + 9 fixed (more than the
     ``messages`` budget's 4 per message, so the exact prompt check has work to do)."""
 
@@ -176,7 +176,7 @@ class TemplateCounter(GenericFakeChatModel):
 
 
 def test_prompt_budget_holds_and_trims_the_window_front() -> None:
-    counter = TemplateCounter(messages=iter([]))
+    counter = TemplateCounter()
     filt = make(110, token_counter=counter, budget="prompt", drop_block_tokens=40)
     sent = run(filt, 16)
     for msgs in sent:
