@@ -80,7 +80,11 @@ from green_chain.callbacks.lifecycle import Run, Tree
 from green_chain.callbacks.records import RunRecord
 from green_chain.energy.backends.base import NullBackend
 from green_chain.energy.monitor import EnergyMonitor
-from green_chain.events import OPTIMIZER_TOKENS_EVENT, ROUTING_DECISION_EVENT
+from green_chain.events import (
+    OPTIMIZER_TOKENS_EVENT,
+    RESPONSE_BUDGET_EVENT,
+    ROUTING_DECISION_EVENT,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -457,7 +461,7 @@ class EnergyCallbackHandler(BaseCallbackHandler):
         metadata: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        if name not in (OPTIMIZER_TOKENS_EVENT, ROUTING_DECISION_EVENT):
+        if name not in (OPTIMIZER_TOKENS_EVENT, ROUTING_DECISION_EVENT, RESPONSE_BUDGET_EVENT):
             return
         self._safe(self._custom_event, name, data, run_id)
 
@@ -468,6 +472,9 @@ class EnergyCallbackHandler(BaseCallbackHandler):
                 return
             if name == ROUTING_DECISION_EVENT:
                 run.record.routing = dict(data)
+                return
+            if name == RESPONSE_BUDGET_EVENT:
+                lifecycle.latest_model_call(run).record.response_budget = dict(data)
                 return
             payload = dict(data)
             run.record.published_events.append(payload)

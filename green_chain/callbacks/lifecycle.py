@@ -15,7 +15,7 @@ from uuid import UUID
 
 from green_chain.callbacks.attribution import LedgerNode
 from green_chain.callbacks.estimators import LLMCallInfo, is_hosted_provider
-from green_chain.callbacks.records import RunRecord
+from green_chain.callbacks.records import MODEL_RUN_TYPES, RunRecord
 from green_chain.callbacks.usage import model_name_at_end, model_name_at_start, token_usage
 from green_chain.energy.measurement import Reading
 from green_chain.energy.monitor import energy_between
@@ -108,6 +108,19 @@ def consume_pending(run: Run) -> None:
             run.record.optimizer_events.extend(ancestor.pending)
             ancestor.pending = None
         ancestor = ancestor.parent
+
+
+def latest_model_call(run: Run) -> Run:
+    """The last-started model-call run under ``run`` (``run`` itself when none)."""
+    for other in reversed(run.tree.runs):
+        if other.record.run_type not in MODEL_RUN_TYPES:
+            continue
+        ancestor: Run | None = other
+        while ancestor is not None and ancestor is not run:
+            ancestor = ancestor.parent
+        if ancestor is run:
+            return other
+    return run
 
 
 def bubble_pending(run: Run) -> None:

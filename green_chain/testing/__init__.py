@@ -28,7 +28,7 @@ from green_chain.testing.fake_nvml import FakeGPU, FakeNVML
 from green_chain.testing.fake_powercap import FakePowercapTree, FakeZone
 from green_chain.testing.meters import FakeMeterBackend
 
-_MODELS = ("ScriptedChatModel", "ai_message", "tool_call")
+_MODELS = ("FakeOpenAIChatModel", "ScriptedChatModel", "ai_message", "tool_call")
 
 __all__ = [
     "FakeClock",
