@@ -85,7 +85,7 @@ class ResponseBudget(Runnable[Any, BaseMessage]):
         self.model = model
         self.policy = policy or BudgetPolicy(
             predictor,  # type: ignore[arg-type]  # normalized by BudgetPolicy
-            stop=list(stop) if stop is not None else None,
+            stop=stop,
             concise=concise,
             retry=retry,
             retry_factor=retry_factor,

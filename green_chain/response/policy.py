@@ -95,7 +95,7 @@ class BudgetPolicy:
     """
 
     predictor: BudgetPredictor | None = None
-    stop: list[str] | None = None
+    stop: Sequence[str] | None = None
     concise: bool | str = False
     retry: bool = False
     retry_factor: float = 2.0
@@ -169,7 +169,7 @@ class BudgetPolicy:
         return params.budget_kwargs(
             model,
             tokens,
-            stop=self.stop,
+            stop=list(self.stop) if self.stop else None,
             reasoning_effort=self.reasoning_effort,
             thinking_budget_tokens=self.thinking_budget_tokens,
         )

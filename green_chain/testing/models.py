@@ -278,3 +278,15 @@ class FakeOpenAIChatModel(BaseChatModel):
         return ChatResult(
             generations=[ChatGeneration(message=message, generation_info={"finish_reason": reason})]
         )
+
+    def bind_tools(
+        self,
+        tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool],
+        *,
+        tool_choice: str | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        """Bind the tools' schemas (the fake never calls them)."""
+        if tool_choice is not None:
+            kwargs["tool_choice"] = tool_choice
+        return self.bind(tools=[convert_to_openai_tool(t) for t in tools], **kwargs)
