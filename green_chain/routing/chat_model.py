@@ -9,6 +9,11 @@ custom event ``green_chain.routing_decision`` on the router's run and stored in
 
 Force a candidate with ``invoke(..., route_to="name")`` (unknown names raise a
 ``KeyError`` listing the candidates).
+
+``first_tier``: a runnable tried before any candidate (e.g.
+:class:`~green_chain.routing.classifier.ExampleClassifier`, protocol in
+:mod:`green_chain.routing.tier`); its answer comes back as an ``AIMessage`` and
+no model is called. With a first tier, ``stream`` yields the answer as one chunk.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from green_chain.events import apublish_routing_decision, publish_routing_decisi
 from green_chain.routing.decision import RoutingDecision, RoutingPolicy, unique_names
 from green_chain.routing.execute import aexecute, attach_decision, child_config, execute
 from green_chain.routing.scorers import RouteScorer, as_messages
+from green_chain.routing.tier import TierAnswer, as_tier_answer, tier_name
 
 
 def _as_chunk(message: BaseMessage) -> BaseMessageChunk:
@@ -55,6 +61,15 @@ def _as_chunk(message: BaseMessage) -> BaseMessageChunk:
     return AIMessageChunk(content=message.content, response_metadata=message.response_metadata)
 
 
+def _tier_message(answer: TierAnswer) -> TierAnswer:
+    """The tier's answer as an ``AIMessage`` (content: the answer as text)."""
+    if not answer.answered or isinstance(answer.answer, BaseMessage):
+        return answer
+    text = answer.answer if isinstance(answer.answer, str) else json.dumps(answer.answer)
+    message = AIMessage(content=text, response_metadata={"finish_reason": "stop"})
+    return TierAnswer(message, answer.confidence, answer.threshold, answer.label, answer.reason)
+
+
 class RoutedChatModel(BaseChatModel):
     """Route each request among chat models ordered cheapest to largest.
 
@@ -70,6 +85,7 @@ class RoutedChatModel(BaseChatModel):
             ``projected``.
         names: Candidate names (default: each model's ``model_name``/``model``).
         token_model: Tokenizer name for the prompt-token count (default: largest).
+        first_tier: A runnable tried first, used when it answers (no LLM called).
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -80,6 +96,7 @@ class RoutedChatModel(BaseChatModel):
     energy_curves: dict[str, Any] | None = None
     names: list[str] | None = None
     token_model: str | None = None
+    first_tier: Runnable[Any, Any] | None = None
 
     _policy: RoutingPolicy = PrivateAttr()
 
@@ -144,7 +161,15 @@ class RoutedChatModel(BaseChatModel):
         def publish(d: RoutingDecision) -> None:
             publish_routing_decision(d.to_dict(), config=config)
 
-        return execute(self._policy, messages, call, publish, route_to=route_to)
+        tier = None
+        if self.first_tier is not None:
+            first = self.first_tier
+
+            def ask() -> TierAnswer:
+                return _tier_message(as_tier_answer(first.invoke(messages, config)))
+
+            tier = (tier_name(first), ask)
+        return execute(self._policy, messages, call, publish, route_to=route_to, tier=tier)
 
     def _generate(
         self,
@@ -167,7 +192,7 @@ class RoutedChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        if self.scorer.needs_response:  # the answer exists already: one chunk
+        if self.scorer.needs_response or self.first_tier is not None:  # one chunk
             message, decision = self._route(messages, stop, run_manager, kwargs)
             yield ChatGenerationChunk(message=_as_chunk(attach_decision(message, decision)))
             return
@@ -214,7 +239,15 @@ class RoutedChatModel(BaseChatModel):
         async def publish(d: RoutingDecision) -> None:
             await apublish_routing_decision(d.to_dict(), config=config)
 
-        return await aexecute(self._policy, messages, call, publish, route_to=route_to)
+        tier = None
+        if self.first_tier is not None:
+            first = self.first_tier
+
+            async def ask() -> TierAnswer:
+                return _tier_message(as_tier_answer(await first.ainvoke(messages, config)))
+
+            tier = (tier_name(first), ask)
+        return await aexecute(self._policy, messages, call, publish, route_to=route_to, tier=tier)
 
     async def _agenerate(
         self,
@@ -237,7 +270,7 @@ class RoutedChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        if self.scorer.needs_response:
+        if self.scorer.needs_response or self.first_tier is not None:
             message, decision = await self._aroute(messages, stop, run_manager, kwargs)
             yield ChatGenerationChunk(message=_as_chunk(attach_decision(message, decision)))
             return
@@ -273,6 +306,7 @@ class RoutedChatModel(BaseChatModel):
             energy_curves=self.energy_curves,
             names=list(self._policy.names),
             token_model=self._policy.token_model,
+            first_tier=self.first_tier,
         )
 
     def bind_tools(
