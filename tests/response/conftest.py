@@ -1,38 +1,17 @@
-"""Fixtures for the response-budget tests: bag-of-words embeddings, a metered handler,
-and the tiny random chat model of ``tests/models``."""
+"""Fixtures for the response-budget tests: a metered handler and the tiny random chat
+model of ``tests/models``."""
 
 from __future__ import annotations
 
 import importlib.util
-import re
 from pathlib import Path
 from typing import Any
 
 import pytest
-from langchain_core.embeddings import Embeddings
 
 from green_chain.callbacks import EnergyCallbackHandler
 from green_chain.energy.monitor import EnergyMonitor
 from green_chain.testing import FakeClock, FakeMeterBackend
-
-
-class WordEmbeddings(Embeddings):
-    """Bag-of-words vectors over a fixed vocabulary (deterministic, no model)."""
-
-    def __init__(self, vocabulary: list[str]) -> None:
-        self.vocabulary = vocabulary
-        self.calls = 0
-
-    def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        self.calls += 1
-        out = []
-        for text in texts:
-            words = re.findall(r"[a-z]+", text.lower())
-            out.append([float(words.count(w)) for w in self.vocabulary] + [0.01])
-        return out
-
-    def embed_query(self, text: str) -> list[float]:
-        return self.embed_documents([text])[0]
 
 
 @pytest.fixture

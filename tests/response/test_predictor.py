@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import WordEmbeddings
+from budget_fakes import WordEmbeddings
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
 from green_chain.response import NearestNeighbourBudget, TaskBudgets, quantile_of, request_text
