@@ -36,7 +36,7 @@ from langchain_core.prompts import ChatPromptTemplate
 
 from green_chain.bench.data import load_squad
 from green_chain.callbacks import EnergyCallbackHandler
-from green_chain.commands.profile import format_result, load_text
+from green_chain.cli.profile import format_result, load_text
 from green_chain.energy.model import EnergyCurve
 from green_chain.energy.monitor import EnergyMonitor
 from green_chain.energy.profiling import parse_lengths, profile_model

@@ -1,12 +1,16 @@
-"""Shared pytest set-up.
+"""Shared pytest set-up and fixtures.
 
 Integration tests (``-m integration``) use the real packaged models and the data
 in ``../shared/data``; they are skipped with a reason when either is missing.
+``tiny_lm`` / ``tiny_folder`` are the one tiny random Llama (byte-level tokenizer) that
+every unit test needing a real causal LM uses (models, scoring, compression).
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,3 +28,100 @@ def shared_data_dir():
     if not d.is_dir():
         pytest.skip(f"shared evaluation data not found at {d} (set GREEN_CHAIN_DATA)")
     return d
+
+
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}<eos>{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>{% endif %}"
+)
+SPECIALS = ["<pad>", "<bos>", "<eos>", "<|system|>", "<|user|>", "<|assistant|>"]
+
+
+def make_tokenizer(chat_template: bool = True) -> Any:
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    alphabet = pre_tokenizers.ByteLevel.alphabet()
+    vocab = {tok: i for i, tok in enumerate(SPECIALS)}
+    for ch in sorted(alphabet):
+        vocab[ch] = len(vocab)
+    merges = [("Ġ", "t"), ("h", "e"), ("Ġt", "he")]
+    for a, b in merges:
+        vocab[a + b] = len(vocab)
+    tk = Tokenizer(models.BPE(vocab=vocab, merges=merges))
+    tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tk.decoder = decoders.ByteLevel()
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=tk, pad_token="<pad>", bos_token="<bos>", eos_token="<eos>"
+    )
+    tok.add_special_tokens({"additional_special_tokens": SPECIALS[3:]})
+    if chat_template:
+        tok.chat_template = CHAT_TEMPLATE
+    return tok
+
+
+def make_model(vocab_size: int, seed: int = 0) -> Any:
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    cfg = LlamaConfig(
+        vocab_size=vocab_size,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        pad_token_id=0,
+        bos_token_id=1,
+        eos_token_id=2,
+    )
+    model = LlamaForCausalLM(cfg)
+    with torch.no_grad():  # sharper logits: fewer near-ties under greedy decoding
+        model.lm_head.weight.mul_(8.0)
+    return model.eval()
+
+
+def save_tiny(folder: Path, *, chat_template: bool = True) -> Path:
+    tok = make_tokenizer(chat_template)
+    model = make_model(len(tok))
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny chat model (random weights, byte-level tokenizer, chat template) on disk."""
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    return save_tiny(tmp_path_factory.mktemp("tiny-chat"))
+
+
+@pytest.fixture(scope="session")
+def tiny_base_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny base model (no chat template)."""
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    return save_tiny(tmp_path_factory.mktemp("tiny-base"), chat_template=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_lm(tiny_folder: Path) -> Any:
+    """The tiny chat model loaded through ``load_causal_lm`` (a ``LoadedModel``): the one
+    tiny Llama (2 layers, 32 wide, random weights) of every test that needs a real LM."""
+    from green_chain.models import load_causal_lm
+
+    return load_causal_lm(tiny_folder)
+
+
+@pytest.fixture()
+def fresh_tiny() -> Any:
+    """A factory of fresh (model, tokenizer) pairs, for cache tests."""
+
+    def make() -> tuple[Any, Any]:
+        tok = make_tokenizer()
+        return make_model(len(tok)), tok
+
+    return make

@@ -1,15 +1,14 @@
-"""A callback that records what each benchmark item's chain actually did.
+"""A callback that records which calls each benchmark item's chain made (it meters nothing).
 
-For every chain invocation it captures the model calls (the prompt text sent, the
-model that answered, prompt/completion tokens), the optimizer events and routing
-decisions published through :mod:`green_chain.events`, and the energy of every
-optimizer run (runs tagged :data:`~green_chain.bench.components.OPTIMIZER_TAG`),
-metered with the same :class:`~green_chain.energy.monitor.EnergyMonitor` as the item.
+For every chain invocation it captures the model calls (the prompt text sent, the model
+that answered, prompt/completion tokens, whether an optimizer made it: a run tagged
+:data:`~green_chain.bench.tags.OPTIMIZER_TAG` or below one) and the optimizer events and
+routing decisions published through :mod:`green_chain.events`. Energy comes from the
+energy callback handler (:mod:`green_chain.bench.item_run`).
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -18,11 +17,9 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import LLMResult
 
-from green_chain.bench.components import OPTIMIZER_TAG
-from green_chain.energy.monitor import EnergyMonitor
+from green_chain.bench.records import CallRecord
+from green_chain.bench.tags import OPTIMIZER_TAG
 from green_chain.events import OPTIMIZER_TOKENS_EVENT, ROUTING_DECISION_EVENT
-
-logger = logging.getLogger(__name__)
 
 
 def render_messages(messages: list[BaseMessage]) -> str:
@@ -45,13 +42,9 @@ class ModelCall:
     completion_tokens: int | None = None
     output: str = ""
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "model_name": self.model_name,
-            "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens,
-            "optimizer": self.optimizer,
-        }
+    def summary(self) -> CallRecord:
+        """The call as the item record stores it (no prompt or output text)."""
+        return CallRecord(self.model_name, self.prompt_tokens, self.completion_tokens, self.optimizer)
 
 
 @dataclass
@@ -61,8 +54,6 @@ class ItemCapture:
     calls: list[ModelCall] = field(default_factory=list)
     optimizer_events: list[dict[str, Any]] = field(default_factory=list)
     routing: list[dict[str, Any]] = field(default_factory=list)
-    optimizer_energy_j: float = 0.0
-    optimizer_runs: list[dict[str, Any]] = field(default_factory=list)
 
     def leaf_calls(self) -> list[ModelCall]:
         """Answering calls: not made by an optimizer and not wrapping another call (a router)."""
@@ -76,27 +67,23 @@ class ItemCapture:
 
 
 class CaptureHandler(BaseCallbackHandler):
-    """Records model calls, optimizer events and optimizer energy of one invocation at a time."""
+    """Records the model calls, optimizer events and routing decisions of one invocation at a time."""
 
     raise_error = False
     run_inline = True
 
-    def __init__(self, monitor: EnergyMonitor | None = None) -> None:
-        self.monitor = monitor
+    def __init__(self) -> None:
         self.current = ItemCapture()
         self._calls: dict[UUID, ModelCall] = {}
-        self._opt_roots: dict[UUID, str] = {}
+        self._opt_roots: set[UUID] = set()
         self._parents: dict[UUID, UUID | None] = {}
 
     def reset(self) -> ItemCapture:
         """Start a new item; return the finished item's capture."""
         done = self.current
-        for run_id in list(self._opt_roots):
-            if self.monitor is not None:
-                self.monitor.cancel(("opt", run_id))
         self.current = ItemCapture()
         self._calls = {}
-        self._opt_roots = {}
+        self._opt_roots = set()
         self._parents = {}
         return done
 
@@ -112,41 +99,8 @@ class CaptureHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         self._parents[run_id] = parent_run_id
-        if OPTIMIZER_TAG not in (tags or []) or self._is_under_optimizer(parent_run_id):
-            return
-        name = kwargs.get("name") or (serialized or {}).get("name") or "optimizer"
-        self._opt_roots[run_id] = str(name)
-        if self.monitor is not None:
-            self.monitor.begin(("opt", run_id))
-
-    def _finish_optimizer(self, run_id: UUID, error: BaseException | None = None) -> None:
-        name = self._opt_roots.pop(run_id, None)
-        if name is None:
-            return
-        energy_j = None
-        duration_s = None
-        if self.monitor is not None:
-            try:
-                m = self.monitor.end(("opt", run_id))
-                energy_j, duration_s = m.total_j, m.duration_s
-            except Exception:  # a meter failure never breaks the chain
-                logger.debug("optimizer window failed", exc_info=True)
-        if energy_j is not None:
-            self.current.optimizer_energy_j += energy_j
-        self.current.optimizer_runs.append(
-            {
-                "name": name,
-                "energy_j": energy_j,
-                "duration_s": duration_s,
-                "error": repr(error) if error else None,
-            }
-        )
-
-    def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        self._finish_optimizer(run_id)
-
-    def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        self._finish_optimizer(run_id, error)
+        if OPTIMIZER_TAG in (tags or []) and not self._is_under_optimizer(parent_run_id):
+            self._opt_roots.add(run_id)
 
     def _is_under_optimizer(self, parent_run_id: UUID | None) -> bool:
         seen = 0

@@ -26,8 +26,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import Runnable
 
-from green_chain.bench.metrics import LikelihoodScorer
-from green_chain.bench.prefix_scoring import prefix_scorer
+from green_chain.bench.metrics import LikelihoodScorer, packaged_scorer
 
 #: Default packaged models: cheap = SmolLM2-135M-Instruct, large = Gemma-3-270M (base).
 DEFAULT_CHEAP_MODEL = "smollm2-135m-instruct"
@@ -35,14 +34,10 @@ DEFAULT_LARGE_MODEL = "gemma3-270m"
 
 #: Compression backend of the green chains: BM25 sentence ranking kept as many gold
 #: answers as the MiniLM ``embedding`` backend on 200 SQuAD, 200 NQ and 100 HotpotQA
-#: items at about 1/70 of its cost (``python -m green_chain.benchmarks.compression --parts
+#: items at about 1/70 of its cost (``python -m green_chain.experiments.compression --parts
 #: squad,nq,hotpot --backends lexical,embedding --no-score``), so the optimizer's own energy
 #: stays small beside what it saves.
 DEFAULT_COMPRESSOR = "lexical"
-
-#: Tag put on every optimizer run inside a green chain, so its own energy is separated.
-OPTIMIZER_TAG = "green_chain:optimizer"
-
 
 class ComponentUnavailableError(RuntimeError):
     """A green chain needs an optimizer that is not installed or not built yet."""
@@ -161,21 +156,17 @@ def cap_answer(
     return model.model_copy(update=update) if update else model
 
 
-def model_name(model: Any) -> str:
-    """Best-effort model name of a chat model (``model``/``model_name`` field, else class name)."""
-    for attr in ("model_name", "model"):
-        value = getattr(model, attr, None)
-        if isinstance(value, str) and value:
-            return value
-    return type(model).__name__
-
-
 def default_components(
     cheap: str = DEFAULT_CHEAP_MODEL,
     large: str = DEFAULT_LARGE_MODEL,
     compressor: str = DEFAULT_COMPRESSOR,
+    route_fitter: Callable[..., Any] | None = None,
 ) -> Components:
     """The real components: packaged local models and green-chain's optimizers.
+
+    ``route_fitter`` fits each scenario's router on its calibration items (the CLI passes
+    :func:`green_chain.bench.routefit.fit_route_policy`); ``None`` = the router factory's
+    heuristic default.
 
     ``compressor`` names the compression backend of the green chains (any name
     :func:`green_chain.compression.runnable.make_backend` takes). One
@@ -200,11 +191,12 @@ def default_components(
 
     comps = Components(
         models=models,
-        scorer=prefix_scorer(normalize=False),
-        scorer_normalized=prefix_scorer(normalize=True),
+        scorer=packaged_scorer(normalize=False),
+        scorer_normalized=packaged_scorer(normalize=True),
         versions={"cheap": cheap, "large": large, "compressor": compressor},
         embeddings=embeddings,
         warmer=warm,
+        route_fitter=route_fitter,
     )
     _wire_optimizers(comps)
     return comps
@@ -212,93 +204,82 @@ def default_components(
 
 def _wire_optimizers(comps: Components) -> None:
     """Adapt the real optimizer classes to the factory signatures (see module doc)."""
+    from green_chain.compression import PromptCompressor
+    from green_chain.compression.runnable import make_backend
+    from green_chain.memory import RelevantHistory
+    from green_chain.routing import HeuristicScorer, RoutedChatModel
+    from green_chain.selection import BudgetedExampleSelector
+
     emb = comps.embeddings
     large = comps.versions.get("large")
-    try:
-        from green_chain.compression import PromptCompressor
-        from green_chain.compression.runnable import make_backend
 
-        backend_name = comps.versions.get("compressor", DEFAULT_COMPRESSOR)
-        backend_kwargs = {"embeddings": emb} if backend_name == "embedding" else {}
-        make_backend(backend_name, **backend_kwargs)  # unknown names fail here, clearly
+    backend_name = comps.versions.get("compressor", DEFAULT_COMPRESSOR)
+    backend_kwargs = {"embeddings": emb} if backend_name == "embedding" else {}
+    make_backend(backend_name, **backend_kwargs)  # unknown names fail here, clearly
 
-        def compressor(
-            *,
-            rate: float,
-            keys: Sequence[str],
-            question_key: str | None = None,
-            target_model: str | None = None,
-        ) -> Runnable:
-            # sentence-level: keeps gold answers at rate 0.5 where word dropping breaks them
-            return PromptCompressor(
-                make_backend(backend_name, **backend_kwargs),
-                rate=rate,
-                keys=list(keys),
-                question_key=question_key or "question",
-                target_tokenizer=target_model or large,
-            )
+    def compressor(
+        *,
+        rate: float,
+        keys: Sequence[str],
+        question_key: str | None = None,
+        target_model: str | None = None,
+    ) -> Runnable:
+        # sentence-level: keeps gold answers at rate 0.5 where word dropping breaks them
+        return PromptCompressor(
+            make_backend(backend_name, **backend_kwargs),
+            rate=rate,
+            keys=list(keys),
+            question_key=question_key or "question",
+            target_tokenizer=target_model or large,
+        )
 
-        comps.compressor = compressor
-    except ImportError:
-        pass
-    try:
-        from green_chain.memory import RelevantHistory
+    comps.compressor = compressor
 
-        def history(
-            *, max_tokens: int, keep_last: int = 1, target_model: str | None = None
-        ) -> Runnable:
-            return RelevantHistory(
-                max_tokens,
-                embeddings=emb,
-                token_counter=target_model or large,
-                keep_last=keep_last,
-                on_overflow="keep_mandatory",
-            )
 
-        comps.history = history
-    except ImportError:
-        pass
-    try:
-        from green_chain.selection import BudgetedExampleSelector
+    def history(
+        *, max_tokens: int, keep_last: int = 1, target_model: str | None = None
+    ) -> Runnable:
+        return RelevantHistory(
+            max_tokens,
+            embeddings=emb,
+            token_counter=target_model or large,
+            keep_last=keep_last,
+            on_overflow="keep_mandatory",
+        )
 
-        def selector(
-            *,
-            examples: list[dict[str, Any]],
-            max_tokens: int,
-            input_keys: Sequence[str],
-            example_prompt: Callable[[dict[str, Any]], str] | None = None,
-        ) -> Any:
-            return BudgetedExampleSelector(
-                examples,
-                max_tokens=max_tokens,
-                input_keys=list(input_keys),
-                embeddings=emb,
-                example_prompt=example_prompt,
-                tokenizer=large,
-            )
+    comps.history = history
 
-        comps.selector = selector
-    except ImportError:
-        pass
-    try:
-        from green_chain.routing import HeuristicScorer, RoutedChatModel
 
-        def router(
-            *,
-            models: Sequence[BaseChatModel],
-            calibration: Sequence[Any] = (),
-            scorer: Any = None,
-            threshold: float = 0.5,
-        ) -> BaseChatModel:
-            # ``scorer``/``threshold`` come from green_chain.bench.routefit (fitted on the
-            # scenario's calibration items); the heuristic is only a fallback.
-            return RoutedChatModel(
-                models=list(models), scorer=scorer or HeuristicScorer(), threshold=threshold
-            )
+    def selector(
+        *,
+        examples: list[dict[str, Any]],
+        max_tokens: int,
+        input_keys: Sequence[str],
+        example_prompt: Callable[[dict[str, Any]], str] | None = None,
+    ) -> Any:
+        return BudgetedExampleSelector(
+            examples,
+            max_tokens=max_tokens,
+            input_keys=list(input_keys),
+            embeddings=emb,
+            example_prompt=example_prompt,
+            tokenizer=large,
+        )
 
-        comps.router = router
-        from green_chain.bench.routefit import fit_route_policy
+    comps.selector = selector
 
-        comps.route_fitter = fit_route_policy
-    except ImportError:
-        pass
+
+    def router(
+        *,
+        models: Sequence[BaseChatModel],
+        calibration: Sequence[Any] = (),
+        scorer: Any = None,
+        threshold: float = 0.5,
+    ) -> BaseChatModel:
+        # ``scorer``/``threshold`` come from green_chain.bench.routefit (fitted on the
+        # scenario's calibration items); the heuristic is only a fallback.
+        return RoutedChatModel(
+            models=list(models), scorer=scorer or HeuristicScorer(), threshold=threshold
+        )
+
+    comps.router = router

@@ -72,11 +72,9 @@ def hash_host() -> str:
 
 
 def carbon_g_per_j() -> tuple[float | None, dict[str, Any]]:
-    """Grid intensity as grams CO2e per joule, from ``green_chain.energy.carbon`` when present."""
-    try:
-        from green_chain.energy.carbon import CarbonIntensity
-    except ImportError:
-        return None, {"available": False}
+    """Grid intensity as grams CO2e per joule (``green_chain.energy.carbon``), and its source."""
+    from green_chain.energy.carbon import CarbonIntensity
+
     ci = CarbonIntensity()
     return ci.carbon_kg(1.0) * 1000.0, {
         "intensity_g_per_kwh": ci.intensity_g_per_kwh,

@@ -14,6 +14,7 @@ from dataclasses import replace
 from typing import Any
 
 from green_chain.bench.capture import CaptureHandler
+from green_chain.bench.item_run import run_item, score_records
 from green_chain.bench.items import Item
 from green_chain.bench.scenarios.base import Scenario, ScenarioEnv
 from green_chain.energy.monitor import EnergyMonitor
@@ -40,17 +41,15 @@ def validated_etr(
     tolerance: float = 0.05,
 ) -> dict[str, Any]:
     """Run the rate sweep on ``items`` and return the sweep and the validated point."""
-    from green_chain.bench.runner import run_item, score_records
-
     if any(not 0 < r <= 1 for r in rates):
         raise ValueError(f"compression rates must be in (0, 1], got {list(rates)}")
     sweep = sorted({1.0, *rates}, reverse=True)
     by_id = {it.id: it for it in items}
-    points = []
+    points: list[dict[str, Any]] = []
     for rate in sweep:
         settings = replace(env.settings, compress=rate < 1.0, compression_rate=rate, route=False)
         chain = scenario.green(replace(env, settings=settings))
-        capture = CaptureHandler(monitor)
+        capture = CaptureHandler()
         records = [
             run_item(
                 chain,
@@ -67,10 +66,10 @@ def validated_etr(
         points.append(
             {
                 "rate": rate,
-                "quality": sum(r["quality"] for r in records) / n,
-                "prompt_tokens": sum(r["prompt_tokens"] for r in records) / n,
-                "energy_j": sum(r["energy_j"] or 0.0 for r in records) / n,
-                "errors": sum(1 for r in records if r["error"]),
+                "quality": sum(r.quality or 0.0 for r in records) / n,
+                "prompt_tokens": sum(r.prompt_tokens for r in records) / n,
+                "energy_j": sum(r.energy_j or 0.0 for r in records) / n,
+                "errors": sum(1 for r in records if r.error),
             }
         )
     ref_tokens = points[0]["prompt_tokens"] or None

@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeGuard
 
-from green_chain.experiments.gpu_calibration import SCHEMA
+#: The file format (written by the experiment, read here): schema name and version.
+SCHEMA = "green-chain/gpu-calibration"
+SCHEMA_VERSION = 1
 
 OPTION = "--projection-calibration"
 

@@ -149,6 +149,10 @@ def multiple_choice(
 def packaged_scorer(normalize: bool = False) -> LikelihoodScorer:
     """The scorer backed by :func:`green_chain.models.score_continuations` (lazy import).
 
+    Candidates sharing one prompt (the multiple choice) are scored with the prompt run
+    once (``shared_prompt=True``), so a long context costs one prefill per item, not one
+    per candidate.
+
     Args:
         normalize: Use the mean log-prob per token (long continuations such as
             summaries) instead of the sum (short answers).
@@ -157,7 +161,9 @@ def packaged_scorer(normalize: bool = False) -> LikelihoodScorer:
     def score(model_name: str, prompts: list[str], continuations: list[str]) -> list[float]:
         from green_chain.models import score_continuations
 
-        results = score_continuations(prompts, continuations, model=model_name)
+        results = score_continuations(
+            prompts, continuations, model=model_name, shared_prompt=True
+        )
         return [r.mean_logprob if normalize else r.logprob_sum for r in results]
 
     return score

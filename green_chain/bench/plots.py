@@ -35,10 +35,8 @@ def energy_points(doc: dict[str, Any]) -> dict[str, list[tuple[int, float]]]:
 
 def fit_curves(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """E(n) = a n^2 + b n + c per model (``green_chain.energy.model.EnergyCurve``), where >= 3 points."""
-    try:
-        from green_chain.energy.model import EnergyCurve
-    except ImportError:
-        return {}
+    from green_chain.energy.model import EnergyCurve
+
     out = {}
     kind = doc["overall"].get("energy_source", "").split(" ")[0]
     for name, pts in energy_points(doc).items():

@@ -32,6 +32,7 @@ from green_chain.bench.gpu_calibration_file import (
     GPUCalibration,
     load_gpu_calibration,
 )
+from green_chain.bench.records import ItemRecord, as_record
 
 DEFAULT_PROJECTION = "llama-3.1-8b:llama-3.1-70b@h100"
 
@@ -136,7 +137,7 @@ class Projection:
             + spec.decode_j_per_token[self.gpu_key] * completion_tokens
         )
 
-    def record_j(self, record: Mapping[str, Any], cheap_names: set[str]) -> float:
+    def record_j(self, record: ItemRecord | Mapping[str, Any], cheap_names: set[str]) -> float:
         """Projected joules of one benchmark record (its answering calls plus its optimizers)."""
         return price_record(
             self.call_j,
@@ -168,7 +169,7 @@ def price_record(
     call_j: Callable[[str, int, int], float],
     encoder_j_per_token: float,
     cheap_prefill_j_per_token: float,
-    record: Mapping[str, Any],
+    record: ItemRecord | Mapping[str, Any],
     cheap_names: set[str],
 ) -> float:
     """Joules of one benchmark record: its answering calls plus what its optimizers read.
@@ -178,13 +179,14 @@ def price_record(
     ``encoder_j_per_token``, tokens of model calls inside an optimizer at the cheap
     model's prefill joules per token.
     """
+    rec = as_record(record)
     total = 0.0
-    for call in record.get("calls", []):
-        role = "cheap" if call.get("model_name") in cheap_names else "large"
-        total += call_j(role, call.get("prompt_tokens") or 0, call.get("completion_tokens") or 0)
-    read = sum(int(e.get("tokens_before", 0)) for e in record.get("optimizer_events", []))
+    for call in rec.calls:
+        role = "cheap" if call.model_name in cheap_names else "large"
+        total += call_j(role, call.prompt_tokens or 0, call.completion_tokens or 0)
+    read = sum(int(e.get("tokens_before", 0)) for e in rec.optimizer_events)
     total += encoder_j_per_token * read
-    total += cheap_prefill_j_per_token * record.get("optimizer_model_tokens", 0)
+    total += cheap_prefill_j_per_token * rec.optimizer_model_tokens
     return total
 
 
@@ -225,7 +227,7 @@ class CalibratedProjection:
             + m.decode_j_per_token[self.decode_batch] * completion_tokens
         )
 
-    def record_j(self, record: Mapping[str, Any], cheap_names: set[str]) -> float:
+    def record_j(self, record: ItemRecord | Mapping[str, Any], cheap_names: set[str]) -> float:
         """Projected joules of one benchmark record (its answering calls plus its optimizers)."""
         return price_record(
             self.call_j,

@@ -23,6 +23,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from green_chain.bench.records import ItemRecord, as_record
+
 SCHEMA_VERSION = 1
 CSV_FIELDS = (
     "scenario",
@@ -69,15 +71,16 @@ def _pct_saved(base: float, green: float) -> float | None:
     return 100.0 * (1.0 - green / base) if base > 0 else None
 
 
-def energy_source(records: Iterable[dict[str, Any]]) -> str:
+def energy_source(records: Iterable[ItemRecord]) -> str:
     """``kind (sources)``, e.g. ``estimated (estimate)``; ``mixed`` when records differ."""
-    kinds = {r.get("energy_kind") for r in records if r.get("energy_kind")}
-    sources = sorted({s for r in records for s in r.get("energy_sources") or []})
+    recs = list(records)
+    kinds = {r.energy_kind for r in recs if r.energy_kind}
+    sources = sorted({s for r in recs for s in r.energy_sources})
     kind = str(kinds.pop()) if len(kinds) == 1 else ("mixed" if kinds else "unavailable")
     return f"{kind} ({', '.join(sources)})" if sources else kind
 
 
-def handler_etr(records: Sequence[dict[str, Any]]) -> float | None:
+def handler_etr(records: Sequence[ItemRecord]) -> float | None:
     """Token-weighted ETR of the energy handler over ``records``.
 
     ``sum sent / sum (sent + removed by optimizers)`` over items whose model call
@@ -85,10 +88,10 @@ def handler_etr(records: Sequence[dict[str, Any]]) -> float | None:
     """
     sent = removed = 0.0
     for r in records:
-        if r.get("etr_handler") is None:
+        if r.etr_handler is None:
             continue
-        sent += r.get("handler_tokens_sent") or 0
-        removed += r.get("handler_tokens_saved") or 0
+        sent += r.handler_tokens_sent or 0
+        removed += r.handler_tokens_saved or 0
     return sent / (sent + removed) if sent + removed > 0 else None
 
 
@@ -99,13 +102,17 @@ def summarize_scenario(
     cheap_names: set[str] | None = None,
     carbon_g_per_j: float | None = None,
 ) -> dict[str, Any]:
-    """The summary fields of one scenario entry (computed from its records)."""
-    recs = entry.get("records") or []
-    by = {v: [r for r in recs if r["variant"] == v] for v in ("baseline", "green")}
-    base_j = _sum(r["energy_j"] for r in by["baseline"])
-    green_j = _sum(r["energy_j"] for r in by["green"])
-    qb = _mean([r.get("quality", 0.0) for r in by["baseline"]])
-    qg = _mean([r.get("quality", 0.0) for r in by["green"]])
+    """The summary fields of one scenario entry (computed from its records).
+
+    ``entry["records"]`` holds :class:`~green_chain.bench.records.ItemRecord` objects or
+    their results.json dicts.
+    """
+    recs: list[ItemRecord] = [as_record(r) for r in entry.get("records") or []]
+    by = {v: [r for r in recs if r.variant == v] for v in ("baseline", "green")}
+    base_j = _sum(r.energy_j for r in by["baseline"])
+    green_j = _sum(r.energy_j for r in by["green"])
+    qb = _mean([r.quality or 0.0 for r in by["baseline"]])
+    qg = _mean([r.quality or 0.0 for r in by["green"]])
     n = len(by["baseline"])
     out: dict[str, Any] = {
         "name": entry.get("name"),
@@ -115,25 +122,23 @@ def summarize_scenario(
         "energy_baseline_j": base_j,
         "energy_green_j": green_j,
         "energy_saved_pct": _pct_saved(base_j, green_j),
-        "quality_metric": next(
-            (r.get("quality_metric") for r in recs if r.get("quality_metric")), None
-        ),
+        "quality_metric": next((r.quality_metric for r in recs if r.quality_metric), None),
         "quality_baseline": qb,
         "quality_green": qg,
         "quality_retained_pct": (100.0 * qg / qb) if qb and qg is not None else None,
-        "optimizer_energy_j": _sum(r.get("optimizer_energy_j") for r in by["green"]),
+        "optimizer_energy_j": _sum(r.optimizer_energy_j for r in by["green"]),
         "error": entry.get("error"),
     }
     for v in ("baseline", "green"):
         rs = by[v]
-        tokens = _sum(r["prompt_tokens"] + r["completion_tokens"] for r in rs)
-        joules = _sum(r["energy_j"] for r in rs)
-        out[f"prompt_tokens_{v}"] = _mean([r["prompt_tokens"] for r in rs])
-        out[f"completion_tokens_{v}"] = _mean([r["completion_tokens"] for r in rs])
+        tokens = _sum(r.prompt_tokens + r.completion_tokens for r in rs)
+        joules = _sum(r.energy_j for r in rs)
+        out[f"prompt_tokens_{v}"] = _mean([r.prompt_tokens for r in rs])
+        out[f"completion_tokens_{v}"] = _mean([r.completion_tokens for r in rs])
         out[f"tokens_per_j_{v}"] = tokens / joules if joules > 0 else None
         q = qb if v == "baseline" else qg
         out[f"per_{v}"] = (q / (joules / len(rs))) if rs and joules > 0 and q is not None else None
-        out[f"latency_s_{v}"] = _mean([r["duration_s"] for r in rs])
+        out[f"latency_s_{v}"] = _mean([r.duration_s for r in rs if r.duration_s is not None])
         out[f"carbon_g_{v}"] = joules * carbon_g_per_j if carbon_g_per_j is not None else None
     pb, pg = out["prompt_tokens_baseline"], out["prompt_tokens_green"]
     out["prompt_token_ratio"] = pg / pb if pb and pg is not None else None

@@ -34,9 +34,9 @@ from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from langchain_core.messages import HumanMessage
 
 from green_chain.bench.capture import CaptureHandler
-from green_chain.bench.components import model_name
 from green_chain.bench.items import Item, shuffled
 from green_chain.bench.metrics import multiple_choice
+from green_chain.routing.decision import model_name
 
 #: Fallback energy of a cheap-model call relative to a large-model call with the same
 #: prompt, used only when the per-scenario measurement is off or has no meter
@@ -66,7 +66,7 @@ def render_prompts(scenario: Any, env: Any, items: Sequence[Item]) -> list[str]:
     echo = FakeListChatModel(responses=[""])
     comps = replace(env.components, models={"cheap": echo, "large": echo})
     chain = scenario.baseline(replace(env, components=comps))
-    capture = CaptureHandler(None)
+    capture = CaptureHandler()
     prompts = []
     for it in items:
         capture.reset()

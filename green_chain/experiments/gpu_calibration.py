@@ -53,6 +53,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from green_chain.bench.gpu_calibration_file import SCHEMA, SCHEMA_VERSION
 from green_chain.experiments._gpu_models import (
     ARCHITECTURES,
     DEFAULT_MODELS,
@@ -89,8 +90,6 @@ __all__ = [
     "wall_clock_nvml",
 ]
 
-SCHEMA = "green-chain/gpu-calibration"
-SCHEMA_VERSION = 1
 DEFAULT_OUT = "gpu_calibration.json"
 #: The whole run must end within 8 minutes on an H200: 7 for measuring, 1 for imports/slack.
 DEFAULT_BUDGET_S = 420.0

@@ -5,7 +5,6 @@ conversation; ``HistoryFilter`` is the same logic without Runnable plumbing (use
 ``green_chain.middleware.history.RelevantHistoryMiddleware``).
 """
 
-from green_chain.memory.fakes import BagOfWordsEmbeddings
 from green_chain.memory.history import (
     OPTIMIZER_NAME,
     HistoryFilter,
@@ -18,7 +17,6 @@ from green_chain.memory.resources import EmbeddingCache, resolve_embeddings, res
 
 __all__ = [
     "OPTIMIZER_NAME",
-    "BagOfWordsEmbeddings",
     "EmbeddingCache",
     "HistoryBudgetError",
     "HistoryFilter",

@@ -23,7 +23,7 @@ Energy-aware batching (``batching=True``): concurrent calls to one instance, fro
 threads or ``asyncio`` tasks, are gathered for up to ``batch_window_ms`` milliseconds (or
 until ``max_batch_size`` have arrived) and run as one batched generation. It is OFF by
 default: on a CPU the speed-up of batching is modest (see
-``python -m green_chain.benchmarks.local_models``), every lone call would pay the window
+``python -m green_chain.experiments.local_models``), every lone call would pay the window
 as added latency, and a batch runs as long as its longest reply. Turn it on for servers
 with many concurrent users, above all on GPUs where joules per token fall steeply with
 batch size. ``batch``/``abatch`` always use one batched generation (per

@@ -9,6 +9,12 @@ tokens are those after the longest common prefix of the two. A token that merges
 of the prompt with the start of the continuation therefore counts as continuation. Only
 continuation tokens are scored; prompt tokens never are. Sequences are right-padded with
 an attention mask, so padding never changes a score.
+
+``shared_prompt=True`` (the multiple choice: several candidates after one prompt) runs the
+prompt's common token prefix once with ``use_cache=True``, repeats its KV cache over the
+candidates and runs only their remaining tokens: one prefill instead of one per candidate,
+the same scores up to float rounding (tested). Models whose cache cannot be repeated, and
+calls with different prompts, take the batched path.
 """
 
 from __future__ import annotations
@@ -68,6 +74,79 @@ def _logits_at(model: Any, input_ids: Any, mask: Any, lo: int, hi: int) -> Any:
     return model(input_ids=input_ids, attention_mask=mask).logits[:, lo:hi]
 
 
+def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def _forward_with_cache(model: Any, input_ids: Any, mask: Any, cache: Any) -> Any:
+    """Logits of ``input_ids`` after a KV ``cache`` (transformers names the argument either way)."""
+    import warnings
+
+    try:  # transformers >= 5.2x names it ``cache``; older ones ``past_key_values``
+        return model(input_ids=input_ids, attention_mask=mask, cache=cache, use_cache=True).logits
+    except TypeError:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            return model(
+                input_ids=input_ids, attention_mask=mask, past_key_values=cache, use_cache=True
+            ).logits
+
+
+def _score_shared_prompt(
+    model: Any, tokenizer: Any, items: Sequence[tuple[list[int], int]]
+) -> list[ContinuationScore] | None:
+    """Scores of ``items`` (ids, first scored index) sharing one prompt, prefilled once.
+
+    ``None`` when the shortcut does not apply (a continuation scored from position 0, or
+    a model whose cache cannot be repeated over rows); the caller then uses the batched path.
+    """
+    import torch
+
+    if any(k < 1 for _, k in items):
+        return None
+    # shared prefix: common to every row, and ending before the first scored position
+    m = min(k for _, k in items) - 1
+    first = items[0][0]
+    for ids, _ in items[1:]:
+        m = min(m, _common_prefix(first, ids))
+    m = max(m, 1)
+    if any(k - 1 < m for _, k in items):  # the prefix must not reach a scored position
+        return None
+    device = next(model.parameters()).device
+    n = len(items)
+    with torch.inference_mode():
+        prefix = torch.tensor([first[:m]], dtype=torch.long, device=device)
+        out = model(input_ids=prefix, use_cache=True, logits_to_keep=1)
+        cache = getattr(out, "cache", None) or getattr(out, "past_key_values", None)
+        if cache is None or not hasattr(cache, "batch_repeat_interleave"):
+            return None
+        cache.batch_repeat_interleave(n)
+        width = max(len(ids) for ids, _ in items) - m
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        rest = torch.full((n, width), pad, dtype=torch.long, device=device)
+        mask = torch.zeros((n, m + width), dtype=torch.long, device=device)
+        mask[:, :m] = 1
+        for row, (ids, _) in enumerate(items):
+            tail = ids[m:]
+            rest[row, : len(tail)] = torch.tensor(tail, dtype=torch.long)
+            mask[row, m : m + len(tail)] = 1
+        logits = _forward_with_cache(model, rest, mask, cache)
+        # logits[:, j] predicts the token at absolute position m + j + 1
+        results = []
+        for row, (ids, k) in enumerate(items):
+            pred = logits[row, k - 1 - m : len(ids) - 1 - m].float().log_softmax(-1)
+            target = torch.tensor(ids[k:], dtype=torch.long, device=device)
+            total = float(pred.gather(-1, target.unsqueeze(-1)).squeeze(-1).sum())
+            count = len(ids) - k
+            results.append(ContinuationScore(total, count, total / count))
+    return results
+
+
 def score_with(
     model: Any,
     tokenizer: Any,
@@ -75,6 +154,7 @@ def score_with(
     continuations: Sequence[str],
     *,
     batch_size: int = 8,
+    shared_prompt: bool = False,
 ) -> list[ContinuationScore]:
     """:func:`score_continuations` for an already loaded ``model``/``tokenizer``."""
     import torch
@@ -98,6 +178,13 @@ def score_with(
         if len(ids) - k < 1:
             raise ValueError(f"item {i}: the continuation {c!r} has no tokens to score")
         items.append((ids, k))
+    if shared_prompt and items and all(p == prompts[0] for p in prompts):
+        try:
+            shared = _score_shared_prompt(model, tokenizer, items)
+        except (AttributeError, TypeError):  # a model without KV-cache/``logits_to_keep`` API
+            shared = None
+        if shared is not None:
+            return shared
 
     pad_id = tokenizer.pad_token_id
     if pad_id is None:
@@ -136,6 +223,7 @@ def score_continuations(
     continuations: Sequence[str],
     model: Any = "smollm2-135m-instruct",
     batch_size: int = 8,
+    shared_prompt: bool = False,
 ) -> list[ContinuationScore]:
     """Log-likelihood of each continuation after its prompt (teacher forcing, batched).
 
@@ -145,6 +233,8 @@ def score_continuations(
         continuations: The texts to score.
         model: A model name or path (loaded via :func:`load_causal_lm`) or a ``LoadedModel``.
         batch_size: Sequences per forward pass.
+        shared_prompt: When every continuation follows the same prompt, run the prompt
+            once and reuse its KV cache for all of them (see the module doc).
 
     Returns:
         One :class:`ContinuationScore` per continuation, in input order.
@@ -152,4 +242,11 @@ def score_continuations(
     from green_chain.models.loading import LoadedModel, load_causal_lm
 
     loaded = model if isinstance(model, LoadedModel) else load_causal_lm(model)
-    return score_with(loaded.model, loaded.tokenizer, prompts, continuations, batch_size=batch_size)
+    return score_with(
+        loaded.model,
+        loaded.tokenizer,
+        prompts,
+        continuations,
+        batch_size=batch_size,
+        shared_prompt=shared_prompt,
+    )

@@ -5,6 +5,10 @@
   (``add(domain, joules)``, ``fail(domain, reason)``, settable kind/source).
 * :class:`FakeNVML` - a fake ``pynvml`` module (counters, power, errors, pre-Volta).
 * :class:`FakePowercapTree` - builds a fake ``/sys/class/powercap`` RAPL tree.
+* :class:`BagOfWordsEmbeddings` - deterministic hashed bag-of-words embeddings
+  (:mod:`green_chain.testing.embeddings`).
+* :mod:`green_chain.testing.bench` - fake components and a tiny data folder for the
+  benchmark library (``make_components``, ``write_tiny_data``).
 
 Typical use::
 
@@ -15,8 +19,8 @@ Typical use::
     meter = FakeMeterBackend(["gpu:0"])
     monitor = EnergyMonitor([meter], clock=clock)
 
-The scripted chat model helpers of :mod:`green_chain.testing.models`
-(``ScriptedChatModel``, ``ai_message``, ``tool_call``) load on first access.
+The LangChain-based doubles (``ScriptedChatModel``, ``FakeOpenAIChatModel``,
+``ai_message``, ``tool_call`` of :mod:`green_chain.testing.models`, and ``BagOfWordsEmbeddings``) load on first access.
 """
 
 from __future__ import annotations
@@ -28,22 +32,33 @@ from green_chain.testing.fake_nvml import FakeGPU, FakeNVML
 from green_chain.testing.fake_powercap import FakePowercapTree, FakeZone
 from green_chain.testing.meters import FakeMeterBackend
 
-_MODELS = ("FakeOpenAIChatModel", "ScriptedChatModel", "ai_message", "tool_call")
+#: Lazily loaded names -> their module (they import langchain-core).
+_LAZY = {
+    "FakeOpenAIChatModel": "green_chain.testing.models",
+    "ScriptedChatModel": "green_chain.testing.models",
+    "ai_message": "green_chain.testing.models",
+    "tool_call": "green_chain.testing.models",
+    "BagOfWordsEmbeddings": "green_chain.testing.embeddings",
+}
 
 __all__ = [
+    "BagOfWordsEmbeddings",
     "FakeClock",
     "FakeGPU",
     "FakeMeterBackend",
     "FakeNVML",
+    "FakeOpenAIChatModel",
     "FakePowercapTree",
     "FakeZone",
-    *_MODELS,
+    "ScriptedChatModel",
+    "ai_message",
+    "tool_call",
 ]
 
 
 def __getattr__(name: str) -> Any:
-    if name in _MODELS:
-        from green_chain.testing import models
+    if name in _LAZY:
+        import importlib
 
-        return getattr(models, name)
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'green_chain.testing' has no attribute {name!r}")

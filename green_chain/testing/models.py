@@ -83,6 +83,7 @@ class ScriptedChatModel(BaseChatModel):
     _index: int = PrivateAttr(default=0)
     _lock: Any = PrivateAttr(default_factory=threading.Lock)
     _calls: list[list[BaseMessage]] = PrivateAttr(default_factory=list)
+    _call_kwargs: list[dict[str, Any]] = PrivateAttr(default_factory=list)
     _bound_tools: list[str] = PrivateAttr(default_factory=list)
 
     @property
@@ -95,6 +96,17 @@ class ScriptedChatModel(BaseChatModel):
         return list(self._calls)
 
     @property
+    def call_kwargs(self) -> list[dict[str, Any]]:
+        """The keyword arguments of every call so far (e.g. ``tools`` bound by ``bind_tools``)."""
+        return [dict(k) for k in self._call_kwargs]
+
+    def called_tool_names(self) -> list[list[str]]:
+        """Per call, the names of the tools bound to it (``[]`` for a call without tools)."""
+        return [
+            [t["function"]["name"] for t in kw.get("tools") or []] for kw in self._call_kwargs
+        ]
+
+    @property
     def bound_tool_names(self) -> list[str]:
         """Names of the tools passed to the last :meth:`bind_tools`."""
         return list(self._bound_tools)
@@ -105,7 +117,7 @@ class ScriptedChatModel(BaseChatModel):
         params["ls_model_name"] = self.model_name
         return params
 
-    def _next(self, messages: list[BaseMessage]) -> AIMessage:
+    def _next(self, messages: list[BaseMessage], kwargs: dict[str, Any]) -> AIMessage:
         with self._lock:
             if self._index >= len(self.responses):
                 if not self.cycle or not self.responses:
@@ -117,6 +129,7 @@ class ScriptedChatModel(BaseChatModel):
             item = self.responses[self._index]
             self._index += 1
             self._calls.append(list(messages))
+            self._call_kwargs.append(dict(kwargs))
         if self.on_call is not None:
             self.on_call(list(messages))
         message = ai_message(item) if isinstance(item, str) else item
@@ -134,7 +147,7 @@ class ScriptedChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        return ChatResult(generations=[ChatGeneration(message=self._next(messages))])
+        return ChatResult(generations=[ChatGeneration(message=self._next(messages, kwargs))])
 
     def _stream(
         self,
@@ -143,7 +156,7 @@ class ScriptedChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        message = self._next(messages)
+        message = self._next(messages, kwargs)
         text = message.content if isinstance(message.content, str) else ""
         words = text.split(" ") if text else []
         for i, word in enumerate(words):

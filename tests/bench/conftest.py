@@ -1,11 +1,11 @@
-"""Fixtures for the benchmark tests (fakes live in green_chain.bench.fakes)."""
+"""Fixtures for the benchmark tests (fakes live in green_chain.testing.bench)."""
 
 from __future__ import annotations
 
 import pytest
 
-from green_chain.bench.fakes import make_components, write_tiny_data
 from green_chain.energy.monitor import EnergyMonitor
+from green_chain.testing.bench import make_components, write_tiny_data
 from green_chain.testing.clock import FakeClock
 from green_chain.testing.meters import FakeMeterBackend
 

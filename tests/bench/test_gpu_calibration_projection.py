@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from green_chain.bench.document import build_document
+from green_chain.bench.gpu_calibration_file import SCHEMA
 from green_chain.bench.projection import ENCODER_PARAMS, calibrated_projection
 from green_chain.bench.results import format_table
-from green_chain.experiments.gpu_calibration import SCHEMA
 
 DEVICE = "NVIDIA H200 (test)"
 

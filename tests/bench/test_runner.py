@@ -126,7 +126,7 @@ def test_validated_etr_sweep(meter_env, fake_components, tiny_data):
 def _fit_env(fake_components, tiny_data):
     from green_chain.bench.routefit import router_items
     from green_chain.bench.scenarios import ScenarioEnv
-    from green_chain.memory import BagOfWordsEmbeddings
+    from green_chain.testing.embeddings import BagOfWordsEmbeddings
 
     fake_components.embeddings = BagOfWordsEmbeddings()
     (scenario,) = get_scenarios(["squad"])

@@ -1,12 +1,13 @@
-"""Fakes for the compression tests: counters, embeddings, a tiny random causal LM."""
+"""Fakes for the compression tests: token counters, embeddings, generated text.
+
+The tiny random causal LM (``tiny_lm``) is the shared one of ``tests/conftest.py``.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import math
 import re
-from types import SimpleNamespace
-from typing import Any
 
 import pytest
 from langchain_core.embeddings import Embeddings
@@ -99,47 +100,6 @@ class FakeEmbeddings(Embeddings):
 @pytest.fixture
 def fake_embeddings() -> FakeEmbeddings:
     return FakeEmbeddings()
-
-
-def _tiny_tokenizer() -> Any:
-    """A byte-level BPE tokenizer trained on the fake vocabulary (decode round-trips)."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=300,
-        special_tokens=["<pad>", "<s>", "</s>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-    )
-    corpus = [make_text(200, i) for i in range(20)] + ["Question: Context:\n\n"]
-    tok.train_from_iterator(corpus, trainer)
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok, pad_token="<pad>", bos_token="<s>", eos_token="</s>"
-    )
-
-
-@pytest.fixture(scope="session")
-def tiny_lm() -> Any:
-    """A randomly initialised 2-layer Llama with a word-level tokenizer (a fake LoadedModel)."""
-    torch = pytest.importorskip("torch")
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(0)
-    tok = _tiny_tokenizer()
-    cfg = LlamaConfig(
-        vocab_size=len(tok),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        max_position_embeddings=512,
-    )
-    model = LlamaForCausalLM(cfg).eval()
-    return SimpleNamespace(model=model, tokenizer=tok, name="tiny-llama")
 
 
 def make_text(n_words: int, seed: int = 0) -> str:

@@ -22,12 +22,12 @@ from langchain_core.runnables import Runnable, RunnableLambda
 
 from green_chain.events import OPTIMIZER_TOKENS_EVENT
 from green_chain.memory import (
-    BagOfWordsEmbeddings,
     HistoryBudgetError,
     RelevantHistory,
     relevant_history,
 )
 from green_chain.memory.messages import message_tokens
+from green_chain.testing.embeddings import BagOfWordsEmbeddings
 
 
 def words(text: str) -> int:

@@ -13,35 +13,13 @@ pytest.importorskip("langchain.agents")
 
 from langchain.agents import create_agent
 from langchain_core.callbacks import BaseCallbackHandler
-from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.tools import tool
 
 from green_chain.events import OPTIMIZER_TOKENS_EVENT
-from green_chain.memory import BagOfWordsEmbeddings
 from green_chain.middleware.history import RelevantHistoryMiddleware
-
-
-class ScriptedChat(BaseChatModel):
-    """Replies from a script and records the messages of every call."""
-
-    script: list[AIMessage]
-    seen: list[list[BaseMessage]] = []
-
-    @property
-    def _llm_type(self) -> str:
-        return "scripted"
-
-    def bind_tools(self, tools: Any, **kw: Any) -> ScriptedChat:
-        return self
-
-    def _generate(
-        self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kw: Any
-    ) -> ChatResult:
-        self.seen.append(list(messages))
-        reply = self.script[min(len(self.seen) - 1, len(self.script) - 1)]
-        return ChatResult(generations=[ChatGeneration(message=reply)])
+from green_chain.testing.embeddings import BagOfWordsEmbeddings
+from green_chain.testing.models import ScriptedChatModel, ai_message, tool_call
 
 
 @tool
@@ -75,13 +53,12 @@ class Events(BaseCallbackHandler):
             self.events.append(data)
 
 
-def make_agent() -> tuple[Any, ScriptedChat]:
-    model = ScriptedChat(
-        script=[
-            AIMessage("", tool_calls=[{"name": "weather", "args": {"city": "paris"}, "id": "w1"}]),
-            AIMessage("sunny: take rex out"),
-        ],
-        seen=[],
+def make_agent() -> tuple[Any, ScriptedChatModel]:
+    model = ScriptedChatModel(
+        responses=[
+            ai_message(tool_calls=[tool_call("weather", {"city": "paris"}, id="w1")]),
+            ai_message("sunny: take rex out"),
+        ]
     )
     mw = RelevantHistoryMiddleware(
         45, embeddings=BagOfWordsEmbeddings(), token_counter=words, keep_last=0
@@ -90,8 +67,10 @@ def make_agent() -> tuple[Any, ScriptedChat]:
     return agent, model
 
 
-def check(model: ScriptedChat, state: dict[str, Any], events: list[dict[str, Any]]) -> None:
-    first, second = model.seen
+def check(
+    model: ScriptedChatModel, state: dict[str, Any], events: list[dict[str, Any]]
+) -> None:
+    first, second = model.calls
     texts = [m.text for m in first]
     assert texts[0] == "be brief"
     assert "my dog is called rex and likes bones" in texts

@@ -9,12 +9,8 @@ from uuid import UUID
 
 import pytest
 from langchain_core.callbacks import BaseCallbackHandler
-from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.tools import tool
-from langchain_core.utils.function_calling import convert_to_openai_tool
-from pydantic import Field
 
 from green_chain.events import ROUTING_DECISION_EVENT
 from green_chain.routing import CascadeScorer, RouteScorer
@@ -23,45 +19,21 @@ pytest.importorskip("langchain.agents")
 from langchain.agents import create_agent
 
 from green_chain.middleware.routing import EnergyRouterMiddleware
+from green_chain.testing.models import ScriptedChatModel, tool_call
 
 
-class ToolModel(BaseChatModel):
-    """Calls ``lookup`` once, then answers; records the tools bound per call."""
-
-    model_name: str
-    logprob: float | None = None
-    calls: list[list[str]] = Field(default_factory=list)
-
-    @property
-    def _llm_type(self) -> str:
-        return "fake-tool-model"
-
-    def bind_tools(self, tools: Sequence[Any], *, tool_choice: Any = None, **kw: Any) -> Any:
-        return self.bind(tools=[convert_to_openai_tool(t)["function"]["name"] for t in tools])
-
-    def _generate(
-        self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kwargs: Any
-    ) -> ChatResult:
-        self.calls.append(list(kwargs.get("tools", [])))
-        meta: dict[str, Any] = {"model_name": self.model_name}
-        if self.logprob is not None:
-            meta["mean_token_logprob"] = self.logprob
-        if isinstance(messages[-1], ToolMessage):
-            msg = AIMessage(content=f"{self.model_name}: done", response_metadata=meta)
-        else:
-            msg = AIMessage(
-                content="",
-                response_metadata=meta,
-                tool_calls=[
-                    {
-                        "name": "lookup",
-                        "args": {"city": "Paris"},
-                        "id": "call1",
-                        "type": "tool_call",
-                    }
-                ],
-            )
-        return ChatResult(generations=[ChatGeneration(message=msg)])
+def tool_model(name: str, *script: str, logprob: float | None = None) -> ScriptedChatModel:
+    """A scripted model answering, call by call, ``"tool"`` (a ``lookup`` call) or ``"done"``."""
+    meta: dict[str, Any] = {} if logprob is None else {"mean_token_logprob": logprob}
+    replies = {
+        "tool": AIMessage(
+            "",
+            tool_calls=[tool_call("lookup", {"city": "Paris"}, id="call1")],
+            response_metadata=meta,
+        ),
+        "done": AIMessage(f"{name}: done", response_metadata=meta),
+    }
+    return ScriptedChatModel(model_name=name, responses=[replies[s] for s in script])
 
 
 class TurnScorer(RouteScorer):
@@ -88,19 +60,24 @@ def lookup(city: str) -> str:
     return f"sunny in {city}"
 
 
-def _agent(scorer: RouteScorer, cheap: ToolModel, large: ToolModel, threshold: float = 0.5) -> Any:
+def _agent(
+    scorer: RouteScorer, cheap: ScriptedChatModel, large: ScriptedChatModel, threshold: float = 0.5
+) -> Any:
     mw = EnergyRouterMiddleware([cheap, large], scorer, threshold)
     return create_agent(large, tools=[lookup], middleware=[mw], system_prompt="be brief")
 
 
 def test_agent_routes_each_model_call_and_binds_tools() -> None:
-    cheap, large = ToolModel(model_name="cheap"), ToolModel(model_name="large")
+    cheap, large = tool_model("cheap", "tool"), tool_model("large", "done")
     rec = Events()
     result = _agent(TurnScorer(), cheap, large).invoke(
         {"messages": [("user", "weather in Paris?")]}, config={"callbacks": [rec]}
     )
-    assert cheap.calls == [["lookup"]]  # first call (tool call) on the cheap model, tools bound
-    assert large.calls == [["lookup"]]  # after the tool result: large model, tools bound
+    # first call (tool call) on the cheap model, tools bound
+    assert cheap.called_tool_names() == [["lookup"]]
+    # after the tool result: large model, tools bound
+    assert large.called_tool_names() == [["lookup"]]
+    assert isinstance(large.calls[0][-1], ToolMessage)
     final = result["messages"][-1]
     assert final.content == "large: done"
     assert final.response_metadata["routing"]["chosen_model"] == "large"
@@ -111,16 +88,16 @@ def test_agent_routes_each_model_call_and_binds_tools() -> None:
 
 
 def test_agent_cascade_escalates_and_keeps_confident_answers() -> None:
-    cheap = ToolModel(model_name="cheap", logprob=math.log(0.3))
-    large = ToolModel(model_name="large")
+    cheap = tool_model("cheap", "tool", "done", logprob=math.log(0.3))
+    large = tool_model("large", "tool", "done")
     result = _agent(CascadeScorer(), cheap, large, threshold=0.5).invoke(
         {"messages": [("user", "weather?")]}
     )
     assert len(cheap.calls) == 2 and len(large.calls) == 2  # each cheap try wasted
     assert result["messages"][-1].content == "large: done"
 
-    cheap_ok = ToolModel(model_name="cheap", logprob=math.log(0.9))
-    large2 = ToolModel(model_name="large")
+    cheap_ok = tool_model("cheap", "tool", "done", logprob=math.log(0.9))
+    large2 = tool_model("large")
     result = _agent(CascadeScorer(), cheap_ok, large2, threshold=0.5).invoke(
         {"messages": [("user", "weather?")]}
     )
@@ -129,28 +106,29 @@ def test_agent_cascade_escalates_and_keeps_confident_answers() -> None:
 
 
 async def test_agent_async() -> None:
-    cheap, large = ToolModel(model_name="cheap"), ToolModel(model_name="large")
+    cheap, large = tool_model("cheap", "tool"), tool_model("large", "done")
     result = await _agent(TurnScorer(), cheap, large).ainvoke(
         {"messages": [("user", "weather in Paris?")]}
     )
     assert result["messages"][-1].content == "large: done"
-    assert cheap.calls == [["lookup"]]
+    assert cheap.called_tool_names() == [["lookup"]]
 
 
 def test_middleware_needs_two_models() -> None:
     with pytest.raises(ValueError, match="two or more models"):
-        EnergyRouterMiddleware([ToolModel(model_name="x")], TurnScorer())
+        EnergyRouterMiddleware([tool_model("x")], TurnScorer())
 
 
 def test_routed_chat_model_drops_into_create_agent() -> None:
     from green_chain.routing import RoutedChatModel
 
-    cheap, large = ToolModel(model_name="cheap"), ToolModel(model_name="large")
+    cheap, large = tool_model("cheap", "tool"), tool_model("large", "done")
     router = RoutedChatModel(models=[cheap, large], scorer=TurnScorer(), threshold=0.5)
     rec = Events()
     result = create_agent(router, tools=[lookup]).invoke(
         {"messages": [("user", "weather in Paris?")]}, config={"callbacks": [rec]}
     )
-    assert cheap.calls == [["lookup"]] and large.calls == [["lookup"]]
+    assert cheap.called_tool_names() == [["lookup"]]
+    assert large.called_tool_names() == [["lookup"]]
     assert result["messages"][-1].content == "large: done"
     assert [e["chosen_model"] for e in rec.events] == ["cheap", "large"]

@@ -17,8 +17,8 @@ from langchain_core.prompts import (
 from langchain_core.vectorstores import InMemoryVectorStore
 
 from green_chain.events import OPTIMIZER_TOKENS_EVENT
-from green_chain.memory import BagOfWordsEmbeddings
 from green_chain.selection import BudgetedExampleSelector, ExampleKeyError, budgeted_mmr
+from green_chain.testing.embeddings import BagOfWordsEmbeddings
 
 EXAMPLE_PROMPT = PromptTemplate.from_template("Input: {text}\nLabel: {label}")
 

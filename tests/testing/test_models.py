@@ -67,3 +67,17 @@ def test_bind_tools_and_ls_params():
 def test_rejects_bad_script():
     with pytest.raises(TypeError, match="AIMessage or str"):
         ScriptedChatModel(responses=[42]).invoke("x")
+
+
+def test_records_the_tools_bound_to_each_call():
+    @tool
+    def add(a: int, b: int) -> int:
+        """Add two numbers."""
+        return a + b
+
+    model = ScriptedChatModel(responses=["plain", "with tools"])
+    model.invoke("no tools")
+    model.bind_tools([add]).invoke("tools")
+    assert model.called_tool_names() == [[], ["add"]]
+    assert "tools" not in model.call_kwargs[0]
+    assert model.call_kwargs[1]["tools"][0]["function"]["name"] == "add"

@@ -11,9 +11,10 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.runnables import Runnable
 
-from green_chain.bench.components import OPTIMIZER_TAG, Components
+from green_chain.bench.components import Components
 from green_chain.bench.data import Root
 from green_chain.bench.items import Item, Split, distractors, split_items
+from green_chain.bench.tags import OPTIMIZER_TAG
 
 
 @dataclass

@@ -1,8 +1,8 @@
-"""The ``green-chain`` command line.
+"""The ``green-chain`` command line: ``meters``, ``profile``, ``bench``, ``report``, ``compare``, ``merge``.
 
-Each sub-command lives in its own module under :mod:`green_chain.commands`
-with two functions, ``register(subparsers)`` and ``run(args) -> int``. Modules
-keep heavy imports inside ``run`` so ``green-chain --help`` stays instant.
+Each sub-command lives in its own module of this package with two functions,
+``register(subparsers)`` and ``run(args) -> int``. Modules keep heavy imports inside
+``run`` so ``green-chain --help`` stays instant. ``main`` is the console entry point.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-#: Sub-command name -> module under green_chain.commands.
+#: Sub-command name -> module of this package.
 COMMANDS: dict[str, str] = {
     "meters": "meters",
     "profile": "profile",
@@ -32,13 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module_name in COMMANDS.values():
-        try:
-            module = importlib.import_module(f"green_chain.commands.{module_name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"green_chain.commands.{module_name}":
-                raise
-            continue  # command not built yet
-        module.register(sub)
+        importlib.import_module(f"{__name__}.{module_name}").register(sub)
     return parser
 
 

@@ -1,6 +1,10 @@
-"""Fakes for testing benchmark code without real models: scripted chat models that spend
-scripted joules on a fake meter, fake optimizers, a fake likelihood scorer, and a tiny
-data folder in the real files' formats. Used by green-chain's own tests."""
+"""Fakes for testing ``green_chain.bench`` without real models or data.
+
+:func:`make_components` wires :class:`MeteredFakeChat` models (which spend scripted joules
+per prompt character and answer token on a :class:`~green_chain.testing.meters.FakeMeterBackend`),
+fake optimizers that publish their token counts, and a word-overlap stand-in for the
+likelihood scorer; :func:`write_tiny_data` writes a tiny data folder in the real files'
+formats (SQuAD, SST-2, MT-Bench-101)."""
 
 from __future__ import annotations
 

@@ -141,11 +141,7 @@ def run(args: argparse.Namespace) -> int:
     from green_chain.energy.idle import IdleBaseline
     from green_chain.energy.monitor import EnergyMonitor
     from green_chain.energy.profiling import profile_model
-
-    try:
-        from green_chain.models import load_causal_lm
-    except ImportError:  # package not re-exporting it yet
-        from green_chain.models.loading import load_causal_lm
+    from green_chain.models import load_causal_lm
 
     text, text_source = load_text(args.data)
     loaded = load_causal_lm(args.model)

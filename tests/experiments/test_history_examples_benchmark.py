@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from green_chain.benchmarks.history_examples import TASKS, _load_task
+from green_chain.experiments.history_examples import TASKS, _load_task
 
 
 @pytest.mark.parametrize("task", sorted(TASKS))

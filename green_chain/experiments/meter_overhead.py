@@ -1,6 +1,6 @@
 """Cost of one meter window (``begin`` + ``end``) per backend.
 
-Run: ``python -m green_chain.benchmarks.meter_overhead [--pairs N] [--json]``
+Run: ``python -m green_chain.experiments.meter_overhead [--pairs N] [--json]``
 
 For every backend this machine has (from the probe) plus the test doubles
 (FakeMeterBackend, NVML over FakeNVML, RAPL over a FakePowercapTree, the null

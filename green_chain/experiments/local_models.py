@@ -1,6 +1,6 @@
 """Benchmark of the packaged local models on this machine.
 
-``python -m green_chain.benchmarks.local_models [--models ...] [--max-new-tokens N]``
+``python -m green_chain.experiments.local_models [--models ...] [--max-new-tokens N]``
 
 For each packaged causal LM it prints: first load (GGUF dequantization, in a subprocess
 with an empty cache folder) and cached load time (subprocess, safetensors cache), prompt

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from green_chain import cli
-from green_chain.commands import profile as profile_cmd
+from green_chain.cli import profile as profile_cmd
 from green_chain.energy.model import EnergyCurve
 
 

@@ -7,11 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from green_chain.bench.fakes import make_components, write_tiny_data
 from green_chain.bench.merge import MergeError, merge_documents
-from green_chain.cli import build_parser, main
-from green_chain.commands import bench
+from green_chain.cli import bench, build_parser, main
 from green_chain.energy.monitor import EnergyMonitor
+from green_chain.testing.bench import make_components, write_tiny_data
 from green_chain.testing.clock import FakeClock
 from green_chain.testing.meters import FakeMeterBackend
 

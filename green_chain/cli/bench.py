@@ -7,8 +7,17 @@ import datetime as _dt
 import os
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the command module stays light: ``green-chain --help`` imports it
+    from green_chain.bench.components import Components
+    from green_chain.bench.projection import CalibratedProjection, Projection
+    from green_chain.bench.runner import RunOptions
+    from green_chain.bench.scenarios import Scenario
+    from green_chain.energy.monitor import EnergyMonitor
 
 DEFAULT_OUT = "green-chain-results"
 #: ``--quick`` runs the validated-ETR sweep on these scenarios and items only.
@@ -95,7 +104,8 @@ def register(subparsers: Any) -> None:
         const="green-chain-bench",
         default=None,
         metavar="EXPERIMENT",
-        help="log the run to MLflow (needs green-chain-mlflow: pip install -e integrations/mlflow)",
+        help="log the run to MLflow through the 'mlflow' exporter (entry-point group "
+        "green_chain.exporters; install it with: pip install -e integrations/mlflow)",
     )
     p.add_argument(
         "--mlflow-tracking-uri", default=None, help="MLflow tracking URI (default: MLflow's own)"
@@ -112,18 +122,6 @@ def _etr_scenarios(args: argparse.Namespace) -> tuple[str, ...] | None:
 
 def _scenario_names(raw: str) -> list[str]:
     return [n.strip() for n in raw.split(",") if n.strip()]
-
-
-def _mlflow_logger() -> Any:
-    """``green_chain_mlflow.log_benchmark``, or a clear error naming what to install."""
-    try:
-        from green_chain_mlflow import log_benchmark
-    except ImportError as exc:
-        raise RuntimeError(
-            f"--mlflow needs the green-chain-mlflow package ({exc}); install it with "
-            "`pip install -e integrations/mlflow` (or `pip install green-chain-mlflow`)"
-        ) from exc
-    return log_benchmark
 
 
 def set_threads(threads: int | None) -> int:
@@ -153,14 +151,27 @@ def _meters(monitor: Any) -> list[dict[str, Any]]:
     ]
 
 
-def run(args: argparse.Namespace, *, components: Any = None, monitor: Any = None) -> int:
-    """Run the benchmark. ``components``/``monitor`` may be injected (tests)."""
-    from green_chain.bench.components import ComponentUnavailableError, default_components
-    from green_chain.bench.document import build_document, write_outputs
-    from green_chain.bench.projection import DEFAULT_PROJECTION, Projection, calibrated_projection
-    from green_chain.bench.results import format_table
-    from green_chain.bench.runner import RunOptions, run_benchmark
-    from green_chain.bench.scenarios import GreenSettings, get_scenarios
+@dataclass
+class BenchPlan:
+    """What ``green-chain bench`` will run, from validated arguments."""
+
+    scenarios: list[Scenario]
+    data_root: Path
+    out: Path
+    projection: Projection | CalibratedProjection | None
+    projection_spec: str | None
+    exporter: Callable[..., Any] | None
+
+
+def validate(args: argparse.Namespace) -> BenchPlan:
+    """Check every argument before anything is loaded; a bad one is a one-line error."""
+    from green_chain.bench.exporters import load_exporter
+    from green_chain.bench.projection import (
+        DEFAULT_PROJECTION,
+        Projection,
+        calibrated_projection,
+    )
+    from green_chain.bench.scenarios import get_scenarios
     from green_chain.paths import DATA_ENV, data_dir
 
     if args.items is not None and args.items <= 0:
@@ -173,7 +184,7 @@ def run(args: argparse.Namespace, *, components: Any = None, monitor: Any = None
         raise ValueError(f"--rate must be in (0, 1], got {args.rate}")
     scenarios = get_scenarios(_scenario_names(args.scenarios))
     spec = args.projection or DEFAULT_PROJECTION
-    projection: Any = None
+    projection: Projection | CalibratedProjection | None = None
     if getattr(args, "projection_calibration", None):
         if spec.lower() == "none":
             raise ValueError("--projection none contradicts --projection-calibration")
@@ -187,42 +198,35 @@ def run(args: argparse.Namespace, *, components: Any = None, monitor: Any = None
             f"data folder {root} does not exist: pass --data DIR or set ${DATA_ENV} to the folder "
             "holding the shared evaluation data (qa/, classification/, dialogue/ ...)"
         )
-    log_benchmark = _mlflow_logger() if args.mlflow else None
-    threads = set_threads(args.threads)
     out = (
         Path(args.out)
         if args.out
         else Path(DEFAULT_OUT) / _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     )
+    return BenchPlan(
+        scenarios=scenarios,
+        data_root=root,
+        out=out,
+        projection=projection,
+        projection_spec=None if projection is None else spec,
+        exporter=load_exporter("mlflow") if args.mlflow else None,
+    )
 
-    if components is None:
-        try:
-            from green_chain.bench.components import DEFAULT_COMPRESSOR
 
-            components = default_components(compressor=args.compressor or DEFAULT_COMPRESSOR)
-        except ComponentUnavailableError as exc:
-            print(f"green-chain bench: error: {exc}", file=sys.stderr)
-            return 2
-    if monitor is None:
-        from green_chain.energy.monitor import EnergyMonitor
+def run_options(args: argparse.Namespace, plan: BenchPlan) -> RunOptions:
+    """The runner's options: green-chain settings and the validated-ETR sweep."""
+    from green_chain.bench.runner import RunOptions
+    from green_chain.bench.scenarios import GreenSettings
 
-        monitor = EnergyMonitor()
     settings = GreenSettings(route=not args.no_route)
     if args.rate is not None:
         settings.compression_rate = args.rate
-    handler_factory = None
-    try:
-        from green_chain.callbacks import EnergyCallbackHandler
 
-        def handler_factory(m: Any) -> Any:
-            return EnergyCallbackHandler(monitor=m, estimators=None)
-    except ImportError:
-        pass
-    options = RunOptions(
+    return RunOptions(
         n_items=args.items,
         quick=args.quick,
         seed=args.seed,
-        data_root=root,
+        data_root=plan.data_root,
         settings=settings,
         etr_rates=()
         if args.no_etr_sweep
@@ -233,40 +237,43 @@ def run(args: argparse.Namespace, *, components: Any = None, monitor: Any = None
         if args.etr_items is not None
         else (QUICK_ETR_ITEMS if args.quick else None),
         progress=not args.no_progress,
-        handler_factory=handler_factory,
     )
-    print(
-        f"green-chain bench: {len(scenarios)} scenario(s), data {root}, results -> {out}",
-        file=sys.stderr,
-    )
-    started = time.monotonic()
-    components.warm_up()
-    entries = run_benchmark(
-        scenarios, components, monitor, options, log=lambda m: print(m, file=sys.stderr)
-    )
-    elapsed_s = time.monotonic() - started
-    doc = build_document(
-        entries,
-        options={
-            "quick": args.quick,
-            "items": args.items,
-            "seed": args.seed,
-            "data": str(root),
-            "data_env": os.environ.get(DATA_ENV),
-            "scenarios": [s.name for s in scenarios],
-            "settings": settings.to_dict(),
-            "etr_rates": list(options.etr_rates),
-            "etr_scenarios": None if options.etr_scenarios is None else list(options.etr_scenarios),
-            "etr_items": options.etr_items,
-            "threads": threads,
-            "elapsed_s": round(elapsed_s, 1),
-        },
-        components_versions=dict(components.versions),
-        meters=_meters(monitor),
-        projection=projection,
-        projection_spec=None if projection is None else spec,
-    )
-    paths = write_outputs(doc, out, plots=not args.no_plots)
+
+
+def _document_options(
+    args: argparse.Namespace, plan: BenchPlan, options: RunOptions, threads: int, elapsed_s: float
+) -> dict[str, Any]:
+    """The ``options`` block of results.json: what was asked for and how it ran."""
+    from green_chain.paths import DATA_ENV
+
+    return {
+        "quick": args.quick,
+        "items": args.items,
+        "seed": args.seed,
+        "data": str(plan.data_root),
+        "data_env": os.environ.get(DATA_ENV),
+        "scenarios": [s.name for s in plan.scenarios],
+        "settings": options.settings.to_dict(),
+        "etr_rates": list(options.etr_rates),
+        "etr_scenarios": None if options.etr_scenarios is None else list(options.etr_scenarios),
+        "etr_items": options.etr_items,
+        "threads": threads,
+        "elapsed_s": round(elapsed_s, 1),
+    }
+
+
+def report(
+    args: argparse.Namespace,
+    plan: BenchPlan,
+    doc: dict[str, Any],
+    elapsed_s: float,
+    threads: int,
+) -> int:
+    """Write the result files, print the table, export; the exit code of the run."""
+    from green_chain.bench.document import write_outputs
+    from green_chain.bench.results import format_table
+
+    paths = write_outputs(doc, plan.out, plots=not args.no_plots)
     print(format_table(doc))
     print(f"\nran in {elapsed_s:.0f} s with {threads} torch thread(s)")
     failed = {n: s.get("error") for n, s in doc["scenarios"].items() if s["status"] != "ok"}
@@ -275,11 +282,68 @@ def run(args: argparse.Namespace, *, components: Any = None, monitor: Any = None
     print("\nfiles:")
     for p in paths.values():
         print(f"  {p}")
-    if log_benchmark is not None:
-        run_id = log_benchmark(
+    if plan.exporter is not None:
+        run_id = plan.exporter(
             str(paths["json"]), experiment=args.mlflow, tracking_uri=args.mlflow_tracking_uri
         )
         print(f"logged to MLflow experiment {args.mlflow!r} (run {run_id})")
     # exit 0 when the run completed and at least one scenario ran (failures are printed
     # above and recorded in results.json); 1 when no scenario ran at all
     return 0 if doc["overall"]["scenarios_ok"] > 0 else 1
+
+
+def run(
+    args: argparse.Namespace,
+    *,
+    components: Components | None = None,
+    monitor: EnergyMonitor | None = None,
+) -> int:
+    """Run the benchmark: validate -> options -> run -> report.
+
+    ``components``/``monitor`` may be injected (tests); by default the packaged models and
+    green-chain's optimizers, with each scenario's router fitted on its calibration items,
+    metered by an :class:`~green_chain.energy.monitor.EnergyMonitor` over the detected meters.
+    """
+    from green_chain.bench.components import (
+        DEFAULT_COMPRESSOR,
+        ComponentUnavailableError,
+        default_components,
+    )
+    from green_chain.bench.document import build_document
+    from green_chain.bench.routefit import fit_route_policy
+    from green_chain.bench.runner import run_benchmark
+    from green_chain.energy.monitor import EnergyMonitor
+
+    plan = validate(args)
+    threads = set_threads(args.threads)
+    if components is None:
+        try:
+            components = default_components(
+                compressor=args.compressor or DEFAULT_COMPRESSOR, route_fitter=fit_route_policy
+            )
+        except ComponentUnavailableError as exc:
+            print(f"green-chain bench: error: {exc}", file=sys.stderr)
+            return 2
+    if monitor is None:
+        monitor = EnergyMonitor()
+    options = run_options(args, plan)
+    print(
+        f"green-chain bench: {len(plan.scenarios)} scenario(s), data {plan.data_root}, "
+        f"results -> {plan.out}",
+        file=sys.stderr,
+    )
+    started = time.monotonic()
+    components.warm_up()
+    entries = run_benchmark(
+        plan.scenarios, components, monitor, options, log=lambda m: print(m, file=sys.stderr)
+    )
+    elapsed_s = time.monotonic() - started
+    doc = build_document(
+        entries,
+        options=_document_options(args, plan, options, threads, elapsed_s),
+        components_versions=dict(components.versions),
+        meters=_meters(monitor),
+        projection=plan.projection,
+        projection_spec=plan.projection_spec,
+    )
+    return report(args, plan, doc, elapsed_s, threads)

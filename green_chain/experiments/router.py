@@ -1,6 +1,6 @@
 """Evidence for the router: energy saved at 95% of large-only quality, per scorer.
 
-``python -m green_chain.benchmarks.router [--items N] [--train-items M] [--seed S] [--out DIR]``
+``python -m green_chain.experiments.router [--items N] [--train-items M] [--seed S] [--out DIR]``
 
 Cheap = packaged SmolLM2-135M-Instruct, large = packaged Gemma-3-270M (base;
 plain-text prompts). Items: SQuAD v1.1 dev, NQ-open with its gold passage, SST-2
@@ -339,7 +339,7 @@ def evaluate(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m green_chain.benchmarks.router",
+        prog="python -m green_chain.experiments.router",
         description=__doc__.split("\n")[0] if __doc__ else None,
     )
     parser.add_argument("--items", type=int, default=40, help="test items")
@@ -414,7 +414,7 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or Path("green-chain-results") / time.strftime("router-%Y%m%d-%H%M%S")
     out.mkdir(parents=True, exist_ok=True)
     payload = {
-        "command": "python -m green_chain.benchmarks.router " + " ".join(argv or sys.argv[1:]),
+        "command": "python -m green_chain.experiments.router " + " ".join(argv or sys.argv[1:]),
         "cheap": CHEAP,
         "large": LARGE,
         "seed": args.seed,

@@ -1,4 +1,4 @@
-"""Evidence for prompt compression on real data (run: python -m green_chain.benchmarks.compression).
+"""Evidence for prompt compression on real data (run: python -m green_chain.experiments.compression).
 
 Reports, per backend: answer survival and the change of the gold answer's
 log-likelihood under the packaged chat model (SQuAD v1.1 dev, NQ-open oracle) at

@@ -1,6 +1,6 @@
 """Evidence for budgeted few-shot selection and relevance-filtered history.
 
-``python -m green_chain.benchmarks.history_examples [--items N] [--part examples|history|all]``
+``python -m green_chain.experiments.history_examples [--items N] [--part examples|history|all]``
 
 (a) Few-shot classification (SST-2, AG News, TREC) with the packaged chat model
     (SmolLM2-135M-Instruct): the label is the one whose name has the highest
@@ -163,7 +163,7 @@ def _accuracy(
     lm: Any, task: str, per_item: Sequence[list[dict[str, str]]], items: list[dict[str, str]]
 ) -> tuple[int, list[str]]:
     """Correct answers (label with the highest log-likelihood) and the prompts used."""
-    from green_chain.bench.prefix_scoring import score_shared_prompt
+    from green_chain.models.scoring import score_with
 
     label_names = list(TASKS[task]["labels"].values())
     prompts = [
@@ -173,7 +173,8 @@ def _accuracy(
     correct = 0
     for prompt, it in zip(prompts, items, strict=True):
         # the prompt runs once; its KV cache is shared by the label candidates
-        ll = [lp for lp, _ in score_shared_prompt(lm.model, lm.tokenizer, prompt, label_names)]
+        scores = score_with(lm.model, lm.tokenizer, prompt, label_names, shared_prompt=True)
+        ll = [s.logprob_sum for s in scores]
         correct += label_names[max(range(len(ll)), key=ll.__getitem__)] == it["label"]
     return correct, prompts
 
@@ -383,7 +384,7 @@ def run_history(args: argparse.Namespace, lm: Any, emb: Any, out: dict[str, Any]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m green_chain.benchmarks.history_examples")
+    parser = argparse.ArgumentParser(prog="python -m green_chain.experiments.history_examples")
     parser.add_argument("--items", type=int, default=200, help="test items per dataset")
     parser.add_argument("--pool", type=int, default=1000, help="example pool size")
     parser.add_argument("--part", choices=["examples", "history", "all"], default="all")

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from langchain_core.embeddings import Embeddings
 
-from green_chain.benchmarks.router import (
+from green_chain.energy.monitor import EnergyMonitor
+from green_chain.experiments.router import (
     CHEAP,
     LARGE,
     CallResult,
@@ -19,7 +20,6 @@ from green_chain.benchmarks.router import (
     f1_score,
     load_items,
 )
-from green_chain.energy.monitor import EnergyMonitor
 from green_chain.testing.meters import FakeMeterBackend
 
 

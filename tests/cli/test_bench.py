@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from green_chain.bench.fakes import make_components, write_tiny_data
-from green_chain.cli import build_parser, main
-from green_chain.commands import bench
+from green_chain.cli import bench, build_parser, main
 from green_chain.energy.monitor import EnergyMonitor
+from green_chain.testing.bench import make_components, write_tiny_data
 from green_chain.testing.clock import FakeClock
 from green_chain.testing.meters import FakeMeterBackend
 
@@ -104,22 +103,43 @@ def test_energy_comes_from_the_handler_records(fake_run):
     assert 0 < summary["etr_handler"] < 1 and 0 < summary["prompt_token_ratio"] < 1
 
 
+def _entry_points_with(monkeypatch, *eps):
+    """``importlib.metadata.entry_points`` answering ``green_chain.exporters`` with ``eps``."""
+    import importlib.metadata
+
+    real = importlib.metadata.entry_points
+
+    def fake(**kwargs):
+        if kwargs.get("group") == "green_chain.exporters":
+            return importlib.metadata.EntryPoints(eps)
+        return real(**kwargs)
+
+    monkeypatch.setattr(importlib.metadata, "entry_points", fake)
+
+
 def test_mlflow_flag(fake_run, monkeypatch, capsys):
+    import importlib.metadata
     import sys
     import types
 
-    monkeypatch.setitem(sys.modules, "green_chain_mlflow", None)  # not installed
+    _entry_points_with(monkeypatch)  # green-chain-mlflow not installed
     with pytest.raises(RuntimeError, match="pip install -e integrations/mlflow"):
         fake_run("--scenarios", "squad", "--items", "1", "--no-etr-sweep", "--mlflow")
     calls = []
-    fake = types.ModuleType("green_chain_mlflow")
+    fake = types.ModuleType("fake_mlflow_exporter")
 
     def log_benchmark(path, *, experiment, tracking_uri):
         calls.append((path, experiment, tracking_uri))
         return "run-123"
 
     fake.log_benchmark = log_benchmark  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "green_chain_mlflow", fake)
+    monkeypatch.setitem(sys.modules, "fake_mlflow_exporter", fake)
+    _entry_points_with(
+        monkeypatch,
+        importlib.metadata.EntryPoint(
+            name="mlflow", value="fake_mlflow_exporter:log_benchmark", group="green_chain.exporters"
+        ),
+    )
     rc, out = fake_run(
         "--scenarios",
         "squad",
@@ -134,6 +154,22 @@ def test_mlflow_flag(fake_run, monkeypatch, capsys):
     assert rc == 0
     assert calls == [(str(out / "results.json"), "exp1", "file:///tmp/x")]
     assert "run-123" in capsys.readouterr().out
+
+
+def test_bench_never_imports_an_integration():
+    """The core loads exporters by entry point; no module of green_chain names an integration."""
+    import green_chain
+
+    root = Path(green_chain.__file__).parent
+    offenders = [
+        str(p.relative_to(root))
+        for p in root.rglob("*.py")
+        if any(
+            line.lstrip().startswith(("import green_chain_", "from green_chain_"))
+            for line in p.read_text(encoding="utf-8").splitlines()
+        )
+    ]
+    assert offenders == []
 
 
 def test_threads_flag(monkeypatch):

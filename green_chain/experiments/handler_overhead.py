@@ -1,6 +1,6 @@
 """Added time of the energy handler per model call, with a fake meter.
 
-Run: ``python -m green_chain.benchmarks.handler_overhead [--calls 2000]``
+Run: ``python -m green_chain.experiments.handler_overhead [--calls 2000]``
 
 Each scenario runs the same runnable with and without an
 :class:`~green_chain.callbacks.EnergyCallbackHandler` (reading a scripted

@@ -1,4 +1,4 @@
-"""Deterministic, dependency-free embeddings for tests and offline demos."""
+"""Deterministic, dependency-free embeddings for tests and offline demos (no model, no network)."""
 
 from __future__ import annotations
 

@@ -1,1 +1,0 @@
-"""green_chain.benchmarks."""

@@ -1,1 +1,0 @@
-"""Sub-commands of the ``green-chain`` CLI: one module each, ``register`` + ``run``."""
