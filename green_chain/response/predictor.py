@@ -32,34 +32,9 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
-from langchain_core.messages import BaseMessage, HumanMessage
+from langchain_core.messages import BaseMessage
 
-from green_chain.routing.scorers import as_messages
-
-
-def _text_of(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return " ".join(
-            p if isinstance(p, str) else str(p.get("text", ""))
-            for p in content
-            if isinstance(p, str | dict)
-        )
-    return str(content)
-
-
-def request_text(request: Any) -> str:
-    """The text a predictor keys on: the last human message (else the last message).
-
-    Raises:
-        EmptyRequestError: the request has no text.
-    """
-    messages: list[BaseMessage] = as_messages(request)
-    for message in reversed(messages):
-        if isinstance(message, HumanMessage):
-            return _text_of(message.content)
-    return _text_of(messages[-1].content)
+from green_chain.routing.tier import request_text
 
 
 def quantile_of(lengths: Sequence[int], q: float) -> int:

@@ -40,7 +40,7 @@ from langchain_core.callbacks import CallbackManagerForChainRun
 from langchain_core.embeddings import Embeddings
 from langchain_core.runnables import Runnable, RunnableConfig
 
-from green_chain.routing.tier import TierAnswer
+from green_chain.routing.tier import TierAnswer, request_text
 
 
 def isotonic_fit(x: Sequence[float], y: Sequence[float]) -> tuple[list[float], list[float]]:
@@ -112,12 +112,6 @@ class ClassifierCalibration:
         return asdict(self)
 
 
-def _text(input: Any) -> str:
-    from green_chain.response.predictor import request_text
-
-    return request_text(input)
-
-
 class ExampleClassifier(Runnable[Any, TierAnswer]):
     """A calibrated nearest-neighbour classifier for use as a router's first tier.
 
@@ -143,7 +137,7 @@ class ExampleClassifier(Runnable[Any, TierAnswer]):
             raise ValueError(f"k must be >= 1, got {k}")
         self._embeddings = embeddings
         self.k = k
-        self.input_to_text = input_to_text or _text
+        self.input_to_text = input_to_text or request_text
         self.answer_format = answer_format
         self._vectors: np.ndarray | None = None
         self._labels: list[str] = []

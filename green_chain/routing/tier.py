@@ -19,6 +19,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from langchain_core.messages import BaseMessage, HumanMessage
+
+from green_chain.routing.scorers import as_messages
+
 logger = logging.getLogger(__name__)
 
 
@@ -67,6 +71,31 @@ def as_tier_answer(output: Any) -> TierAnswer:
     )
 
 
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(
+            p if isinstance(p, str) else str(p.get("text", ""))
+            for p in content
+            if isinstance(p, str | dict)
+        )
+    return str(content)
+
+
+def request_text(request: Any) -> str:
+    """The text a predictor keys on: the last human message (else the last message).
+
+    Raises:
+        EmptyRequestError: the request has no text.
+    """
+    messages: list[BaseMessage] = as_messages(request)
+    for message in reversed(messages):
+        if isinstance(message, HumanMessage):
+            return _text_of(message.content)
+    return _text_of(messages[-1].content)
+
+
 def tier_name(tier: Any) -> str:
     """A first tier's name (``get_name()`` of a runnable, else its class name)."""
     get_name = getattr(tier, "get_name", None)
@@ -78,4 +107,4 @@ def tier_name(tier: Any) -> str:
     return type(tier).__name__
 
 
-__all__ = ["TierAnswer", "as_tier_answer", "tier_name"]
+__all__ = ["TierAnswer", "as_tier_answer", "request_text", "tier_name"]
