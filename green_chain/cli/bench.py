@@ -76,6 +76,19 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--no-route", action="store_true", help="green chains use the large model (no router)"
     )
+    p.add_argument(
+        "--prefix-cache",
+        choices=("on", "off"),
+        default="on",
+        help="reuse cached prompt prefixes (KV states) in the local models of both chains "
+        "(default on; recorded in results.json)",
+    )
+    p.add_argument(
+        "--stable-examples",
+        action="store_true",
+        help="few-shot green chains select their examples once per task, not per input "
+        "(a stable prefix for the prefix cache)",
+    )
     p.add_argument("--no-etr-sweep", action="store_true", help="skip the validated-ETR rate sweep")
     p.add_argument(
         "--etr-items",
@@ -218,7 +231,9 @@ def run_options(args: argparse.Namespace, plan: BenchPlan) -> RunOptions:
     from green_chain.bench.runner import RunOptions
     from green_chain.bench.scenarios import GreenSettings
 
-    settings = GreenSettings(route=not args.no_route)
+    settings = GreenSettings(
+        route=not args.no_route, stable_examples=getattr(args, "stable_examples", False)
+    )
     if args.rate is not None:
         settings.compression_rate = args.rate
 
@@ -258,6 +273,7 @@ def _document_options(
         "etr_scenarios": None if options.etr_scenarios is None else list(options.etr_scenarios),
         "etr_items": options.etr_items,
         "threads": threads,
+        "prefix_cache": getattr(args, "prefix_cache", "on"),
         "elapsed_s": round(elapsed_s, 1),
     }
 
@@ -319,7 +335,9 @@ def run(
     if components is None:
         try:
             components = default_components(
-                compressor=args.compressor or DEFAULT_COMPRESSOR, route_fitter=fit_route_policy
+                compressor=args.compressor or DEFAULT_COMPRESSOR,
+                route_fitter=fit_route_policy,
+                prefix_cache=getattr(args, "prefix_cache", "on") == "on",
             )
         except ComponentUnavailableError as exc:
             print(f"green-chain bench: error: {exc}", file=sys.stderr)
