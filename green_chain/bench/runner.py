@@ -13,9 +13,9 @@ from __future__ import annotations
 import logging
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from langchain_core.runnables import Runnable
 
@@ -60,6 +60,8 @@ class RunOptions:
         route_cost_items: Router-fit items run on both models to measure their energy
             ratio (``None`` = the scenario's ``route_cost_items``; see
             :meth:`route_cost_items_for` for quick runs).
+        executor: Runs the test items elsewhere (Ray workers); ``None`` = here. Router
+            fitting, scoring and the validated-ETR sweep stay here.
     """
 
     n_items: int | None = None
@@ -75,6 +77,7 @@ class RunOptions:
     etr_items: int | None = None
     warm_up: bool = True
     route_cost_items: int | None = None
+    executor: ItemExecutor | None = None
 
     def items_for(self, scenario: Scenario) -> int | None:
         if self.n_items is not None:
@@ -124,6 +127,46 @@ def _progress(iterable: Sequence[Any], desc: str, enabled: bool) -> Any:
     return tqdm(iterable, desc=desc, leave=False)
 
 
+def run_items(
+    scenario: str,
+    chains: dict[str, Runnable],
+    items: Iterable[Item],
+    monitor: EnergyMonitor,
+    handler_factory: Callable[[EnergyMonitor], EnergyCallbackHandler] | None = None,
+) -> list[ItemRecord]:
+    """Run both variants on each item, interleaved (drift hits both alike); unscored records."""
+    capture = CaptureHandler()
+    records: list[ItemRecord] = []
+    for item in items:
+        for variant in VARIANTS:
+            handler = handler_factory(monitor) if handler_factory else None
+            records.append(
+                run_item(
+                    chains[variant],
+                    item,
+                    scenario=scenario,
+                    variant=variant,
+                    monitor=monitor,
+                    capture=capture,
+                    handler=handler,
+                )
+            )
+    return records
+
+
+class ItemExecutor(Protocol):
+    """Runs a scenario's test items somewhere else (e.g. :mod:`green_chain.bench.ray_executor`).
+
+    ``run`` gets the scenario, the driver's env (calibration, settings, fitted router)
+    and the test items; it returns one unscored record per item and variant, in item
+    order, measured where the item ran (as :func:`run_items` returns them).
+    """
+
+    def run(
+        self, scenario: Scenario, env: ScenarioEnv, items: Sequence[Item]
+    ) -> list[ItemRecord]: ...
+
+
 def run_scenario(
     scenario: Scenario,
     components: Components,
@@ -163,25 +206,20 @@ def run_scenario(
                 policy = components.route_fitter(scenario, env, fit_items, pool=split.calibration)
                 env.route_policy = policy
                 entry["router"] = policy.info
-        chains = {"baseline": scenario.baseline(env), "green": scenario.green(env)}
-        if options.warm_up:
-            _warm_up(scenario, chains["green"], split.calibration)
-        capture = CaptureHandler()
-        records: list[ItemRecord] = []
-        for item in _progress(split.test, scenario.name, options.progress):
-            for variant in VARIANTS:  # interleaved: drift hits both alike
-                handler = options.handler_factory(monitor) if options.handler_factory else None
-                records.append(
-                    run_item(
-                        chains[variant],
-                        item,
-                        scenario=scenario.name,
-                        variant=variant,
-                        monitor=monitor,
-                        capture=capture,
-                        handler=handler,
-                    )
-                )
+        records: list[ItemRecord]
+        if options.executor is not None:  # items run elsewhere (Ray workers), measured there
+            records = options.executor.run(scenario, env, split.test)
+        else:
+            chains = {"baseline": scenario.baseline(env), "green": scenario.green(env)}
+            if options.warm_up:
+                _warm_up(scenario, chains["green"], split.calibration)
+            records = run_items(
+                scenario.name,
+                chains,
+                _progress(split.test, scenario.name, options.progress),
+                monitor,
+                options.handler_factory,
+            )
         for variant in VARIANTS:
             errs = [r.error for r in records if r.variant == variant and r.error]
             if errs and len(errs) == len(split.test):
