@@ -12,6 +12,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langchain_core.outputs import ChatGeneration, ChatResult
 
 from green_chain.callbacks import EnergyCallbackHandler
+from green_chain.energy.monitor import EnergyMonitor
 from green_chain.events import RESPONSE_BUDGET_EVENT
 from green_chain.response import (
     CONCISE_INSTRUCTION,
@@ -19,9 +20,16 @@ from green_chain.response import (
     ResponseBudget,
     cap_parameter,
 )
-from green_chain.testing import FakeOpenAIChatModel
+from green_chain.testing import FakeClock, FakeMeterBackend, FakeOpenAIChatModel
 
 TEN = "one two three four five six seven eight nine ten"
+
+
+@pytest.fixture
+def handler() -> EnergyCallbackHandler:
+    """A handler metering a fake meter on a fake clock."""
+    monitor = EnergyMonitor([FakeMeterBackend(["cpu"])], clock=FakeClock(start_s=10.0))
+    return EnergyCallbackHandler(monitor, estimators=None)
 
 
 def model_records(handler: EnergyCallbackHandler) -> list[dict[str, Any]]:
