@@ -226,7 +226,7 @@ def test_chat_local_tiny_reports_length_at_the_cap(
     from green_chain.models import ChatLocal
 
     chat = ChatLocal(model=str(tiny_folder), max_new_tokens=32)
-    assert cap_parameter(chat) == "max_new_tokens"
+    assert cap_parameter(chat) == "max_tokens"  # the langchain-core standard field
     out = ResponseBudget(chat, 3).invoke("the cat", config={"callbacks": [handler]})
     meta = out.response_metadata
     assert out.usage_metadata is not None and out.usage_metadata["output_tokens"] <= 3
@@ -234,7 +234,7 @@ def test_chat_local_tiny_reports_length_at_the_cap(
         assert out.usage_metadata["output_tokens"] == 3
         assert meta["response_budget"]["hit_budget"] is True
     (call,) = model_records(handler)
-    assert call["response_budget"]["bound"] == {"max_new_tokens": 3}
+    assert call["response_budget"]["bound"] == {"max_tokens": 3}
 
 
 @pytest.mark.integration
