@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from langchain_core.embeddings import Embeddings
 from langchain_core.runnables import RunnableLambda
-from routing_fakes import FakeModel, FixedScorer
+from routing_fakes import FixedScorer, answering_model
 
 from green_chain.callbacks import EnergyCallbackHandler
 from green_chain.energy.monitor import EnergyMonitor
@@ -147,7 +147,7 @@ def make_handler() -> EnergyCallbackHandler:
 
 def test_routed_chat_model_first_tier_decision_on_the_run() -> None:
     clf = fitted(seed=1)
-    small, large = FakeModel(model_name="small"), FakeModel(model_name="large")
+    small, large = answering_model("small"), answering_model("large")
     router = RoutedChatModel(
         models=[small, large], scorer=FixedScorer(0.9), threshold=0.5, first_tier=clf
     )
