@@ -22,8 +22,8 @@ Typical use::
     meter = FakeMeterBackend(["gpu:0"])
     monitor = EnergyMonitor([meter], clock=clock)
 
-The LangChain-based doubles (``ScriptedChatModel``, ``ai_message``, ``tool_call`` of
-:mod:`green_chain.testing.models`, and ``BagOfWordsEmbeddings``) load on first access.
+The LangChain-based doubles (``ScriptedChatModel``, ``FakeOpenAIChatModel``,
+``ai_message``, ``tool_call`` of :mod:`green_chain.testing.models`, and ``BagOfWordsEmbeddings``) load on first access.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from green_chain.testing.meters import FakeMeterBackend
 
 #: Lazily loaded names -> their module (they import langchain-core).
 _LAZY = {
+    "FakeOpenAIChatModel": "green_chain.testing.models",
     "ScriptedChatModel": "green_chain.testing.models",
     "ai_message": "green_chain.testing.models",
     "tool_call": "green_chain.testing.models",
@@ -49,6 +50,7 @@ __all__ = [
     "FakeGPU",
     "FakeMeterBackend",
     "FakeNVML",
+    "FakeOpenAIChatModel",
     "FakePowercapTree",
     "FakeZone",
     "ScriptedChatModel",

@@ -300,3 +300,109 @@ def _parse_structured(
     if isinstance(schema, type) and issubclass(schema, BaseModel):
         return schema.model_validate(data)
     return dict(data)
+
+
+class FakeOpenAIChatModel(BaseChatModel):
+    """A deterministic OpenAI-style chat model that honours ``max_tokens`` and ``stop``.
+
+    Each call answers with the next scripted text (cycling). A "token" is one
+    whitespace-separated word: the answer is cut at ``max_tokens`` words with
+    ``finish_reason="length"``, or before the first stop sequence with
+    ``finish_reason="stop"`` (also when it ends on its own). ``usage_metadata``
+    counts prompt words and generated words. Like ``ChatOpenAI`` it has
+    ``max_tokens`` and ``reasoning_effort`` fields (a model "uses" reasoning when
+    ``reasoning_effort`` is set).
+
+    Attributes:
+        answers: Full answers, one per call, cycling.
+        model_name: Reported as ``ls_model_name`` and in ``response_metadata``.
+        max_tokens: Default cap (``None``: none).
+        reasoning_effort: OpenAI-style effort (``None``: not a reasoning model).
+    """
+
+    answers: list[str]
+    model_name: str = "fake-openai"
+    max_tokens: int | None = None
+    reasoning_effort: str | None = None
+    stop: list[str] | None = None
+    _index: int = PrivateAttr(default=0)
+    _lock: Any = PrivateAttr(default_factory=threading.Lock)
+    _calls: list[dict[str, Any]] = PrivateAttr(default_factory=list)
+
+    @property
+    def _llm_type(self) -> str:
+        return "fake-openai-chat-model"
+
+    @property
+    def calls(self) -> list[dict[str, Any]]:
+        """One dict per call: ``messages`` and the effective ``max_tokens``, ``stop``,
+        ``reasoning_effort``."""
+        return list(self._calls)
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        params = super()._get_ls_params(stop=stop, **kwargs)
+        params["ls_provider"] = "openai"
+        params["ls_model_name"] = self.model_name
+        return params
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        unknown = sorted(set(kwargs) - {"max_tokens", "reasoning_effort", "tools", "tool_choice"})
+        if unknown:
+            raise TypeError(f"FakeOpenAIChatModel got unexpected keyword arguments: {unknown}")
+        cap = kwargs.get("max_tokens", self.max_tokens)
+        if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
+            raise ValueError(f"max_tokens must be a positive int, got {cap!r}")
+        stops = [s for s in (stop or self.stop or []) if s]
+        with self._lock:
+            if not self.answers:
+                raise IndexError("FakeOpenAIChatModel has no answers")
+            text = self.answers[self._index % len(self.answers)]
+            self._index += 1
+            self._calls.append(
+                {
+                    "messages": list(messages),
+                    "max_tokens": cap,
+                    "stop": stops,
+                    "reasoning_effort": kwargs.get("reasoning_effort", self.reasoning_effort),
+                }
+            )
+        cut = [i for i in (text.find(s) for s in stops) if i >= 0]
+        if cut:
+            text = text[: min(cut)]
+        words = text.split()
+        reason = "stop"
+        if cap is not None and len(words) > cap:
+            words, reason = words[:cap], "length"
+        prompt_words = sum(
+            len(m.content.split()) if isinstance(m.content, str) else 0 for m in messages
+        )
+        message = AIMessage(
+            content=" ".join(words),
+            response_metadata={"model_name": self.model_name, "finish_reason": reason},
+            usage_metadata=UsageMetadata(
+                input_tokens=prompt_words,
+                output_tokens=len(words),
+                total_tokens=prompt_words + len(words),
+            ),
+        )
+        return ChatResult(
+            generations=[ChatGeneration(message=message, generation_info={"finish_reason": reason})]
+        )
+
+    def bind_tools(
+        self,
+        tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool],
+        *,
+        tool_choice: str | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        """Bind the tools' schemas (the fake never calls them)."""
+        if tool_choice is not None:
+            kwargs["tool_choice"] = tool_choice
+        return self.bind(tools=[convert_to_openai_tool(t) for t in tools], **kwargs)

@@ -173,3 +173,21 @@ def test_structured_output_errors_raise_or_come_back_with_include_raw():
     result = ok.invoke("d")
     assert result["parsed"] == Answer(text="t") and result["parsing_error"] is None
     assert isinstance(result["raw"], AIMessage)
+
+def test_fake_openai_model_honours_max_tokens_and_stop() -> None:
+    from green_chain.testing import FakeOpenAIChatModel
+
+    model = FakeOpenAIChatModel(answers=["a b c d. e f"], max_tokens=10)
+    full = model.invoke("q")
+    assert full.content == "a b c d. e f"
+    assert full.response_metadata["finish_reason"] == "stop"
+    cut = model.invoke("q", max_tokens=2)
+    assert cut.content == "a b" and cut.response_metadata["finish_reason"] == "length"
+    assert cut.usage_metadata is not None and cut.usage_metadata["output_tokens"] == 2
+    stopped = model.invoke("q", stop=["."])
+    assert stopped.content == "a b c d" and stopped.response_metadata["finish_reason"] == "stop"
+    assert [c["max_tokens"] for c in model.calls] == [10, 2, 10]
+    with pytest.raises(ValueError, match="max_tokens"):
+        model.invoke("q", max_tokens=0)
+    with pytest.raises(TypeError, match="unexpected"):
+        model.invoke("q", temperature=0.5)
