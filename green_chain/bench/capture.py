@@ -44,7 +44,9 @@ class ModelCall:
 
     def summary(self) -> CallRecord:
         """The call as the item record stores it (no prompt or output text)."""
-        return CallRecord(self.model_name, self.prompt_tokens, self.completion_tokens, self.optimizer)
+        return CallRecord(
+            self.model_name, self.prompt_tokens, self.completion_tokens, self.optimizer
+        )
 
 
 @dataclass

@@ -39,6 +39,7 @@ DEFAULT_LARGE_MODEL = "gemma3-270m"
 #: stays small beside what it saves.
 DEFAULT_COMPRESSOR = "lexical"
 
+
 class ComponentUnavailableError(RuntimeError):
     """A green chain needs an optimizer that is not installed or not built yet."""
 
@@ -235,7 +236,6 @@ def _wire_optimizers(comps: Components) -> None:
 
     comps.compressor = compressor
 
-
     def history(
         *, max_tokens: int, keep_last: int = 1, target_model: str | None = None
     ) -> Runnable:
@@ -248,7 +248,6 @@ def _wire_optimizers(comps: Components) -> None:
         )
 
     comps.history = history
-
 
     def selector(
         *,
@@ -267,7 +266,6 @@ def _wire_optimizers(comps: Components) -> None:
         )
 
     comps.selector = selector
-
 
     def router(
         *,

@@ -27,6 +27,7 @@ _ENTRY_KEYS = (
     "first_line",
     "item_ids",
     "calibration_ids",
+    "quality_chance",
     "validated_etr",
     "router",
     "elapsed_s",

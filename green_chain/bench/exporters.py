@@ -37,9 +37,7 @@ def load_exporter(name: str) -> Callable[..., Any]:
         TypeError: the entry point is not callable.
     """
     found = [
-        ep
-        for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
-        if ep.name == name
+        ep for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP) if ep.name == name
     ]
     if not found:
         where = KNOWN_DISTRIBUTIONS.get(name)
@@ -49,8 +47,7 @@ def load_exporter(name: str) -> Callable[..., Any]:
             else f"install a package registering {name!r} under {ENTRY_POINT_GROUP!r}"
         )
         raise ExporterUnavailableError(
-            f"no {name!r} exporter is installed (entry-point group {ENTRY_POINT_GROUP!r}); "
-            f"{hint}"
+            f"no {name!r} exporter is installed (entry-point group {ENTRY_POINT_GROUP!r}); {hint}"
         )
     try:
         exporter = found[0].load()

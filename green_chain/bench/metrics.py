@@ -161,9 +161,7 @@ def packaged_scorer(normalize: bool = False) -> LikelihoodScorer:
     def score(model_name: str, prompts: list[str], continuations: list[str]) -> list[float]:
         from green_chain.models import score_continuations
 
-        results = score_continuations(
-            prompts, continuations, model=model_name, shared_prompt=True
-        )
+        results = score_continuations(prompts, continuations, model=model_name, shared_prompt=True)
         return [r.mean_logprob if normalize else r.logprob_sum for r in results]
 
     return score

@@ -188,6 +188,9 @@ def run_scenario(
                 raise RuntimeError(f"every {variant} item failed; first error: {errs[0]}")
         items = {it.id: it for it in split.test}
         score_records(scenario, items, pool, records, components, options.seed)
+        entry["quality_chance"] = sum(scenario.chance_quality(it) for it in split.test) / len(
+            split.test
+        )
         entry["records"] = [r.to_dict() for r in records]
         entry["status"] = "ok"
         if (

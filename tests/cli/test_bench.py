@@ -262,7 +262,7 @@ def test_quick_smoke_with_real_components(shared_data_dir, tmp_path):
     }
     for s in doc["scenarios"].values():
         assert s["energy_baseline_j"] > 0 and s["energy_green_j"] > 0
-        assert s["quality_metric"] == "mc_correct"
+        assert s["quality_metric"] == s["generation_metric"]
         # figures from the energy handler, labelled with their kind and source
         assert all(r["energy_basis"] == "handler" for r in s["records"])
         assert s["energy_source"].split()[0] in ("measured", "estimated")

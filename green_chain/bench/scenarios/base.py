@@ -105,7 +105,7 @@ class Scenario(abc.ABC):
 
     name: ClassVar[str]
     title: ClassVar[str]
-    #: Name of the task metric computed from the generated text (reported beside MC).
+    #: Name of the task metric computed from the parsed generated answer: the item's quality.
     generation_metric: ClassVar[str] = "f1"
     #: Answer length cap in tokens (generation dominates short prompts' energy).
     max_new_tokens: ClassVar[int] = 10
@@ -178,6 +178,10 @@ class Scenario(abc.ABC):
     def normalized_for(self, item: Item) -> bool:
         """Whether ``item``'s multiple choice uses length-normalised log-likelihoods."""
         return self.normalized_mc
+
+    def chance_quality(self, item: Item) -> float:
+        """The quality (0-1) a guess scores on ``item``: one over its fixed choices, else 0."""
+        return 1.0 / len(item.choices) if item.choices else 0.0
 
     def mc_text(self, answer: str, item: Item | None = None) -> str:
         """How an answer is written as the continuation scored in the multiple choice."""
