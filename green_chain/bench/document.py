@@ -30,6 +30,8 @@ _ENTRY_KEYS = (
     "quality_chance",
     "validated_etr",
     "router",
+    "warm_up",
+    "one_off",
     "elapsed_s",
     "traceback",
     "records",
@@ -64,6 +66,30 @@ def machine() -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "hostname_hash": hash_host(),
     }
+
+
+def git_state(path: str | Path | None = None) -> dict[str, Any]:
+    """The git commit of the code that ran and whether its tree had changes (``dirty``).
+
+    ``path`` defaults to the installed ``green_chain`` package's folder; outside a git
+    checkout (or without git) both are ``None``.
+    """
+    import subprocess
+
+    where = Path(path) if path is not None else Path(__file__).resolve().parents[1]
+
+    def git(*argv: str) -> str | None:
+        try:
+            done = subprocess.run(
+                ["git", *argv], cwd=where, capture_output=True, text=True, timeout=20, check=True
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip()
+
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no") if commit else None
+    return {"commit": commit, "dirty": None if status is None else bool(status)}
 
 
 def hash_host() -> str:
@@ -114,6 +140,7 @@ def build_document(
             "machine": machine(),
             "meters": meters,
             "carbon": carbon_info,
+            "git": git_state(),
         },
         "overall": overall(list(scenarios.values())),
         "scenarios": scenarios,

@@ -400,7 +400,7 @@ def format_table(doc: dict[str, Any]) -> str:
     rows = [head]
     for name, s in doc["scenarios"].items():
         if s["status"] != "ok":
-            rows.append([name, "FAILED", (s.get("error") or "")[:60]])
+            rows.append([name, "FAILED"])
             continue
         measurable = s.get("quality_measurable", True)
         evid = (s.get("prompt_evidence_baseline"), s.get("prompt_evidence_green"))
@@ -462,6 +462,9 @@ def format_table(doc: dict[str, Any]) -> str:
         "evidence b/g: secondary prompt probe (gold answer most likely given the prompt "
         "sent), evidence kept in the prompt, not answer quality"
     )
+    for name, s in doc["scenarios"].items():
+        if s["status"] != "ok":
+            lines.append(f"FAILED {name}: {(s.get('error') or '')[:120]}")
     if o.get("failed_items"):
         lines.append(
             f"FAILED ITEMS: {o['failed_items']} (left out of the energy figures; a failed "

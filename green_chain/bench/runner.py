@@ -11,6 +11,7 @@ the others still run.
 from __future__ import annotations
 
 import logging
+import math
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -55,11 +56,15 @@ class RunOptions:
             scenario's ``router_items``, ``quick_router_items`` in quick).
         etr_scenarios: Scenarios the validated-ETR sweep runs on (``None`` = all
             compressible ones).
-        etr_items: Test items of the sweep (``None`` = all).
+        etr_items: Calibration items of the sweep (``None`` = all); the sweep never
+            touches test items and generates nothing.
         warm_up: Run each green chain once on a calibration item before measuring.
         route_cost_items: Router-fit items run on both models to measure their energy
             ratio (``None`` = the scenario's ``route_cost_items``; see
             :meth:`route_cost_items_for` for quick runs).
+        cost_ratios: Cheap/large cost ratios by scenario recorded by an earlier run
+            (``--route-costs``): reused instead of measured, so the same command on the
+            same items routes the same way on a loaded or a quiet machine.
     """
 
     n_items: int | None = None
@@ -75,6 +80,7 @@ class RunOptions:
     etr_items: int | None = None
     warm_up: bool = True
     route_cost_items: int | None = None
+    cost_ratios: dict[str, float] = field(default_factory=dict)
 
     def items_for(self, scenario: Scenario) -> int | None:
         if self.n_items is not None:
@@ -101,17 +107,65 @@ class RunOptions:
         return scenario.route_cost_items
 
 
-def _warm_up(scenario: Scenario, green: Runnable, calibration: Sequence[Item]) -> None:
+def _warm_up(
+    scenario: Scenario, green: Runnable, calibration: Sequence[Item], log: Callable[[str], None]
+) -> dict[str, Any]:
     """Run the green chain once per warm-up item, unmeasured (optimizer caches, indexes).
 
     Building an example index or loading an encoder is a one-off setup cost of a
-    deployment, not a per-request cost; it must not be charged to the first item.
+    deployment, not a per-request cost; it must not be charged to the first item. A
+    failing warm-up is recorded (``errors``) and logged, never swallowed.
     """
-    for it in scenario.warmup_items(calibration):
+    items = scenario.warmup_items(calibration)
+    errors: list[dict[str, str]] = []
+    for it in items:
         try:
             green.invoke(it.inputs)
-        except Exception:  # the measured run will report the failure
-            logger.debug("warm-up of %s failed", scenario.name, exc_info=True)
+        except Exception as exc:
+            errors.append({"item_id": it.id, "error": f"{type(exc).__name__}: {exc}"})
+            log(f"warm-up of {scenario.name} failed on {it.id}: {type(exc).__name__}: {exc}")
+    return {"item_ids": [it.id for it in items], "errors": errors}
+
+
+def _metered(monitor: EnergyMonitor, key: str, fn: Callable[[], Any]) -> tuple[Any, float | None]:
+    """``fn()`` inside a meter window; its result and the window's joules (``None``: no reading)."""
+    monitor.begin(key)
+    try:
+        result = fn()
+    finally:
+        m = monitor.end(key)
+    return result, (None if m.total_j is None else float(m.total_j))
+
+
+def one_off_costs(
+    router_fit_j: float | None,
+    warm_up_j: float | None,
+    records: Sequence[ItemRecord],
+) -> dict[str, Any]:
+    """One-off costs of a scenario and the requests after which the green chain pays them off.
+
+    ``break_even_requests`` = one-off joules / mean joules saved per request (clean item
+    pairs); ``None`` when the green chain saves nothing per request.
+    """
+    total = (router_fit_j or 0.0) + (warm_up_j or 0.0)
+    pairs: dict[str, dict[str, ItemRecord]] = {}
+    for r in records:
+        pairs.setdefault(r.item_id, {})[r.variant] = r
+    saved = [
+        (p["baseline"].energy_j or 0.0) - (p["green"].energy_j or 0.0)
+        for p in pairs.values()
+        if {"baseline", "green"} <= set(p) and not p["baseline"].error and not p["green"].error
+    ]
+    per_request = sum(saved) / len(saved) if saved else None
+    return {
+        "router_fit_j": router_fit_j,
+        "warm_up_j": warm_up_j,
+        "total_j": total,
+        "saved_j_per_request": per_request,
+        "break_even_requests": (
+            math.ceil(total / per_request) if per_request and per_request > 0 else None
+        ),
+    }
 
 
 def _progress(iterable: Sequence[Any], desc: str, enabled: bool) -> Any:
@@ -154,18 +208,32 @@ def run_scenario(
             monitor=monitor,
             route_cost_items=options.route_cost_items_for(scenario),
         )
+        router_fit_j: float | None = None
         if options.settings.route and components.route_fitter is not None:
             from green_chain.bench.routefit import router_items
 
             n_route = options.router_items_for(scenario)
             fit_items = router_items(split.calibration, n_route, options.seed)
             if fit_items:
-                policy = components.route_fitter(scenario, env, fit_items, pool=split.calibration)
+                extra: dict[str, Any] = {}
+                if scenario.name in options.cost_ratios:
+                    extra["cost_ratio"] = options.cost_ratios[scenario.name]
+                fitter = components.route_fitter
+                policy, router_fit_j = _metered(
+                    monitor,
+                    f"route-fit:{scenario.name}",
+                    lambda: fitter(scenario, env, fit_items, pool=split.calibration, **extra),
+                )
                 env.route_policy = policy
                 entry["router"] = policy.info
         chains = {"baseline": scenario.baseline(env), "green": scenario.green(env)}
+        warm_up_j: float | None = None
         if options.warm_up:
-            _warm_up(scenario, chains["green"], split.calibration)
+            entry["warm_up"], warm_up_j = _metered(
+                monitor,
+                f"warm-up:{scenario.name}",
+                lambda: _warm_up(scenario, chains["green"], split.calibration, log),
+            )
         capture = CaptureHandler()
         records: list[ItemRecord] = []
         for item in _progress(split.test, scenario.name, options.progress):
@@ -186,6 +254,9 @@ def run_scenario(
             errs = [r.error for r in records if r.variant == variant and r.error]
             if errs and len(errs) == len(split.test):
                 raise RuntimeError(f"every {variant} item failed; first error: {errs[0]}")
+            for err in errs[:3]:
+                log(f"{scenario.name}: a {variant} item failed: {err}")
+        entry["one_off"] = one_off_costs(router_fit_j, warm_up_j, records)
         items = {it.id: it for it in split.test}
         score_records(scenario, items, pool, records, components, options.seed)
         entry["quality_chance"] = sum(scenario.chance_quality(it) for it in split.test) / len(
@@ -198,13 +269,13 @@ def run_scenario(
             and scenario.compressible
             and (options.etr_scenarios is None or scenario.name in options.etr_scenarios)
         ):
+            cal = split.calibration
             entry["validated_etr"] = validated_etr(
                 scenario,
                 env,
-                split.test[: options.etr_items] if options.etr_items else split.test,
-                pool,
+                cal[: options.etr_items] if options.etr_items else cal,
+                cal,
                 options.etr_rates,
-                monitor,
             )
     except Exception as exc:
         entry["status"] = "failed"

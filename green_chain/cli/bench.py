@@ -8,7 +8,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -81,14 +81,21 @@ def register(subparsers: Any) -> None:
         "--etr-items",
         type=int,
         default=None,
-        help=f"test items of the validated-ETR sweep per scenario (default: all; "
-        f"--quick: {QUICK_ETR_ITEMS})",
+        help=f"calibration items of the validated-ETR sweep per scenario (no generation; "
+        f"default: all; --quick: {QUICK_ETR_ITEMS})",
     )
     p.add_argument(
         "--etr-scenarios",
         default=None,
         help=f"comma-separated scenarios the sweep runs on (default: every compressible one; "
         f"--quick: {','.join(QUICK_ETR_SCENARIOS)})",
+    )
+    p.add_argument(
+        "--route-costs",
+        default=None,
+        metavar="RESULTS_JSON",
+        help="reuse the cheap/large cost ratios an earlier run measured (its results.json) "
+        "instead of measuring them again, so the router decides the same way",
     )
     p.add_argument("--no-plots", action="store_true", help="do not write PNG plots")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -161,6 +168,7 @@ class BenchPlan:
     projection: Projection | CalibratedProjection | None
     projection_spec: str | None
     exporter: Callable[..., Any] | None
+    cost_ratios: dict[str, float] = field(default_factory=dict)
 
 
 def validate(args: argparse.Namespace) -> BenchPlan:
@@ -198,6 +206,9 @@ def validate(args: argparse.Namespace) -> BenchPlan:
             f"data folder {root} does not exist: pass --data DIR or set ${DATA_ENV} to the folder "
             "holding the shared evaluation data (qa/, classification/, dialogue/ ...)"
         )
+    cost_ratios = (
+        recorded_cost_ratios(args.route_costs) if getattr(args, "route_costs", None) else {}
+    )
     out = (
         Path(args.out)
         if args.out
@@ -210,7 +221,23 @@ def validate(args: argparse.Namespace) -> BenchPlan:
         projection=projection,
         projection_spec=None if projection is None else spec,
         exporter=load_exporter("mlflow") if args.mlflow else None,
+        cost_ratios=cost_ratios,
     )
+
+
+def recorded_cost_ratios(path: str) -> dict[str, float]:
+    """The cheap/large cost ratios by scenario that the run in ``path`` measured."""
+    from green_chain.bench.results import load_results
+
+    doc = load_results(path)
+    ratios = {
+        name: float(s["router"]["cheap_cost_ratio"])
+        for name, s in doc["scenarios"].items()
+        if (s.get("router") or {}).get("cost_ratio_source") in ("measured", "reused")
+    }
+    if not ratios:
+        raise ValueError(f"--route-costs: {path} records no measured cost ratio")
+    return ratios
 
 
 def run_options(args: argparse.Namespace, plan: BenchPlan) -> RunOptions:
@@ -237,6 +264,7 @@ def run_options(args: argparse.Namespace, plan: BenchPlan) -> RunOptions:
         if args.etr_items is not None
         else (QUICK_ETR_ITEMS if args.quick else None),
         progress=not args.no_progress,
+        cost_ratios=dict(plan.cost_ratios),
     )
 
 
@@ -258,6 +286,7 @@ def _document_options(
         "etr_scenarios": None if options.etr_scenarios is None else list(options.etr_scenarios),
         "etr_items": options.etr_items,
         "threads": threads,
+        "route_costs": getattr(args, "route_costs", None),
         "elapsed_s": round(elapsed_s, 1),
     }
 
@@ -287,9 +316,13 @@ def report(
             str(paths["json"]), experiment=args.mlflow, tracking_uri=args.mlflow_tracking_uri
         )
         print(f"logged to MLflow experiment {args.mlflow!r} (run {run_id})")
-    # exit 0 when the run completed and at least one scenario ran (failures are printed
-    # above and recorded in results.json); 1 when no scenario ran at all
-    return 0 if doc["overall"]["scenarios_ok"] > 0 else 1
+    failed_items = int(doc["overall"].get("failed_items") or 0)
+    if failed_items:
+        print(f"FAILED ITEMS: {failed_items} (see the table)", file=sys.stderr)
+    # exit 0 only when every scenario ran and no item failed (failures are printed above
+    # and recorded in results.json): a run with failures is not evidence
+    ok = doc["overall"]["scenarios_ok"] > 0 and not failed and not failed_items
+    return 0 if ok else 1
 
 
 def run(

@@ -102,9 +102,7 @@ class ScriptedChatModel(BaseChatModel):
 
     def called_tool_names(self) -> list[list[str]]:
         """Per call, the names of the tools bound to it (``[]`` for a call without tools)."""
-        return [
-            [t["function"]["name"] for t in kw.get("tools") or []] for kw in self._call_kwargs
-        ]
+        return [[t["function"]["name"] for t in kw.get("tools") or []] for kw in self._call_kwargs]
 
     @property
     def bound_tool_names(self) -> list[str]:

@@ -1,0 +1,142 @@
+"""A run as evidence: failures exit non-zero, tuning on calibration items only, commits."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+
+from green_chain.bench.merge import MergeError, merge_documents
+from green_chain.bench.routefit import fit_route_policy
+from green_chain.cli import bench, build_parser
+from green_chain.energy.monitor import EnergyMonitor
+from green_chain.testing.bench import MeteredFakeChat, make_components, write_tiny_data
+from green_chain.testing.clock import FakeClock
+from green_chain.testing.embeddings import BagOfWordsEmbeddings
+from green_chain.testing.meters import FakeMeterBackend
+
+QUIET = ("--no-progress", "--no-plots")
+
+
+class FlakyChat(MeteredFakeChat):
+    """The fake model, raising on the call numbers in ``fail_calls`` (1-based)."""
+
+    fail_calls: ClassVar[set[int]] = set()
+    calls: ClassVar[list[int]] = [0]
+
+    def _generate(self, messages: Any, stop: Any = None, run_manager: Any = None, **kw: Any):
+        FlakyChat.calls[0] += 1
+        if FlakyChat.calls[0] in FlakyChat.fail_calls:
+            raise RuntimeError(f"scripted failure on call {FlakyChat.calls[0]}")
+        return super()._generate(messages, stop, run_manager, **kw)
+
+
+@pytest.fixture
+def run_bench(tmp_path):
+    data = tmp_path / "data"
+    write_tiny_data(data)
+
+    def run(*argv: str, out: str = "out", flaky: set[int] | None = None, fit: bool = False):
+        clock = FakeClock()
+        meter = FakeMeterBackend(
+            ["cpu:fake"], kind="estimated", source="fake-estimate", clock=clock
+        )
+        monitor = EnergyMonitor([meter], clock=clock)
+        comps = make_components(clock, meter)
+        if flaky is not None:
+            FlakyChat.fail_calls, FlakyChat.calls = set(flaky), [0]
+            comps.models["cheap"] = FlakyChat(
+                name_="fake-cheap", j_per_char=0.004, meter=meter, clock=clock
+            )
+        if fit:
+            comps.embeddings = BagOfWordsEmbeddings()
+            comps.route_fitter = fit_route_policy
+        args = build_parser().parse_args(
+            ["bench", "--data", str(data), "--out", str(tmp_path / out), *QUIET, *argv]
+        )
+        rc = bench.run(args, components=comps, monitor=monitor)
+        return rc, json.loads((tmp_path / out / "results.json").read_text()), tmp_path / out
+
+    return run
+
+
+def test_a_failing_item_makes_the_run_exit_non_zero(run_bench, capsys):
+    # call 1: the warm-up (recorded, not swallowed); call 3: the second item's green answer
+    rc, doc, _ = run_bench("--scenarios", "squad", "--items", "3", "--no-etr-sweep", flaky={1, 3})
+    assert rc == 1
+    squad = doc["scenarios"]["squad"]
+    assert squad["status"] == "ok" and squad["failed_items"] == 1 and squad["failed_green"] == 1
+    assert doc["overall"]["failed_items"] == 1
+    assert "scripted failure on call 1" in squad["warm_up"]["errors"][0]["error"]
+    failed = [r for r in squad["records"] if r["error"]]
+    assert len(failed) == 1 and failed[0]["quality"] == 0.0
+    # the failed pair is left out of the energy figures
+    clean = [r for r in squad["records"] if r["item_id"] != failed[0]["item_id"]]
+    assert squad["energy_green_j"] == pytest.approx(
+        sum(r["energy_j"] for r in clean if r["variant"] == "green")
+    )
+    err = capsys.readouterr()
+    assert "FAILED ITEMS: 1" in err.err and "warm-up of squad failed" in err.err
+
+
+def test_every_tuned_choice_uses_calibration_items_only(run_bench):
+    rc, doc, _ = run_bench("--scenarios", "squad", "--items", "2", "--etr-items", "2", fit=True)
+    assert rc == 0
+    s = doc["scenarios"]["squad"]
+    test, cal = set(s["item_ids"]), set(s["calibration_ids"])
+    assert not test & cal
+    tuned = {
+        "router fit": s["router"]["calibration_ids"],
+        "cost ratio": s["router"]["cost_items"],
+        "etr sweep": s["validated_etr"]["item_ids"],
+        "warm-up": s["warm_up"]["item_ids"],
+    }
+    for what, ids in tuned.items():
+        assert ids, what
+        assert set(ids) <= cal and not set(ids) & test, what
+    assert s["router"]["cost_ratio_source"] == "measured"
+    one_off = s["one_off"]
+    assert one_off["router_fit_j"] > 0 and one_off["total_j"] >= one_off["router_fit_j"]
+    if one_off["saved_j_per_request"] and one_off["saved_j_per_request"] > 0:
+        assert one_off["break_even_requests"] * one_off["saved_j_per_request"] >= one_off["total_j"]
+
+
+def test_route_costs_are_reused_from_an_earlier_run(run_bench):
+    _, first, out = run_bench("--scenarios", "squad", "--items", "2", "--no-etr-sweep", fit=True)
+    ratio = first["scenarios"]["squad"]["router"]["cheap_cost_ratio"]
+    rc, second, _ = run_bench(
+        "--scenarios",
+        "squad",
+        "--items",
+        "2",
+        "--no-etr-sweep",
+        "--route-costs",
+        str(out / "results.json"),
+        out="again",
+        fit=True,
+    )
+    assert rc == 0
+    router = second["scenarios"]["squad"]["router"]
+    assert router["cost_ratio_source"] == "reused" and router["cheap_cost_ratio"] == ratio
+    assert router["cost_items"] == []  # nothing measured again
+    assert second["options"]["route_costs"] == str(out / "results.json")
+
+
+def test_results_record_the_commit_and_merge_refuses_mixed_commits(run_bench):
+    _, a, _ = run_bench("--scenarios", "squad", "--items", "1", "--no-etr-sweep", out="a")
+    _, b, _ = run_bench("--scenarios", "sst2", "--items", "1", "--no-etr-sweep", out="b")
+    git = a["environment"]["git"]
+    assert set(git) == {"commit", "dirty"}
+    assert git["commit"] is None or len(git["commit"]) == 40
+    assert merge_documents([a, b])["overall"]["scenarios_ok"] == 2
+    b["environment"]["git"] = {"commit": "0" * 40, "dirty": False}
+    with pytest.raises(MergeError, match="ran commit '0000"):
+        merge_documents([a, b])
+
+
+def test_git_state_outside_a_checkout(tmp_path: Path):
+    from green_chain.bench.document import git_state
+
+    assert git_state(tmp_path) == {"commit": None, "dirty": None}
