@@ -23,6 +23,7 @@ _ENTRY_KEYS = (
     "title",
     "generation_metric",
     "max_new_tokens",
+    "answer_cap",
     "stop",
     "first_line",
     "item_ids",

@@ -208,6 +208,7 @@ def run_scenario(
             monitor=monitor,
             route_cost_items=options.route_cost_items_for(scenario),
         )
+        entry["answer_cap"] = scenario.answer_cap(env)
         router_fit_j: float | None = None
         if options.settings.route and components.route_fitter is not None:
             from green_chain.bench.routefit import router_items

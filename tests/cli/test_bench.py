@@ -272,7 +272,7 @@ def test_quick_smoke_with_real_components(shared_data_dir, tmp_path):
         assert s["router"]["scorer"].startswith("embedding")
         assert not set(s["router"]["calibration_ids"]) & set(s["item_ids"])
         # answers capped identically for both variants
-        assert all(r["completion_tokens"] <= s["max_new_tokens"] for r in s["records"])
+        assert all(r["completion_tokens"] <= s["answer_cap"] for r in s["records"])
     assert doc["scenarios"]["squad"]["etr_handler"] < 1
     assert doc["models"]["compressor"] == "lexical"
     squad = doc["scenarios"]["squad"]

@@ -160,6 +160,10 @@ class Scenario(abc.ABC):
     def green(self, env: ScenarioEnv) -> Runnable:
         """The optimized chain (optimizers per ``env.settings``); dict -> str."""
 
+    def answer_cap(self, env: ScenarioEnv) -> int:
+        """The answer length cap (tokens) of both chains; scenarios may fit it on calibration."""
+        return self.max_new_tokens
+
     def rate(self, env: ScenarioEnv) -> float:
         """The compression rate in force: the run's setting, else the scenario's default."""
         r = env.settings.compression_rate
