@@ -33,6 +33,7 @@ _ENTRY_KEYS = (
     "router",
     "warm_up",
     "one_off",
+    "ablation_variants",
     "elapsed_s",
     "traceback",
     "records",

@@ -128,8 +128,10 @@ def handler_etr(records: Sequence[ItemRecord]) -> float | None:
     return sent / (sent + removed) if sent + removed > 0 else None
 
 
-def paired_sample(records: Sequence[ItemRecord]) -> tuple[PairedSample, list[str], int]:
-    """The scenario's paired figures, its item ids in order, and the failed item count.
+def paired_sample(
+    records: Sequence[ItemRecord], variant: str = "green"
+) -> tuple[PairedSample, list[str], int]:
+    """The scenario's paired figures (baseline vs ``variant``), item ids, failed item count.
 
     See the module doc: a pair with a failure has no energy; a failed green item scores
     quality 0; a failed baseline item has no quality pair; an unscored item neither.
@@ -142,7 +144,7 @@ def paired_sample(records: Sequence[ItemRecord]) -> tuple[PairedSample, list[str
     ids: list[str] = []
     failed = 0
     for item_id, pair in pairs.items():
-        b, g = pair.get("baseline"), pair.get("green")
+        b, g = pair.get("baseline"), pair.get(variant)
         if b is None or g is None:
             continue
         ids.append(item_id)
@@ -253,7 +255,30 @@ def summarize_scenario(
         )
     etr = entry.get("validated_etr") or {}
     out["validated_token_share"] = etr.get("validated_token_share")
+    ablation = {}
+    for variant in sorted({r.variant for r in recs if r.variant.startswith(ABLATION_PREFIX)}):
+        a_sample, _, a_failed = paired_sample(recs, variant)
+        a_stats = paired_bootstrap(a_sample, n_resamples=n_resamples, seed=seed)
+        ablation[variant[len(ABLATION_PREFIX) :]] = {
+            **{k: a_stats[k] for k in ABLATION_FIELDS},
+            "failed_items": a_failed,
+        }
+    if ablation:
+        out["ablation"] = ablation
     return out
+
+
+#: Variant name prefix of an ablation chain (the green chain with one optimizer alone).
+ABLATION_PREFIX = "only:"
+#: The figures reported per optimizer of the ablation.
+ABLATION_FIELDS = (
+    "energy_saved_pct",
+    "energy_saved_ci95",
+    "quality_delta_pts",
+    "quality_delta_ci95",
+    "quality_retained_pct",
+    "quality_retained_ci95",
+)
 
 
 def _evidence(records: Sequence[ItemRecord]) -> float | None:
@@ -316,6 +341,32 @@ def overall(
         },
     }
     out["target_met"] = _met(out["energy_saved_pct"], out["quality_ok"], target_saved_pct)
+    optimizers = sorted({o for s in ok for o in s.get("ablation") or {}})
+    if optimizers:
+        out["ablation"] = {}
+        for opt in optimizers:
+            with_opt = [s for s in ok if opt in (s.get("ablation") or {})]
+            a_samples = {
+                str(s.get("name")): paired_sample(
+                    [as_record(r) for r in s.get("records") or []], ABLATION_PREFIX + opt
+                )[0]
+                for s in with_opt
+            }
+            a_energy = paired_bootstrap(a_samples, n_resamples=n_resamples, seed=seed)
+            a_quality = paired_bootstrap(
+                {n: a_samples[n] for n in a_samples if n in out["quality_scenarios"]},
+                n_resamples=n_resamples,
+                seed=seed,
+            )
+            out["ablation"][opt] = {
+                "scenarios": [s.get("name") for s in with_opt],
+                "energy_saved_pct": a_energy["energy_saved_pct"],
+                "energy_saved_ci95": a_energy["energy_saved_ci95"],
+                **{k: a_quality[k] for k in ABLATION_FIELDS if k.startswith("quality")},
+            }
+        out["ablation_failed_items"] = sum(
+            int(a.get("failed_items") or 0) for s in ok for a in (s.get("ablation") or {}).values()
+        )
     if ok and all("energy_saved_pct_projected" in s for s in ok):
         pb = sum(s["energy_baseline_j_projected"] for s in ok)
         pg = sum(s["energy_green_j_projected"] for s in ok)
@@ -465,6 +516,16 @@ def format_table(doc: dict[str, Any]) -> str:
     for name, s in doc["scenarios"].items():
         if s["status"] != "ok":
             lines.append(f"FAILED {name}: {(s.get('error') or '')[:120]}")
+    ablation_lines = [
+        f"  {name:<11} {opt:<16} saved {_ci(a['energy_saved_pct'], a['energy_saved_ci95'])} %, "
+        f"d quality {_ci(a['quality_delta_pts'], a['quality_delta_ci95'])} pts, retained "
+        f"{_ci(a['quality_retained_pct'], a['quality_retained_ci95'])} %"
+        for name, s in [*doc["scenarios"].items(), ("OVERALL", o)]
+        for opt, a in (s.get("ablation") or {}).items()
+    ]
+    if ablation_lines:
+        lines.append("ablation: each optimizer alone against the baseline, same items [95% CI]")
+        lines.extend(ablation_lines)
     if o.get("failed_items"):
         lines.append(
             f"FAILED ITEMS: {o['failed_items']} (left out of the energy figures; a failed "

@@ -15,7 +15,7 @@ import math
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from langchain_core.runnables import Runnable
@@ -27,6 +27,7 @@ from green_chain.bench.etr import validated_etr
 from green_chain.bench.item_run import run_item, score_records
 from green_chain.bench.items import Item
 from green_chain.bench.records import ItemRecord
+from green_chain.bench.results import ABLATION_PREFIX
 from green_chain.bench.scenarios.base import GreenSettings, Scenario, ScenarioEnv
 from green_chain.callbacks import EnergyCallbackHandler
 from green_chain.energy.monitor import EnergyMonitor
@@ -34,6 +35,8 @@ from green_chain.energy.monitor import EnergyMonitor
 logger = logging.getLogger(__name__)
 
 VARIANTS = ("baseline", "green")
+#: Test items per scenario of the standard run (``green-chain bench`` with no flags).
+STANDARD_ITEMS = 100
 
 
 @dataclass
@@ -42,7 +45,7 @@ class RunOptions:
 
     Attributes:
         n_items: Test items per scenario; ``None`` = each scenario's ``quick_items``
-            when ``quick``, else the whole split.
+            when ``quick``, else :data:`STANDARD_ITEMS` (all where the split is smaller).
         quick: Small fixed subset of every scenario.
         seed: Item selection and distractor seed.
         data_root: Data folder (``None`` = default).
@@ -65,6 +68,8 @@ class RunOptions:
         cost_ratios: Cheap/large cost ratios by scenario recorded by an earlier run
             (``--route-costs``): reused instead of measured, so the same command on the
             same items routes the same way on a loaded or a quiet machine.
+        ablation: Also run, per optimizer the scenario uses, the green chain with that
+            optimizer alone (variant ``only:<optimizer>``) on the same items.
     """
 
     n_items: int | None = None
@@ -81,11 +86,12 @@ class RunOptions:
     warm_up: bool = True
     route_cost_items: int | None = None
     cost_ratios: dict[str, float] = field(default_factory=dict)
+    ablation: bool = False
 
     def items_for(self, scenario: Scenario) -> int | None:
         if self.n_items is not None:
             return self.n_items
-        return scenario.quick_items if self.quick else None
+        return scenario.quick_items if self.quick else STANDARD_ITEMS
 
     def router_items_for(self, scenario: Scenario) -> int:
         """Calibration items the router is fitted on (fewer in ``--quick``)."""
@@ -228,6 +234,12 @@ def run_scenario(
                 env.route_policy = policy
                 entry["router"] = policy.info
         chains = {"baseline": scenario.baseline(env), "green": scenario.green(env)}
+        if options.ablation:
+            for opt in scenario.optimizers:
+                if getattr(options.settings, opt):
+                    alone = replace(env, settings=options.settings.only(opt))
+                    chains[f"{ABLATION_PREFIX}{opt}"] = scenario.green(alone)
+            entry["ablation_variants"] = [v for v in chains if v not in VARIANTS]
         warm_up_j: float | None = None
         if options.warm_up:
             entry["warm_up"], warm_up_j = _metered(
@@ -235,10 +247,12 @@ def run_scenario(
                 f"warm-up:{scenario.name}",
                 lambda: _warm_up(scenario, chains["green"], split.calibration, log),
             )
+            for v in entry.get("ablation_variants", []):  # unmeasured, not a one-off of green
+                _warm_up(scenario, chains[v], split.calibration, log)
         capture = CaptureHandler()
         records: list[ItemRecord] = []
         for item in _progress(split.test, scenario.name, options.progress):
-            for variant in VARIANTS:  # interleaved: drift hits both alike
+            for variant in chains:  # interleaved: drift hits every variant alike
                 handler = options.handler_factory(monitor) if options.handler_factory else None
                 records.append(
                     run_item(
@@ -251,13 +265,15 @@ def run_scenario(
                         handler=handler,
                     )
                 )
-        for variant in VARIANTS:
+        for variant in chains:
             errs = [r.error for r in records if r.variant == variant and r.error]
-            if errs and len(errs) == len(split.test):
+            if variant in VARIANTS and errs and len(errs) == len(split.test):
                 raise RuntimeError(f"every {variant} item failed; first error: {errs[0]}")
             for err in errs[:3]:
                 log(f"{scenario.name}: a {variant} item failed: {err}")
-        entry["one_off"] = one_off_costs(router_fit_j, warm_up_j, records)
+        entry["one_off"] = one_off_costs(
+            router_fit_j, warm_up_j, [r for r in records if r.variant in VARIANTS]
+        )
         items = {it.id: it for it in split.test}
         score_records(scenario, items, pool, records, components, options.seed)
         entry["quality_chance"] = sum(scenario.chance_quality(it) for it in split.test) / len(

@@ -42,7 +42,16 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--scenarios", default="", help="comma-separated scenario names (default: all)")
     p.add_argument(
-        "--items", type=int, default=None, help="test items per scenario (default: whole split)"
+        "--items",
+        type=int,
+        default=None,
+        help="test items per scenario (default: 100, all where a split is smaller; --quick: a few)",
+    )
+    p.add_argument(
+        "--ablation",
+        action="store_true",
+        help="also run, per optimizer a scenario uses, its green chain with that optimizer "
+        "alone on the same items",
     )
     p.add_argument(
         "--data", default=None, help="data folder (default: $GREEN_CHAIN_DATA or ../shared/data)"
@@ -265,6 +274,7 @@ def run_options(args: argparse.Namespace, plan: BenchPlan) -> RunOptions:
         else (QUICK_ETR_ITEMS if args.quick else None),
         progress=not args.no_progress,
         cost_ratios=dict(plan.cost_ratios),
+        ablation=bool(getattr(args, "ablation", False)),
     )
 
 
@@ -287,6 +297,7 @@ def _document_options(
         "etr_items": options.etr_items,
         "threads": threads,
         "route_costs": getattr(args, "route_costs", None),
+        "ablation": bool(getattr(args, "ablation", False)),
         "elapsed_s": round(elapsed_s, 1),
     }
 
@@ -316,7 +327,9 @@ def report(
             str(paths["json"]), experiment=args.mlflow, tracking_uri=args.mlflow_tracking_uri
         )
         print(f"logged to MLflow experiment {args.mlflow!r} (run {run_id})")
-    failed_items = int(doc["overall"].get("failed_items") or 0)
+    failed_items = int(doc["overall"].get("failed_items") or 0) + int(
+        doc["overall"].get("ablation_failed_items") or 0
+    )
     if failed_items:
         print(f"FAILED ITEMS: {failed_items} (see the table)", file=sys.stderr)
     # exit 0 only when every scenario ran and no item failed (failures are printed above

@@ -140,3 +140,43 @@ def test_git_state_outside_a_checkout(tmp_path: Path):
     from green_chain.bench.document import git_state
 
     assert git_state(tmp_path) == {"commit": None, "dirty": None}
+
+
+def test_ablation_runs_each_optimizer_alone_on_the_same_items(run_bench):
+    rc, doc, _ = run_bench("--scenarios", "squad", "--items", "2", "--no-etr-sweep", "--ablation")
+    assert rc == 0
+    s = doc["scenarios"]["squad"]
+    assert s["ablation_variants"] == ["only:compress", "only:route"]
+    by_variant: dict[str, list[str]] = {}
+    for r in s["records"]:
+        by_variant.setdefault(r["variant"], []).append(r["item_id"])
+    assert by_variant["only:compress"] == by_variant["baseline"] == s["item_ids"]
+    # compression alone keeps the large model; routing alone keeps the whole context
+    only = {v: [r for r in s["records"] if r["variant"] == v] for v in by_variant}
+    assert all(r["model"] == "fake-large" for r in only["only:compress"])
+    assert all(not r["optimizer_events"] for r in only["only:route"])
+    for opt in ("compress", "route"):
+        a = s["ablation"][opt]
+        assert set(a) >= {
+            "energy_saved_pct",
+            "energy_saved_ci95",
+            "quality_delta_pts",
+            "quality_delta_ci95",
+            "quality_retained_pct",
+            "quality_retained_ci95",
+        }
+        assert 0 < a["energy_saved_pct"] < 100
+    assert all(r["optimizer_events"] for r in only["only:compress"])
+    assert set(doc["overall"]["ablation"]) == {"compress", "route"}
+    assert doc["options"]["ablation"] is True
+
+
+def test_the_standard_run_takes_100_test_items_per_scenario():
+    from green_chain.bench.runner import STANDARD_ITEMS, RunOptions
+    from green_chain.bench.scenarios import get_scenarios
+
+    (squad,) = get_scenarios(["squad"])
+    assert STANDARD_ITEMS == 100
+    assert RunOptions().items_for(squad) == 100
+    assert RunOptions(quick=True).items_for(squad) == squad.quick_items
+    assert RunOptions(n_items=7).items_for(squad) == 7

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 from langchain_core.language_models import BaseChatModel
@@ -44,6 +44,17 @@ class GreenSettings:
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+    def only(self, optimizer: str) -> GreenSettings:
+        """These settings with every optimizer off but ``optimizer`` (an ablation chain)."""
+        if optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {optimizer!r}; known: {list(OPTIMIZERS)}")
+        flags = {name: name == optimizer for name in OPTIMIZERS}
+        return replace(self, **flags)
+
+
+#: The optimizer switches of :class:`GreenSettings` (the ablation's units).
+OPTIMIZERS = ("compress", "history", "select_examples", "route")
 
 
 @dataclass
@@ -133,6 +144,8 @@ class Scenario(abc.ABC):
     quick_router_items: ClassVar[int] = 4
     #: Router-fit items run on both models to measure the cheap/large energy ratio.
     route_cost_items: ClassVar[int] = 2
+    #: The :data:`OPTIMIZERS` the green chain uses (one ablation chain each).
+    optimizers: ClassVar[tuple[str, ...]] = ("route",)
 
     @abc.abstractmethod
     def load(self, root: Root) -> list[Item]:

@@ -11,7 +11,8 @@ import re
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from langchain_core.prompts import PromptTemplate
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder, PromptTemplate
 from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrough
 
 from green_chain.bench import data
@@ -22,7 +23,19 @@ from green_chain.bench.scenarios.base import Scenario, ScenarioEnv, as_optimizer
 
 
 class FewShotClassification(Scenario):
-    """Few-shot text classification; the quality signal is the label log-likelihood choice."""
+    """Few-shot text classification; quality is the accuracy of the generated label.
+
+    With ``chat_examples`` (the default) the examples are chat turns (LangChain's
+    few-shot chat pattern): each example a user turn with the input and an assistant
+    turn with its label, then the user turn to classify. SmolLM2 gets them in its chat
+    template; the base Gemma model gets the plain transcript (``User: ...`` /
+    ``Assistant: <label>``), so its completion continues the pattern with a label.
+    Without, one plain-text prompt ending in ``Label:`` (the older format).
+    """
+
+    #: Examples as user/assistant turns (else one plain-text prompt).
+    chat_examples: ClassVar[bool] = True
+    optimizers = ("select_examples", "route")
 
     instruction: ClassVar[str]
     input_name: ClassVar[str] = "Text"
@@ -79,17 +92,32 @@ class FewShotClassification(Scenario):
             depth += 1
         return sorted(out, key=lambda ex: stable_rank(f"{ex['label']}|{ex['text']}", env.seed))
 
-    def _prompt(self) -> PromptTemplate:
+    def _prompt(self) -> Runnable:
+        if self.chat_examples:
+            return ChatPromptTemplate.from_messages(
+                [
+                    ("system", f"{self.instruction} Answer with the label only."),
+                    MessagesPlaceholder("examples"),
+                    ("human", f"{self.input_name}: {{text}}"),
+                ]
+            )
         return PromptTemplate.from_template(
             f"{self.instruction}\n\n{{examples}}\n\n{self.input_name}: {{text}}\nLabel:"
         )
 
-    def _render(self, examples: Sequence[dict[str, Any]]) -> str:
+    def _render(self, examples: Sequence[dict[str, Any]]) -> str | list[BaseMessage]:
+        if self.chat_examples:
+            turns: list[BaseMessage] = []
+            for e in examples:
+                turns.append(HumanMessage(f"{self.input_name}: {e['text']}"))
+                turns.append(AIMessage(str(e["label"])))
+            return turns
         return "\n\n".join(self.render_example(e) for e in examples)
 
     def baseline(self, env: ScenarioEnv) -> Runnable:
         fixed = self._render(self.fixed_examples(env))
-        return self._prompt().partial(examples=fixed) | env.large(self.max_new_tokens) | parser()
+        prep: Runnable = RunnablePassthrough.assign(examples=lambda _: fixed)
+        return prep | self._prompt() | env.large(self.max_new_tokens) | parser()
 
     def green(self, env: ScenarioEnv) -> Runnable:
         if env.settings.select_examples:
@@ -100,7 +128,7 @@ class FewShotClassification(Scenario):
                 example_prompt=self.render_example,
             )
 
-            def select(inputs: dict[str, Any]) -> str:
+            def select(inputs: dict[str, Any]) -> str | list[BaseMessage]:
                 return self._render(selector.select_examples({"text": inputs["text"]}))
 
             prep: Runnable = RunnablePassthrough.assign(
@@ -108,7 +136,8 @@ class FewShotClassification(Scenario):
             )
             prompt: Runnable = prep | self._prompt()
         else:
-            prompt = self._prompt().partial(examples=self._render(self.fixed_examples(env)))
+            fixed = self._render(self.fixed_examples(env))
+            prompt = RunnablePassthrough.assign(examples=lambda _: fixed) | self._prompt()
         return prompt | env.answer_model(self.max_new_tokens) | parser()
 
     def score_generation(self, item: Item, output: str) -> dict[str, float]:
@@ -185,6 +214,7 @@ class GSM8K(Scenario):
     calibration_size = 40
     quick_items = 2
     compressible = True
+    optimizers = ("compress", "route")
     stop = ("\n\nQ:", "\nQ:")
     quick_router_items = 2
     default_rate = 0.33  # eight worked examples: prefill dominates

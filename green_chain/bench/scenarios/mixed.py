@@ -33,6 +33,9 @@ class MixedStream(Scenario):
         if not members:
             raise ValueError("the mixed scenario needs at least one member scenario")
         self.members = {m.name: m for m in members}
+        self.optimizers = tuple(  # type: ignore[misc]
+            dict.fromkeys(o for m in members for o in m.optimizers)
+        )
         self.quick_items = min(len(self.members), 4)  # type: ignore[misc]
         self._calibration: dict[str, list[Item]] = {}
 
