@@ -34,6 +34,7 @@ _ENTRY_KEYS = (
     "warm_up",
     "one_off",
     "ablation_variants",
+    "resumed",
     "elapsed_s",
     "traceback",
     "records",

@@ -16,6 +16,7 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from langchain_core.runnables import Runnable
@@ -313,6 +314,32 @@ def run_benchmark(
     options: RunOptions,
     *,
     log: Callable[[str], None] = print,
+    checkpoint_dir: str | Path | None = None,
+    fingerprint: Any = None,
+    resume: bool = False,
 ) -> list[dict[str, Any]]:
-    """Run every scenario in order; a failure never stops the others."""
-    return [run_scenario(s, components, monitor, options, log=log) for s in scenarios]
+    """Run every scenario in order; a failure never stops the others.
+
+    With ``checkpoint_dir`` each finished scenario is saved there
+    (:mod:`green_chain.bench.checkpoint`); with ``resume`` a scenario already saved under
+    the same ``fingerprint`` is taken from its checkpoint (``resumed: true``) instead of
+    being run again.
+    """
+    from green_chain.bench import checkpoint
+
+    entries = []
+    for s in scenarios:
+        saved = (
+            checkpoint.load(checkpoint_dir, s.name, fingerprint)
+            if resume and checkpoint_dir is not None
+            else None
+        )
+        if saved is not None:
+            log(f"scenario {s.name}: resumed from its checkpoint")
+            entries.append({**saved, "resumed": True})
+            continue
+        entry = run_scenario(s, components, monitor, options, log=log)
+        if checkpoint_dir is not None and entry["status"] == "ok":
+            checkpoint.save(checkpoint_dir, entry, fingerprint)
+        entries.append(entry)
+    return entries

@@ -106,6 +106,13 @@ def register(subparsers: Any) -> None:
         help="reuse the cheap/large cost ratios an earlier run measured (its results.json) "
         "instead of measuring them again, so the router decides the same way",
     )
+    p.add_argument(
+        "--resume",
+        default=None,
+        metavar="DIR",
+        help="finish a killed run: write to DIR and take every scenario DIR's checkpoints "
+        "hold from the same command and code instead of running it again",
+    )
     p.add_argument("--no-plots", action="store_true", help="do not write PNG plots")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument(
@@ -218,9 +225,14 @@ def validate(args: argparse.Namespace) -> BenchPlan:
     cost_ratios = (
         recorded_cost_ratios(args.route_costs) if getattr(args, "route_costs", None) else {}
     )
+    resume = getattr(args, "resume", None)
+    if resume and args.out and Path(args.out) != Path(resume):
+        raise ValueError(f"--resume {resume} writes to that folder; drop --out {args.out}")
+    if resume and not Path(resume).is_dir():
+        raise FileNotFoundError(f"--resume: no run folder {resume}")
     out = (
-        Path(args.out)
-        if args.out
+        Path(resume or args.out)
+        if resume or args.out
         else Path(DEFAULT_OUT) / _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     )
     return BenchPlan(
@@ -299,6 +311,28 @@ def _document_options(
         "route_costs": getattr(args, "route_costs", None),
         "ablation": bool(getattr(args, "ablation", False)),
         "elapsed_s": round(elapsed_s, 1),
+    }
+
+
+def run_fingerprint(
+    args: argparse.Namespace, plan: BenchPlan, options: RunOptions, components: Components
+) -> dict[str, Any]:
+    """What a checkpoint must match to be resumed: items, seed, settings, code and models."""
+    from green_chain.bench.document import git_state
+
+    return {
+        "quick": args.quick,
+        "items": args.items,
+        "seed": args.seed,
+        "data": str(plan.data_root),
+        "settings": options.settings.to_dict(),
+        "etr_rates": list(options.etr_rates),
+        "etr_scenarios": options.etr_scenarios,
+        "etr_items": options.etr_items,
+        "ablation": options.ablation,
+        "cost_ratios": options.cost_ratios,
+        "models": dict(components.versions),
+        "commit": git_state().get("commit"),
     }
 
 
@@ -381,7 +415,14 @@ def run(
     started = time.monotonic()
     components.warm_up()
     entries = run_benchmark(
-        plan.scenarios, components, monitor, options, log=lambda m: print(m, file=sys.stderr)
+        plan.scenarios,
+        components,
+        monitor,
+        options,
+        log=lambda m: print(m, file=sys.stderr),
+        checkpoint_dir=plan.out,
+        fingerprint=run_fingerprint(args, plan, options, components),
+        resume=bool(getattr(args, "resume", None)),
     )
     elapsed_s = time.monotonic() - started
     doc = build_document(

@@ -180,3 +180,38 @@ def test_the_standard_run_takes_100_test_items_per_scenario():
     assert RunOptions().items_for(squad) == 100
     assert RunOptions(quick=True).items_for(squad) == squad.quick_items
     assert RunOptions(n_items=7).items_for(squad) == 7
+
+
+def test_resume_after_a_killed_run_gives_the_same_items_and_figures(run_bench, capsys):
+    argv = ("--scenarios", "squad,sst2", "--items", "2", "--no-etr-sweep")
+    rc, full, out = run_bench(*argv, out="run")
+    assert rc == 0
+    assert {p.name for p in (out / "checkpoints").iterdir()} == {"squad.json", "sst2.json"}
+    # killed while sst2 ran: squad's checkpoint is there, sst2's and the results are not
+    (out / "checkpoints" / "sst2.json").unlink()
+    (out / "results.json").unlink()
+    rc, resumed, _ = run_bench(*argv, "--resume", str(out), out="run")
+    assert rc == 0
+    assert resumed["scenarios"]["squad"].get("resumed") is True
+    assert not resumed["scenarios"]["sst2"].get("resumed")
+    assert "squad: resumed from its checkpoint" in capsys.readouterr().err
+    for name in ("squad", "sst2"):
+        a, b = full["scenarios"][name], resumed["scenarios"][name]
+        assert a["item_ids"] == b["item_ids"]
+        for key in ("energy_baseline_j", "energy_green_j", "energy_saved_ci95", "quality_green"):
+            assert a[key] == pytest.approx(b[key])
+    assert resumed["overall"]["energy_saved_pct"] == pytest.approx(
+        full["overall"]["energy_saved_pct"]
+    )
+    # a checkpoint of other settings is never taken
+    _, other, _ = run_bench(*argv, "--no-route", "--resume", str(out), out="run")
+    assert not any(s.get("resumed") for s in other["scenarios"].values())
+
+
+def test_resume_argument_errors(tmp_path, capsys):
+    from green_chain.cli import main
+
+    assert main(["bench", "--resume", str(tmp_path / "none")]) == 2
+    assert "--resume" in capsys.readouterr().err
+    assert main(["bench", "--resume", str(tmp_path), "--out", str(tmp_path / "x")]) == 2
+    assert "drop --out" in capsys.readouterr().err
