@@ -73,6 +73,15 @@ def _check(docs: Sequence[dict[str, Any]], replace: bool = False) -> None:
             seen[name] = i
 
 
+def _merged_environment(docs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Run 1's environment, its git ``dirty`` flag true if any run's tree was dirty."""
+    env = dict(docs[0].get("environment") or {})
+    flags = [_git(d).get("dirty") for d in docs]
+    if any(f is not None for f in flags):
+        env["git"] = {**_git(docs[0]), "dirty": any(bool(f) for f in flags)}
+    return env
+
+
 def merge_documents(docs: Sequence[dict[str, Any]], *, replace: bool = False) -> dict[str, Any]:
     """One results document from runs of disjoint scenarios (see the module doc).
 
@@ -106,7 +115,7 @@ def merge_documents(docs: Sequence[dict[str, Any]], *, replace: bool = False) ->
         "command": ["green-chain", "merge"],  # the CLI adds its file arguments
         "options": options,
         "models": first.get("models"),
-        "environment": first.get("environment"),
+        "environment": _merged_environment(docs),
         "overall": overall(list(scenarios.values())),
         "scenarios": scenarios,
         "merged_from": [

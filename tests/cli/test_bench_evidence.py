@@ -131,6 +131,8 @@ def test_results_record_the_commit_and_merge_refuses_mixed_commits(run_bench):
     assert set(git) == {"commit", "dirty"}
     assert git["commit"] is None or len(git["commit"]) == 40
     assert merge_documents([a, b])["overall"]["scenarios_ok"] == 2
+    b["environment"]["git"] = {**git, "dirty": True}
+    assert merge_documents([a, b])["environment"]["git"]["dirty"] is True
     b["environment"]["git"] = {"commit": "0" * 40, "dirty": False}
     with pytest.raises(MergeError, match="ran commit '0000"):
         merge_documents([a, b])
