@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
 
     chat = ChatLocal(model=MODEL, max_new_tokens=args.max_new_tokens)
     compressor = GreenDocumentCompressor(
-        compressor=PromptCompressor("embedding", rate=args.rate, target_tokenizer=MODEL)
+        compressor=PromptCompressor("embedding", rate=args.rate, token_counter=MODEL)
     )
     results = [
         run_variant("plain", retriever, None, items, chat),

@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         max_tokens=args.budget,
         embeddings=embeddings,
         example_prompt=EXAMPLE_PROMPT,
-        tokenizer=MODEL,
+        token_counter=MODEL,
         input_keys=["text"],
     )
     chat = ChatLocal(model=MODEL, max_new_tokens=3)

@@ -7,7 +7,8 @@ The most used names are importable from the top level; they load lazily, so
   :class:`EnergyMonitor`, :class:`CarbonIntensity`, :class:`EnergyCurve`
 - local models: :class:`ChatLocal`, :class:`LocalEmbeddings`
 - optimizers: :class:`PromptCompressor`, :class:`GreenDocumentCompressor`,
-  :class:`RelevantHistory`, :func:`relevant_history`, :class:`BudgetedExampleSelector`
+  :class:`RelevantHistory`, :func:`relevant_history` (configured by a
+  :class:`HistoryPolicy`), :class:`BudgetedExampleSelector`
 - routing: :class:`RoutedChatModel`, :class:`EnergyRouter`
 - agent middleware: :class:`RelevantHistoryMiddleware`, :class:`EnergyRouterMiddleware`
 """
@@ -34,6 +35,7 @@ _LAZY = {
     "GreenDocumentCompressor": "green_chain.compression",
     "RelevantHistory": "green_chain.memory",
     "relevant_history": "green_chain.memory",
+    "HistoryPolicy": "green_chain.memory",
     "BudgetedExampleSelector": "green_chain.selection",
     "RoutedChatModel": "green_chain.routing",
     "EnergyRouter": "green_chain.routing",

@@ -9,6 +9,10 @@ handler counts exactly what the model saw. Lookup order of :func:`count_tokens`:
    encoding file is available offline;
 3. :func:`langchain_core.messages.utils.count_tokens_approximately`, flagged
    ``approximate``.
+
+The optimizers' ``token_counter=`` argument is resolved by
+:func:`green_chain.models.token_counters.resolve_token_counter` (it loads tokenizers,
+so it lives with the models; this module stays a leaf).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+#: A ``str -> int`` token counter (units: tokens). The one alias of the package.
 TokenCounter = Callable[[str], int]
 
 _lock = threading.Lock()
@@ -41,7 +46,8 @@ class TokenCount:
         return self.method == "approximate"
 
 
-def _as_counter(tokenizer: Any) -> TokenCounter:
+def tokenizer_counter(tokenizer: Any) -> TokenCounter:
+    """A ``str -> int`` counter from a tokenizer (``.encode``, no special tokens) or a callable."""
     if hasattr(tokenizer, "encode"):
         encode = tokenizer.encode
 
@@ -64,7 +70,7 @@ def register_tokenizer(model_name: str, tokenizer: Any) -> None:
     """Register a tokenizer (``.encode``) or a ``str -> int`` counter for ``model_name``."""
     if not model_name:
         raise ValueError("register_tokenizer() needs a non-empty model name")
-    counter = _as_counter(tokenizer)
+    counter = tokenizer_counter(tokenizer)
     with _lock:
         _registry[model_name] = counter
 
@@ -72,6 +78,12 @@ def register_tokenizer(model_name: str, tokenizer: Any) -> None:
 def unregister_tokenizer(model_name: str) -> None:
     with _lock:
         _registry.pop(model_name, None)
+
+
+def registered_names() -> list[str]:
+    """The model names with a registered counter, sorted."""
+    with _lock:
+        return sorted(_registry)
 
 
 def get_token_counter(model_name: str | None) -> TokenCounter | None:

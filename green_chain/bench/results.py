@@ -73,6 +73,8 @@ CSV_FIELDS = (
     "prompt_evidence_green",
     "prompt_tokens_baseline",
     "prompt_tokens_green",
+    "cached_tokens_baseline",
+    "cached_tokens_green",
     "completion_tokens_baseline",
     "completion_tokens_green",
     "prompt_token_ratio",
@@ -226,6 +228,7 @@ def summarize_scenario(
         joules = _sum(r.energy_j for r in rs)
         out[f"prompt_tokens_{v}"] = _mean([r.prompt_tokens for r in rs])
         out[f"completion_tokens_{v}"] = _mean([r.completion_tokens for r in rs])
+        out[f"cached_tokens_{v}"] = _mean([r.cached_tokens for r in rs])
         out[f"tokens_per_j_{v}"] = tokens / joules if joules > 0 else None
         q = qb if v == "baseline" else qg
         out[f"per_{v}"] = (q / (joules / len(rs))) if rs and joules > 0 and q is not None else None

@@ -211,6 +211,7 @@ def finish_model_call(run: Run, response: Any, estimators: Sequence[Any]) -> Non
     run.messages = run.prompts = None
     rec.prompt_tokens = usage.prompt_tokens
     rec.completion_tokens = usage.completion_tokens
+    rec.cached_prompt_tokens = usage.cached_prompt_tokens
     rec.token_method = usage.method
     rec.tokens_approximate = usage.approximate
     if rec.optimizer_events:

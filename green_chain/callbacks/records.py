@@ -24,6 +24,11 @@ Units are in the names: joules (``_j``), seconds (``_s``), kilograms CO2e
     :class:`~green_chain.callbacks.estimators.CallEnergyEstimator`; reported
     apart, never added to the local figures above.
 
+Tokens: ``prompt_tokens`` counts the whole prompt; ``cached_prompt_tokens`` of them
+were read from the provider's prefix (KV) cache, so ``prefilled_tokens`` =
+``prompt_tokens - cached_prompt_tokens`` were encoded by this call (``None`` when the
+provider did not report a cache).
+
 Efficiency figures (``tokens_per_j``, ``per``, ``carbon_kg``) use the *energy
 basis* ``attributed_inclusive_j`` (which equals ``energy_j`` for a run that
 overlapped nothing), falling back to ``energy_j``; ``energy_basis`` names it.
@@ -83,6 +88,7 @@ class RunRecord:
     api_domains: dict[str, dict[str, Any]] = field(default_factory=dict)
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    cached_prompt_tokens: int | None = None
     tokens_approximate: bool | None = None
     token_method: str | None = None
     optimizer_events: list[dict[str, Any]] = field(default_factory=list)
@@ -101,6 +107,13 @@ class RunRecord:
         if self.prompt_tokens is None and self.completion_tokens is None:
             return None
         return (self.prompt_tokens or 0) + (self.completion_tokens or 0)
+
+    @property
+    def prefilled_tokens(self) -> int | None:
+        """Prompt tokens this call encoded (cached ones excluded); ``None`` if unknown."""
+        if self.prompt_tokens is None or self.cached_prompt_tokens is None:
+            return None
+        return max(0, self.prompt_tokens - self.cached_prompt_tokens)
 
     @property
     def basis_energy_j(self) -> float | None:
@@ -144,4 +157,5 @@ class RunRecord:
         out["end_time"] = _iso(self.end_unix_s)
         out["inclusive_energy_j"] = self.energy_j
         out["total_tokens"] = self.total_tokens
+        out["prefilled_tokens"] = self.prefilled_tokens
         return out

@@ -9,7 +9,9 @@ Aggregates (``summary()``):
   energy; tokens/J = (prompt + completion tokens) / joules;
 * ETR (aggregate) = sum(prompt_tokens) / sum(prompt_tokens + tokens_saved) over
   calls with optimizer events; PER (aggregate) = sum(score) / sum(energy) over
-  scored runs; gCO2e from the same joules and the handler's carbon intensity.
+  scored runs; gCO2e from the same joules and the handler's carbon intensity;
+* cached = prompt tokens read from a prefix (KV) cache, not prefilled (``-`` when no
+  call reported a cache); they are included in ``tokens``.
 
 Every energy column says its kind (``measured``/``estimated``/``mixed``);
 hosted-API estimates are reported in their own column, never summed with local
@@ -38,6 +40,10 @@ def _kinds(records: Sequence[Mapping[str, Any]], key: str = "energy_kind") -> st
     if not kinds:
         return "-"
     return kinds[0] if len(kinds) == 1 else "mixed"
+
+
+def _int(value: float | None) -> int | None:
+    return None if value is None else int(value)
 
 
 def _fmt(value: float | None, spec: str = ".3g") -> str:
@@ -153,6 +159,7 @@ class EnergyReport:
             "group": label,
             "calls": len(rs),
             "tokens": int(tokens) if tokens is not None else None,
+            "cached_tokens": _int(_sum(r.get("cached_prompt_tokens") for r in rs)),
             "energy_j": energy,
             "kind": _kinds(rs),
             "tokens_per_j": tokens / energy if tokens is not None and energy else None,
@@ -205,7 +212,7 @@ class EnergyReport:
     def summary(self) -> str:
         """A plain-text table per step type and per model, for terminals."""
         head = (
-            f"{'group':<28} {'calls':>6} {'tokens':>8} {'joules':>10} {'kind':>9} "
+            f"{'group':<28} {'calls':>6} {'tokens':>8} {'cached':>8} {'joules':>10} {'kind':>9} "
             f"{'tok/J':>9} {'ETR':>6} {'PER':>8} {'gCO2e':>9} {'api J (kind)':>18}"
         )
         lines: list[str] = []
@@ -220,6 +227,7 @@ class EnergyReport:
                 lines.append(
                     f"{row['group'][:28]:<28} {row['calls']:>6} "
                     f"{row['tokens'] if row['tokens'] is not None else '-':>8} "
+                    f"{row['cached_tokens'] if row['cached_tokens'] is not None else '-':>8} "
                     f"{_fmt(row['energy_j']):>10} {row['kind']:>9} "
                     f"{_fmt(row['tokens_per_j']):>9} {_fmt(row['etr'], '.2f'):>6} "
                     f"{_fmt(row['per']):>8} {_fmt(row['carbon_g']):>9} {api:>18}"
@@ -237,7 +245,9 @@ class EnergyReport:
     def plot(self, path: str | os.PathLike[str], *, top: int = 15) -> Path:
         """Save a figure: energy by step (bars) and tokens vs energy per model call.
 
-        The right panel draws each model's fitted ``E(n) = a n^2 + b n + c``
+        Token counts are the tokens each call computed (prompt + completion, less
+        prompt tokens read from a prefix cache). The right panel draws each model's
+        fitted ``E(n) = a n^2 + b n + c``
         (:class:`green_chain.energy.model.EnergyCurve`) when it has at least three
         distinct token counts. Needs matplotlib (``pip install 'green-chain[plots]'``).
         """
@@ -268,9 +278,10 @@ class EnergyReport:
             energy = r.get("attributed_inclusive_j")
             if energy is None:
                 energy = r.get("energy_j")
-            if r["run_type"] in MODEL_RUN_TYPES and r.get("total_tokens") and energy is not None:
+            computed = (r.get("total_tokens") or 0) - (r.get("cached_prompt_tokens") or 0)
+            if r["run_type"] in MODEL_RUN_TYPES and computed > 0 and energy is not None:
                 xs, ys = models.setdefault(str(r.get("model_name") or "?"), ([], []))
-                xs.append(float(r["total_tokens"]))
+                xs.append(float(computed))
                 ys.append(float(energy))
         for model, (xs, ys) in sorted(models.items()):
             points = ax2.scatter(xs, ys, s=14, label=model)
@@ -283,7 +294,7 @@ class EnergyReport:
                     color=points.get_facecolor()[0],
                     label=f"{model} fit (R²={curve.r2:.2f})",
                 )
-        ax2.set_xlabel("tokens (prompt + completion)")
+        ax2.set_xlabel("tokens computed (prefilled prompt + completion)")
         ax2.set_ylabel("energy per call (J)")
         ax2.set_title("Tokens vs energy per model call")
         if models:

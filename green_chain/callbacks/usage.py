@@ -28,6 +28,8 @@ class TokenUsage:
     prompt_tokens: int
     completion_tokens: int
     method: str
+    #: Prompt tokens read from the provider's prefix cache (``None``: not reported).
+    cached_prompt_tokens: int | None = None
 
     @property
     def approximate(self) -> bool:
@@ -75,8 +77,15 @@ def model_name_at_end(response: Any) -> str | None:
     return None
 
 
-def _provider_usage(response: Any) -> tuple[int, int] | None:
+def _cache_read(details: Any, key: str) -> int | None:
+    if isinstance(details, Mapping) and details.get(key) is not None:
+        return int(details[key])
+    return None
+
+
+def _provider_usage(response: Any) -> tuple[int, int, int | None] | None:
     prompt = completion = 0
+    cached: int | None = None
     found = False
     for gen in _generations(response):
         usage = getattr(getattr(gen, "message", None), "usage_metadata", None)
@@ -84,8 +93,11 @@ def _provider_usage(response: Any) -> tuple[int, int] | None:
             found = True
             prompt += int(usage.get("input_tokens", 0) or 0)
             completion += int(usage.get("output_tokens", 0) or 0)
+            read = _cache_read(usage.get("input_token_details"), "cache_read")
+            if read is not None:
+                cached = (cached or 0) + read
     if found:
-        return prompt, completion
+        return prompt, completion, cached
     llm_output = getattr(response, "llm_output", None) or {}
     if isinstance(llm_output, Mapping):
         usage = llm_output.get("token_usage") or llm_output.get("usage")
@@ -93,7 +105,8 @@ def _provider_usage(response: Any) -> tuple[int, int] | None:
             p = usage.get("prompt_tokens", usage.get("input_tokens"))
             c = usage.get("completion_tokens", usage.get("output_tokens"))
             if p is not None or c is not None:
-                return int(p or 0), int(c or 0)
+                read = _cache_read(usage.get("prompt_tokens_details"), "cached_tokens")
+                return int(p or 0), int(c or 0), read
     return None
 
 
@@ -107,7 +120,7 @@ def token_usage(
     """Tokens of one model call (see the module docstring for the order)."""
     provider = _provider_usage(response)
     if provider is not None:
-        return TokenUsage(provider[0], provider[1], "usage_metadata")
+        return TokenUsage(provider[0], provider[1], "usage_metadata", provider[2])
     if messages is not None:
         flat = [m for batch in messages for m in batch]
         prompt = count_message_tokens(flat, model_name)

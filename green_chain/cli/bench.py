@@ -85,6 +85,19 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--no-route", action="store_true", help="green chains use the large model (no router)"
     )
+    p.add_argument(
+        "--prefix-cache",
+        choices=("on", "off"),
+        default="on",
+        help="reuse cached prompt prefixes (KV states) in the local models of both chains "
+        "(default on; recorded in results.json)",
+    )
+    p.add_argument(
+        "--stable-examples",
+        action="store_true",
+        help="few-shot green chains select their examples once per task, not per input "
+        "(a stable prefix for the prefix cache)",
+    )
     p.add_argument("--no-etr-sweep", action="store_true", help="skip the validated-ETR rate sweep")
     p.add_argument(
         "--etr-items",
@@ -266,7 +279,9 @@ def run_options(args: argparse.Namespace, plan: BenchPlan) -> RunOptions:
     from green_chain.bench.runner import RunOptions
     from green_chain.bench.scenarios import GreenSettings
 
-    settings = GreenSettings(route=not args.no_route)
+    settings = GreenSettings(
+        route=not args.no_route, stable_examples=getattr(args, "stable_examples", False)
+    )
     if args.rate is not None:
         settings.compression_rate = args.rate
 
@@ -310,6 +325,7 @@ def _document_options(
         "threads": threads,
         "route_costs": getattr(args, "route_costs", None),
         "ablation": bool(getattr(args, "ablation", False)),
+        "prefix_cache": getattr(args, "prefix_cache", "on"),
         "elapsed_s": round(elapsed_s, 1),
     }
 
@@ -399,7 +415,9 @@ def run(
     if components is None:
         try:
             components = default_components(
-                compressor=args.compressor or DEFAULT_COMPRESSOR, route_fitter=fit_route_policy
+                compressor=args.compressor or DEFAULT_COMPRESSOR,
+                route_fitter=fit_route_policy,
+                prefix_cache=getattr(args, "prefix_cache", "on") == "on",
             )
         except ComponentUnavailableError as exc:
             print(f"green-chain bench: error: {exc}", file=sys.stderr)

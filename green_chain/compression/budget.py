@@ -20,14 +20,13 @@ The original order of the kept units is always preserved.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from green_chain.compression.units import join_units, split_words
+from green_chain.tokens import TokenCounter
 
 logger = logging.getLogger(__name__)
-
-TokenCounter = Callable[[str], int]
 
 
 def tolerance(target_tokens: int) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,8 +10,7 @@ from green_chain.compression.backends.base import CompressionBackend
 from green_chain.compression.budget import fit_budget
 from green_chain.compression.protect import protected_mask
 from green_chain.compression.units import split_units
-
-TokenCounter = Callable[[str], int]
+from green_chain.tokens import TokenCounter
 
 
 def validate_budget(rate: float | None, target_tokens: int | None) -> None:

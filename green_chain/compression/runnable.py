@@ -14,14 +14,10 @@ from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import run_in_executor
 
 from green_chain.compression.backends.base import CompressionBackend
-from green_chain.compression.core import (
-    CompressionResult,
-    TokenCounter,
-    compress_parts,
-    validate_budget,
-)
+from green_chain.compression.core import CompressionResult, compress_parts, validate_budget
 from green_chain.compression.protect import compile_protect
 from green_chain.events import apublish_token_counts, publish_token_counts
+from green_chain.models.token_counters import ResolvedTokenCounter, resolve_token_counter
 
 MessageFilter = Callable[[int, BaseMessage, Sequence[BaseMessage]], bool]
 Rebuild = Callable[[list[str]], Any]
@@ -58,14 +54,6 @@ def make_backend(backend: str | CompressionBackend, **kwargs: Any) -> Compressio
     )
 
 
-def _tokenizer_label(spec: Any) -> str:
-    if spec is None:
-        return "approximate"
-    if isinstance(spec, str):
-        return spec
-    return str(getattr(spec, "name_or_path", "") or type(spec).__name__)
-
-
 def _older_messages(i: int, m: BaseMessage, messages: Sequence[BaseMessage]) -> bool:
     last_human = max((j for j, x in enumerate(messages) if isinstance(x, HumanMessage)), default=-1)
     return not isinstance(m, SystemMessage) and i < last_human
@@ -94,11 +82,15 @@ class PromptCompressor(Runnable[Any, Any]):
 
     Args:
         backend: Backend name or instance (see :func:`make_backend`).
-        rate: Fraction of tokens kept, in (0, 1] (LLMLingua's meaning). Default 0.5.
-        target_tokens: Token budget instead of ``rate`` (> 0).
-        target_tokenizer: Tokenizer of the model that reads the prompt: a model name,
-            a tokenizer or a ``str -> int`` counter (``green_chain.models.token_counter``);
-            ``None`` counts approximately.
+        rate: Fraction of the compressed texts' tokens kept, in (0, 1] (LLMLingua's
+            meaning). Default 0.5.
+        target_tokens: Token budget instead of ``rate`` (> 0). Both count only the texts
+            being compressed (the ``keys``, the chosen messages' text parts, the
+            documents), joined, with ``token_counter``: not the question, not the
+            prompt template, not the chat template.
+        token_counter: Counts tokens for the model that reads the prompt, as in
+            ``trim_messages``: a model name, a tokenizer, a chat model, a callable, or
+            ``None``/``"approximate"`` (see :func:`green_chain.tokens.resolve_token_counter`).
         min_tokens: Text with fewer tokens than this passes unchanged.
         protect: Regexes / literal strings / built-ins ``"numbers"``, ``"code"``,
             ``"entities"`` whose matches always survive (sentence backends keep the
@@ -117,7 +109,7 @@ class PromptCompressor(Runnable[Any, Any]):
         *,
         rate: float | None = None,
         target_tokens: int | None = None,
-        target_tokenizer: Any = None,
+        token_counter: Any = None,
         min_tokens: int = 64,
         protect: Iterable[str | re.Pattern[str]] | None = None,
         keys: Sequence[str] = ("context",),
@@ -137,7 +129,8 @@ class PromptCompressor(Runnable[Any, Any]):
         self.backend = make_backend(backend, **(backend_kwargs or {}))
         self.rate = rate
         self.target_tokens = target_tokens
-        self.target_tokenizer = target_tokenizer
+        self.token_counter = token_counter
+        self.counter: ResolvedTokenCounter = resolve_token_counter(token_counter)
         self.min_tokens = min_tokens
         self.patterns = compile_protect(protect)
         self.keys = tuple(keys)
@@ -145,22 +138,8 @@ class PromptCompressor(Runnable[Any, Any]):
         self.question = question
         self.message_filter: MessageFilter = messages or _older_messages
         self.name = name or f"PromptCompressor[{self.backend.name}]"
-        self._counter: TokenCounter | None = None
 
     # -- plumbing --------------------------------------------------------------
-    @property
-    def counter(self) -> TokenCounter:
-        """The target model's token counter (resolved on first use)."""
-        if self._counter is None:
-            spec = self.target_tokenizer
-            if callable(spec) and not hasattr(spec, "encode"):
-                self._counter = spec
-            else:
-                from green_chain.models import token_counter
-
-                self._counter = token_counter(spec)
-        return self._counter
-
     def compress_text(self, text: str, question: str | None = None) -> CompressionResult:
         """Compress one text (no LangChain run, no event)."""
         return self._compress([text], question)
@@ -269,7 +248,7 @@ class PromptCompressor(Runnable[Any, Any]):
             "backend": result.backend,
             "rate": self.rate,
             "target_tokens": result.target_tokens,
-            "tokenizer": _tokenizer_label(self.target_tokenizer),
+            "tokenizer": self.counter.method,
             **result.stats,
         }
 

@@ -79,9 +79,9 @@ def teacher_labels(
     todo = [r for r in items if r["id"] not in known]
     if todo:
         from green_chain.compression.backends.selective import SelectiveBackend
-        from green_chain.models import token_counter
+        from green_chain.models.token_counters import resolve_token_counter
 
-        count = token_counter(TEACHER_LM)
+        count = resolve_token_counter(TEACHER_LM)
         teacher = SelectiveBackend(TEACHER_LM)
         t0 = time.perf_counter()
         for n, r in enumerate(todo, 1):
@@ -136,9 +136,9 @@ def budget_agreement(
     """Agreement with the teacher when the learned scores go through the same budget fitter."""
     import numpy as np
 
-    from green_chain.models import token_counter
+    from green_chain.models.token_counters import resolve_token_counter
 
-    count = token_counter(TEACHER_LM)
+    count = resolve_token_counter(TEACHER_LM)
     preds, ys = [], []
     for r, kept in zip(items, labels, strict=True):
         units = split_words(r["context"])
@@ -201,7 +201,7 @@ def evaluate(
     report: dict[str, Any] = {"items": len(items), "rate": rate, "speed_items": len(speed_set)}
     report["ids"] = [r["id"] for r in items]
     for name, spec in backends.items():
-        comp = PromptCompressor(spec, rate=rate, target_tokenizer=TEACHER_LM, min_tokens=0)
+        comp = PromptCompressor(spec, rate=rate, token_counter=TEACHER_LM, min_tokens=0)
         comp.compress_text(items[0]["context"], items[0]["question"])  # warm-up (load models)
         t0 = time.perf_counter()
         for r in speed_set:

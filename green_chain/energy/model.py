@@ -6,6 +6,11 @@ sequence, the linear term the per-token work, the constant the fixed cost of a
 call. Non-negative coefficients keep predictions physical (energy never falls
 as the prompt grows). Predictions are ``projected`` energy: priced by a curve,
 not observed; the curve keeps the ``kind`` of the energies it was fitted on.
+
+``n`` counts the tokens a call *computes*: prompt tokens it prefilled plus tokens it
+generated. Prompt tokens read from a prefix (KV) cache (LangChain's
+``input_token_details["cache_read"]``) are not computed again, so
+:meth:`EnergyCurve.predict_call` leaves them out.
 """
 
 from __future__ import annotations
@@ -152,6 +157,27 @@ class EnergyCurve:
             raise ValueError(f"token counts must be finite and >= 0, got {n!r}")
         out = self.a * arr**2 + self.b * arr + self.c
         return float(out) if arr.ndim == 0 else out
+
+    def predict_call(
+        self, prompt_tokens: int, completion_tokens: int = 0, cached_tokens: int = 0
+    ) -> float:
+        """Predicted joules of one call: ``predict(prompt - cached + completion)``.
+
+        Args:
+            prompt_tokens: Tokens of the whole prompt.
+            completion_tokens: Tokens generated.
+            cached_tokens: Prompt tokens read from a prefix cache (not prefilled).
+        """
+        if min(prompt_tokens, completion_tokens, cached_tokens) < 0:
+            raise ValueError(
+                "prompt_tokens, completion_tokens and cached_tokens must be >= 0, got "
+                f"{prompt_tokens}, {completion_tokens}, {cached_tokens}"
+            )
+        if cached_tokens > prompt_tokens:
+            raise ValueError(
+                f"cached_tokens ({cached_tokens}) cannot exceed prompt_tokens ({prompt_tokens})"
+            )
+        return self.predict(prompt_tokens - cached_tokens + completion_tokens)
 
     def to_dict(self) -> dict[str, Any]:
         return {

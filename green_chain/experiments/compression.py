@@ -91,7 +91,7 @@ def _word_recall(sentence: str, text: str) -> float:
 def _compressors(names: list[str], rate: float) -> dict[str, Any]:
     from green_chain.compression import PromptCompressor
 
-    return {b: PromptCompressor(b, rate=rate, target_tokenizer=TARGET, min_tokens=0) for b in names}
+    return {b: PromptCompressor(b, rate=rate, token_counter=TARGET, min_tokens=0) for b in names}
 
 
 def qa_eval(
@@ -190,9 +190,9 @@ def hotpot_eval(
 
 def precision_eval(backends: list[str], lengths: list[int]) -> list[dict[str, Any]]:
     """Worst relative budget error over lengths (tokens) and rates, per backend."""
-    from green_chain.models import token_counter
+    from green_chain.models.token_counters import resolve_token_counter
 
-    count = token_counter(TARGET)
+    count = resolve_token_counter(TARGET)
     corpus = " ".join(it["context"] for it in _load_squad(600))
     words = corpus.split(" ")
     rows = []

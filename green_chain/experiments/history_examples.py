@@ -193,7 +193,7 @@ def _budgeted(
         pool,
         max_tokens=max(budget, 1),
         embeddings=emb,
-        tokenizer=count,
+        token_counter=count,
         example_prompt=lambda e: f"{e['text']}\n{e['label']}",
         separator_tokens=10,
         input_keys=["text"],

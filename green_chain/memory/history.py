@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from langchain_core.chat_history import BaseChatMessageHistory
-from langchain_core.embeddings import Embeddings
 from langchain_core.messages import BaseMessage, convert_to_messages
 from langchain_core.prompt_values import ChatPromptValue, PromptValue
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import patch_config
 
 from green_chain.events import apublish_token_counts, publish_token_counts
-from green_chain.memory.planner import Granularity, HistoryPlanner, HistoryResult, Overflow
-from green_chain.memory.resources import EmbeddingCache, resolve_token_counter
+from green_chain.memory.planner import HistoryPlanner, HistoryResult
+from green_chain.memory.policy import HistoryPolicy, build_policy
+from green_chain.memory.resources import EmbeddingCache
 from green_chain.memory.summary import asummarize, summarize
+from green_chain.models.token_counters import resolve_token_counter
 
 logger = logging.getLogger(__name__)
 
@@ -57,91 +59,95 @@ def _same_shape(original: Any, messages: list[BaseMessage]) -> Any:
 class HistoryFilter:
     """The filter without Runnable plumbing (shared by the runnable and the middleware).
 
-    See :class:`RelevantHistory` for the arguments.
+    Args:
+        policy: The configuration (see :class:`~green_chain.memory.policy.HistoryPolicy`).
     """
 
-    def __init__(
-        self,
-        max_tokens: int,
-        *,
-        embeddings: Embeddings | None = None,
-        token_counter: Any = None,
-        recency_weight: float = 0.3,
-        keep_last: int = 1,
-        granularity: Granularity = "turn",
-        message_overhead_tokens: int = 4,
-        on_overflow: Overflow = "raise",
-        summarizer: Runnable[Any, Any] | None = None,
-        summary_max_tokens: int = 120,
-    ) -> None:
-        if summarizer is not None and not isinstance(summarizer, Runnable):
-            raise TypeError(
-                f"summarizer must be a chat model (a Runnable), got {type(summarizer).__name__}"
+    def __init__(self, policy: HistoryPolicy) -> None:
+        if not isinstance(policy, HistoryPolicy):
+            raise TypeError(f"policy must be a HistoryPolicy, got {type(policy).__name__}")
+        self.policy = policy
+        self.counter = resolve_token_counter(policy.token_counter)
+        self.token_method = self.counter.method
+        if policy.budget == "prompt" and not self.counter.counts_prompt:
+            raise ValueError(
+                f"budget='prompt' needs a token_counter that renders the prompt (a model name, "
+                f"a tokenizer with a chat template or a chat model); got {self.token_method}"
             )
-        self.counter, self.token_method = resolve_token_counter(token_counter)
-        self.planner = HistoryPlanner(
-            max_tokens=max_tokens,
-            counter=self.counter,
-            recency_weight=recency_weight,
-            keep_last=keep_last,
-            granularity=granularity,
-            message_overhead_tokens=message_overhead_tokens,
-            on_overflow=on_overflow,
-            summary_max_tokens=summary_max_tokens if summarizer is not None else 0,
-        )
-        self.cache = EmbeddingCache(embeddings)
-        self.summarizer = summarizer
+        self.cache = EmbeddingCache(policy.embeddings)
+        self.summarizer = policy.summarizer
+
+    def planner(self, tools: Sequence[Any] | None = None) -> HistoryPlanner:
+        """The planner for one call; ``tools`` (the request's) replace the policy's."""
+        bound = self.policy.tools if tools is None else tools
+
+        def prompt_tokens(messages: Sequence[BaseMessage]) -> int:
+            return self.counter.count_prompt(messages, list(bound) or None)
+
+        return HistoryPlanner(self.policy, self.counter, prompt_tokens)
 
     @property
     def max_tokens(self) -> int:
-        return self.planner.max_tokens
+        return self.policy.max_tokens
 
     def _log(self, result: HistoryResult) -> HistoryResult:
         if result.over_budget:
             logger.warning(
                 "history: mandatory messages need %d tokens, over max_tokens=%d; sent anyway",
                 result.mandatory_tokens,
-                self.planner.max_tokens,
+                self.policy.max_tokens,
             )
         return result
 
     def filter(
-        self, messages: list[BaseMessage], config: RunnableConfig | None = None
+        self,
+        messages: list[BaseMessage],
+        config: RunnableConfig | None = None,
+        *,
+        tools: Sequence[Any] | None = None,
     ) -> HistoryResult:
-        """Decide which messages to keep (sync). The summarizer runs as a child of ``config``."""
-        plan = self.planner.prepare(messages, summarize=self.summarizer is not None)
+        """Decide which messages to keep (sync). The summarizer runs as a child of ``config``.
+
+        ``tools``: the tools bound for this call (``budget="prompt"``), instead of the policy's.
+        """
+        planner = self.planner(tools)
+        plan = planner.prepare(messages, summarize=self.summarizer is not None)
         if plan.candidates and plan.texts and plan.query:
-            self.planner.choose(
-                plan, self.cache.query(plan.query), self.cache.documents(plan.texts)
-            )
+            planner.choose(plan, self.cache.query(plan.query), self.cache.documents(plan.texts))
         else:
-            self.planner.choose(plan, None, None)
+            planner.choose(plan, None, None)
         summary = None
         dropped = [m for i, m in enumerate(plan.messages) if i not in plan.kept]
         if self.summarizer is not None and dropped and plan.reserve > 0:
             summary = summarize(self.summarizer, dropped, plan.reserve, config)
-        return self._log(self.planner.result(plan, summary))
+        return self._log(planner.result(plan, summary))
 
     async def afilter(
-        self, messages: list[BaseMessage], config: RunnableConfig | None = None
+        self,
+        messages: list[BaseMessage],
+        config: RunnableConfig | None = None,
+        *,
+        tools: Sequence[Any] | None = None,
     ) -> HistoryResult:
         """Async twin of :meth:`filter`."""
-        plan = self.planner.prepare(messages, summarize=self.summarizer is not None)
+        planner = self.planner(tools)
+        plan = planner.prepare(messages, summarize=self.summarizer is not None)
         if plan.candidates and plan.texts and plan.query:
             qv = await self.cache.aquery(plan.query)
-            self.planner.choose(plan, qv, await self.cache.adocuments(plan.texts))
+            planner.choose(plan, qv, await self.cache.adocuments(plan.texts))
         else:
-            self.planner.choose(plan, None, None)
+            planner.choose(plan, None, None)
         summary = None
         dropped = [m for i, m in enumerate(plan.messages) if i not in plan.kept]
         if self.summarizer is not None and dropped and plan.reserve > 0:
             summary = await asummarize(self.summarizer, dropped, plan.reserve, config)
-        return self._log(self.planner.result(plan, summary))
+        return self._log(planner.result(plan, summary))
 
     def event_extra(self, result: HistoryResult) -> dict[str, Any]:
         """Extra fields of the published token-count event."""
         return {
             "tokenizer": self.token_method,
+            "budget": result.budget,
             "messages_before": len(result.kept_indices) + len(result.dropped_indices),
             "messages_after": len(result.messages),
             "summarized": result.summary is not None,
@@ -166,52 +172,35 @@ class RelevantHistory(Runnable[Any, Any]):
     Each run publishes ``green_chain.optimizer_tokens`` (optimizer ``"history"``) with
     the tokens before and after filtering.
 
+    Configure it with ``policy=HistoryPolicy(...)`` or with the same fields as keywords
+    (``RelevantHistory(max_tokens=512, keep_last=1)``), which build the policy; see
+    :class:`~green_chain.memory.policy.HistoryPolicy` for every option and for what
+    ``max_tokens`` counts (``budget="messages"`` or ``"prompt"``).
+
+    To filter messages now, call :func:`relevant_history` with them, or ``.invoke`` this
+    runnable: ``RelevantHistory(max_tokens=120).invoke(messages)`` returns messages.
+
     Args:
-        max_tokens: Budget of the messages sent, counted with ``token_counter`` plus
-            ``message_overhead_tokens`` per message (tokens).
-        embeddings: LangChain embeddings for relevance (``None``: the packaged MiniLM
-            ``LocalEmbeddings``, loaded on first use). Vectors are cached per text.
-        token_counter: The target model's tokenizer: a model name, a tokenizer, a callable
-            ``str -> int`` or a chat model; ``None`` approximates.
-        recency_weight: Weight of recency against relevance in ``[0, 1]`` (0: relevance
-            only, 1: recency only, like ``trim_messages``).
-        keep_last: Previous turns always kept when they fit (newest first).
-        granularity: ``"turn"`` (keep or drop whole user/assistant turns) or ``"message"``.
-        message_overhead_tokens: Tokens per message for role markers (tokens).
-        on_overflow: ``"raise"`` or ``"keep_mandatory"`` (see above).
-        summarizer: Optional chat model that replaces the dropped messages by one short
-            system message (its call is a child run, so its energy shows in the handler).
-        summary_max_tokens: Budget reserved for that summary (tokens).
+        max_tokens: The token budget (the policy's ``max_tokens``).
+        policy: A ready :class:`~green_chain.memory.policy.HistoryPolicy` instead of keywords.
+        name: Run name (default ``"RelevantHistory"``).
+        **options: The other :class:`~green_chain.memory.policy.HistoryPolicy` fields.
     """
 
     def __init__(
         self,
-        max_tokens: int,
+        max_tokens: int | None = None,
         *,
-        embeddings: Embeddings | None = None,
-        token_counter: Any = None,
-        recency_weight: float = 0.3,
-        keep_last: int = 1,
-        granularity: Granularity = "turn",
-        message_overhead_tokens: int = 4,
-        on_overflow: Overflow = "raise",
-        summarizer: Runnable[Any, Any] | None = None,
-        summary_max_tokens: int = 120,
+        policy: HistoryPolicy | None = None,
         name: str | None = None,
+        **options: Any,
     ) -> None:
-        self.filter_ = HistoryFilter(
-            max_tokens,
-            embeddings=embeddings,
-            token_counter=token_counter,
-            recency_weight=recency_weight,
-            keep_last=keep_last,
-            granularity=granularity,
-            message_overhead_tokens=message_overhead_tokens,
-            on_overflow=on_overflow,
-            summarizer=summarizer,
-            summary_max_tokens=summary_max_tokens,
-        )
+        self.filter_ = HistoryFilter(build_policy("RelevantHistory", max_tokens, policy, options))
         self.name = name or "RelevantHistory"
+
+    @property
+    def policy(self) -> HistoryPolicy:
+        return self.filter_.policy
 
     @property
     def max_tokens(self) -> int:

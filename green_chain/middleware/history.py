@@ -18,13 +18,12 @@ except ImportError as exc:  # pragma: no cover - exercised with langchain hidden
         'pip install "green-chain[agents]"'
     ) from exc
 
-from langchain_core.embeddings import Embeddings
 from langchain_core.messages import AIMessage, BaseMessage, SystemMessage
-from langchain_core.runnables import Runnable
 
 from green_chain.events import apublish_token_counts, publish_token_counts
 from green_chain.memory.history import OPTIMIZER_NAME, HistoryFilter
-from green_chain.memory.planner import Granularity, HistoryResult, Overflow
+from green_chain.memory.planner import HistoryResult
+from green_chain.memory.policy import HistoryPolicy, build_policy
 from green_chain.memory.summary import SUMMARY_FLAG
 
 __all__ = ["RelevantHistoryMiddleware"]
@@ -62,36 +61,26 @@ class RelevantHistoryMiddleware(AgentMiddleware):
     The system prompt (``request.system_message``) counts against ``max_tokens`` and is
     always kept; a summary of dropped messages (with ``summarizer``) is appended to it.
     Token counts before/after are published from the model node's run (optimizer
-    ``"history"``). Arguments are those of :class:`green_chain.memory.RelevantHistory`.
+    ``"history"``). Takes ``policy=HistoryPolicy(...)`` or the same fields as keywords,
+    like :class:`green_chain.memory.RelevantHistory`. With ``budget="prompt"`` the
+    request's own tools are counted (the policy's ``tools`` are ignored).
     """
 
     def __init__(
         self,
-        max_tokens: int,
+        max_tokens: int | None = None,
         *,
-        embeddings: Embeddings | None = None,
-        token_counter: Any = None,
-        recency_weight: float = 0.3,
-        keep_last: int = 1,
-        granularity: Granularity = "turn",
-        message_overhead_tokens: int = 4,
-        on_overflow: Overflow = "raise",
-        summarizer: Runnable[Any, Any] | None = None,
-        summary_max_tokens: int = 120,
+        policy: HistoryPolicy | None = None,
+        **options: Any,
     ) -> None:
         super().__init__()
         self.history = HistoryFilter(
-            max_tokens,
-            embeddings=embeddings,
-            token_counter=token_counter,
-            recency_weight=recency_weight,
-            keep_last=keep_last,
-            granularity=granularity,
-            message_overhead_tokens=message_overhead_tokens,
-            on_overflow=on_overflow,
-            summarizer=summarizer,
-            summary_max_tokens=summary_max_tokens,
+            build_policy("RelevantHistoryMiddleware", max_tokens, policy, options)
         )
+
+    @property
+    def policy(self) -> HistoryPolicy:
+        return self.history.policy
 
     @staticmethod
     def _inputs(request: ModelRequest) -> tuple[list[BaseMessage], int]:
@@ -111,7 +100,7 @@ class RelevantHistoryMiddleware(AgentMiddleware):
         if not request.messages:
             return handler(request)
         inputs, n_system = self._inputs(request)
-        result = self.history.filter(inputs)
+        result = self.history.filter(inputs, tools=list(request.tools))
         publish_token_counts(
             OPTIMIZER_NAME,
             result.tokens_before,
@@ -129,7 +118,7 @@ class RelevantHistoryMiddleware(AgentMiddleware):
         if not request.messages:
             return await handler(request)
         inputs, n_system = self._inputs(request)
-        result = await self.history.afilter(inputs)
+        result = await self.history.afilter(inputs, tools=list(request.tools))
         await apublish_token_counts(
             OPTIMIZER_NAME,
             result.tokens_before,

@@ -33,8 +33,8 @@ if TYPE_CHECKING:
         clear_process_cache,
         load_causal_lm,
         load_tokenizer,
-        token_counter,
     )
+    from green_chain.models.prefix_cache import PrefixCache
     from green_chain.models.scoring import ContinuationScore, score_continuations
 
 _LAZY = {
@@ -43,11 +43,11 @@ _LAZY = {
     "LoadedModel": "green_chain.models.loading",
     "load_causal_lm": "green_chain.models.loading",
     "load_tokenizer": "green_chain.models.loading",
-    "token_counter": "green_chain.models.loading",
     "clear_process_cache": "green_chain.models.loading",
     "ContinuationScore": "green_chain.models.scoring",
     "score_continuations": "green_chain.models.scoring",
     "CorruptCacheWarning": "green_chain.models.cache",
+    "PrefixCache": "green_chain.models.prefix_cache",
 }
 
 __all__ = [
@@ -59,13 +59,13 @@ __all__ = [
     "LocalEmbeddings",
     "ModelNotAvailableError",
     "ModelSpec",
+    "PrefixCache",
     "ResolvedModel",
     "clear_process_cache",
     "load_causal_lm",
     "load_tokenizer",
     "resolve_model",
     "score_continuations",
-    "token_counter",
 ]
 
 

@@ -28,6 +28,17 @@ as added latency, and a batch runs as long as its longest reply. Turn it on for 
 with many concurrent users, above all on GPUs where joules per token fall steeply with
 batch size. ``batch``/``abatch`` always use one batched generation (per
 ``max_batch_size`` inputs), whatever ``batching`` says; ``stream`` never batches.
+
+Prefix cache (``prefix_cache=True``): the key/value states of earlier calls are kept in
+a cache bounded by ``prefix_cache_bytes`` and shared by every ``ChatLocal`` over the same
+loaded model in the process (:mod:`green_chain.models.prefix_cache`); a call reuses the
+longest cached prefix of its prompt (whole blocks of 16 tokens) and prefills only the
+rest. Greedy replies are the same tokens with and without it. The reused tokens are in
+``usage_metadata["input_token_details"]["cache_read"]`` (``input_tokens`` still counts
+the whole prompt). It is used by ``invoke``/``ainvoke``/``stream`` and by a gathered
+batch of one; batched generations of several prompts neither read nor write it (their
+rows are left-padded to a common width, see
+:func:`~green_chain.models.generation.generate_batch`).
 """
 
 from __future__ import annotations
@@ -42,7 +53,7 @@ from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackMana
 from langchain_core.language_models import LanguageModelInput
 from langchain_core.language_models.chat_models import BaseChatModel, LangSmithParams
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
-from langchain_core.messages.ai import UsageMetadata
+from langchain_core.messages.ai import InputTokenDetails, UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import get_config_list
@@ -51,6 +62,7 @@ from pydantic import Field, PrivateAttr
 
 from green_chain.models.batching import Gatherer
 from green_chain.models.generation import GenOut, GenParams, generate_batch, stream_one
+from green_chain.models.prefix_cache import DEFAULT_MAX_BYTES, PrefixCache, shared_prefix_cache
 from green_chain.models.prompting import Prompt, parse_tool_calls, render
 from green_chain.models.scoring import ContinuationScore, score_with
 
@@ -78,6 +90,10 @@ class ChatLocal(BaseChatModel):
         batching: Gather concurrent calls into batched generations (off by default).
         batch_window_ms: Longest wait for more calls after the first, in milliseconds.
         max_batch_size: Largest batched generation.
+        prefix_cache: Reuse the key/value states of cached prompt prefixes (off by
+            default; see the module docstring).
+        prefix_cache_bytes: Bound of the model's shared prefix cache, in bytes (the
+            largest any instance over the same model asked for applies).
     """
 
     model: str = "smollm2-135m-instruct"
@@ -90,6 +106,8 @@ class ChatLocal(BaseChatModel):
     batching: bool = False
     batch_window_ms: float = Field(default=10.0, ge=0.0)
     max_batch_size: int = Field(default=16, ge=1)
+    prefix_cache: bool = False
+    prefix_cache_bytes: int = Field(default=DEFAULT_MAX_BYTES, ge=0)
 
     _gatherer: Gatherer | None = PrivateAttr(default=None)
     _lock: Any = PrivateAttr(default_factory=threading.Lock)
@@ -134,6 +152,13 @@ class ChatLocal(BaseChatModel):
             self._registered = True
         return lm
 
+    @property
+    def kv_cache(self) -> PrefixCache | None:
+        """The model's shared :class:`PrefixCache` (``None`` when ``prefix_cache`` is off)."""
+        if not self.prefix_cache:
+            return None
+        return shared_prefix_cache(self.loaded.model, self.prefix_cache_bytes)
+
     # ----------------------------------------------------------------- helpers
     def _prepare(
         self, messages: Sequence[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
@@ -162,7 +187,7 @@ class ChatLocal(BaseChatModel):
             import torch
 
             torch.manual_seed(self.seed)
-        return generate_batch(self.loaded, list(prompts), params)
+        return generate_batch(self.loaded, list(prompts), params, self.kv_cache)
 
     def _instance_gatherer(self) -> Gatherer:
         with self._lock:
@@ -211,13 +236,15 @@ class ChatLocal(BaseChatModel):
             response_metadata=self._metadata(out),
         )
 
-    @staticmethod
-    def _usage(out: GenOut) -> UsageMetadata:
-        return UsageMetadata(
+    def _usage(self, out: GenOut) -> UsageMetadata:
+        usage = UsageMetadata(
             input_tokens=out.input_tokens,
             output_tokens=out.output_tokens,
             total_tokens=out.input_tokens + out.output_tokens,
         )
+        if self.prefix_cache:
+            usage["input_token_details"] = InputTokenDetails(cache_read=out.cached_tokens)
+        return usage
 
     def _metadata(self, out: GenOut) -> dict[str, Any]:
         return {
@@ -307,7 +334,7 @@ class ChatLocal(BaseChatModel):
             torch.manual_seed(self.seed)
         if prompt.prefill:
             yield ChatGenerationChunk(message=AIMessageChunk(content=prompt.prefill))
-        for item in stream_one(self.loaded, prompt.ids, params):
+        for item in stream_one(self.loaded, prompt.ids, params, self.kv_cache):
             if isinstance(item, GenOut):
                 chunk = ChatGenerationChunk(
                     message=AIMessageChunk(

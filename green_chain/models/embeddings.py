@@ -5,49 +5,18 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
 from langchain_core.embeddings import Embeddings
 from pydantic import BaseModel, ConfigDict, Field
 
+from green_chain.lru import LRUCache
 from green_chain.models.registry import ensure_offline, resolve_model
 
 _lock = threading.Lock()
 _encoders: dict[str, Any] = {}
-_caches: dict[tuple[str, bool], _LRU] = {}
-
-
-class _LRU:
-    """A thread-safe LRU map ``sha256(text) -> vector``."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._data: OrderedDict[str, list[float]] = OrderedDict()
-        self._lock = threading.Lock()
-        self.hits = 0
-        self.misses = 0
-
-    def get(self, key: str) -> list[float] | None:
-        with self._lock:
-            v = self._data.get(key)
-            if v is None:
-                self.misses += 1
-                return None
-            self._data.move_to_end(key)
-            self.hits += 1
-            return v
-
-    def put(self, key: str, value: list[float]) -> None:
-        with self._lock:
-            self._data[key] = value
-            self._data.move_to_end(key)
-            while len(self._data) > self.size:
-                self._data.popitem(last=False)
-
-    def __len__(self) -> int:
-        return len(self._data)
+_caches: dict[tuple[str, bool], LRUCache[str, list[float]]] = {}
 
 
 def _text_key(text: str) -> str:
@@ -104,13 +73,13 @@ class LocalEmbeddings(BaseModel, Embeddings):
         return _load_encoder(self._path())
 
     @property
-    def cache(self) -> _LRU:
+    def cache(self) -> LRUCache[str, list[float]]:
         key = (self._path(), self.normalize)
         with _lock:
             c = _caches.get(key)
             if c is None:
-                c = _caches[key] = _LRU(self.cache_size)
-            c.size = max(c.size, self.cache_size)
+                c = _caches[key] = LRUCache(self.cache_size)
+            c.maxsize = max(c.maxsize, self.cache_size)
             return c
 
     def _encode(self, texts: Sequence[str]) -> list[list[float]]:

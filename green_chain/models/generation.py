@@ -19,7 +19,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from green_chain.models.prefix_cache import PrefixCache
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,8 @@ class GenOut:
         mean_logprob: Mean log-probability of the generated tokens (nats/token).
         finish_reason: ``stop`` (EOS or stop sequence) or ``length``.
         batch_size: Rows in the generation this completion was part of.
+        cached_tokens: Prompt tokens whose key/value states came from the prefix cache
+            (not prefilled); 0 without a cache.
     """
 
     text: str
@@ -53,6 +58,7 @@ class GenOut:
     mean_logprob: float
     finish_reason: str
     batch_size: int = 1
+    cached_tokens: int = 0
 
 
 def eos_ids(lm: Any) -> set[int]:
@@ -136,8 +142,21 @@ class _StopStrings:
         return done
 
 
-def generate_batch(lm: Any, prompts: Sequence[Sequence[int]], params: GenParams) -> list[GenOut]:
-    """Generate a completion for each prompt (token ids) in one batched, left-padded call."""
+def generate_batch(
+    lm: Any,
+    prompts: Sequence[Sequence[int]],
+    params: GenParams,
+    prefix_cache: PrefixCache | None = None,
+) -> list[GenOut]:
+    """Generate a completion for each prompt (token ids) in one batched, left-padded call.
+
+    With a ``prefix_cache``, a lone prompt reuses its longest cached prefix and its
+    states (prompt and generated tokens) are stored. Batches of several prompts neither
+    read nor write it: rows are left-padded to one width, so a row's prefix would sit at
+    a different cache offset in each batch, and ``generate`` takes one cache for all
+    rows (each row would need its own prefix length); a batch's padded states are not
+    stored either, so what the cache holds was always computed unpadded.
+    """
     import torch
     from transformers import StoppingCriteriaList
 
@@ -164,6 +183,11 @@ def generate_batch(lm: Any, prompts: Sequence[Sequence[int]], params: GenParams)
         else {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
     )
     device = next(lm.model.parameters()).device
+    use_cache = prefix_cache if len(prompts) == 1 else None
+    reuse = use_cache.lookup(prompts[0]) if use_cache is not None else None
+    extra: dict[str, Any] = {}
+    if reuse is not None and reuse.cache is not None:
+        extra[_cache_keyword()] = reuse.cache
     with torch.inference_mode():
         out = lm.model.generate(
             input_ids=input_ids.to(device),
@@ -174,8 +198,11 @@ def generate_batch(lm: Any, prompts: Sequence[Sequence[int]], params: GenParams)
             return_dict_in_generate=True,
             output_logits=True,
             **sampling,
+            **extra,
         )
     gen = out.sequences[:, width:].cpu()
+    if use_cache is not None:
+        use_cache.store(out.sequences[0].tolist(), _cache_of(out))
     eos = eos_ids(lm)
     results = []
     for row, p in enumerate(prompts):
@@ -194,7 +221,8 @@ def generate_batch(lm: Any, prompts: Sequence[Sequence[int]], params: GenParams)
         if hit:
             reason = "stop"
         mean = sum(lps) / len(lps) if lps else math.nan
-        results.append(GenOut(text, len(p), n, mean, reason, len(prompts)))
+        cached = reuse.tokens if reuse is not None else 0
+        results.append(GenOut(text, len(p), n, mean, reason, len(prompts), cached))
     return results
 
 
@@ -205,8 +233,27 @@ def _cache_kwargs(out: Any) -> dict[str, Any]:
     return {"past_key_values": out["past_key_values"]}
 
 
-def stream_one(lm: Any, prompt: Sequence[int], params: GenParams) -> Iterator[str | GenOut]:
-    """Yield text pieces of one completion as they are decoded, then its :class:`GenOut`."""
+def _cache_of(out: Any) -> Any:
+    """The KV cache of a forward or ``generate`` output."""
+    return out["cache"] if "cache" in out else out["past_key_values"]
+
+
+def _cache_keyword() -> str:
+    """The keyword that passes a KV cache in (transformers >= 5.x: ``cache``)."""
+    from transformers.generation.utils import GenerateDecoderOnlyOutput
+
+    fields = getattr(GenerateDecoderOnlyOutput, "__dataclass_fields__", {})
+    return "cache" if "cache" in fields else "past_key_values"
+
+
+def stream_one(
+    lm: Any, prompt: Sequence[int], params: GenParams, prefix_cache: PrefixCache | None = None
+) -> Iterator[str | GenOut]:
+    """Yield text pieces of one completion as they are decoded, then its :class:`GenOut`.
+
+    With a ``prefix_cache``, the longest cached prefix of ``prompt`` is not prefilled,
+    and the states of the prompt and of the generated tokens are stored at the end.
+    """
     import torch
 
     if len(prompt) == 0:
@@ -218,8 +265,13 @@ def stream_one(lm: Any, prompt: Sequence[int], params: GenParams) -> Iterator[st
     lps: list[float] = []
     emitted = 0
     reason = "length"
+    reuse = prefix_cache.lookup(prompt) if prefix_cache is not None else None
+    cached = reuse.tokens if reuse is not None else 0
+    past = {_cache_keyword(): reuse.cache} if reuse is not None and reuse.cache is not None else {}
     with torch.inference_mode():
-        out = model(input_ids=torch.tensor([list(prompt)], device=device), use_cache=True)
+        out = model(
+            input_ids=torch.tensor([list(prompt[cached:])], device=device), use_cache=True, **past
+        )
         for _ in range(params.max_new_tokens):
             logits = out.logits[0, -1].float()
             nxt = _pick(logits, params)
@@ -245,6 +297,8 @@ def stream_one(lm: Any, prompt: Sequence[int], params: GenParams) -> Iterator[st
             out = model(
                 input_ids=torch.tensor([[nxt]], device=device), use_cache=True, **_cache_kwargs(out)
             )
+    if prefix_cache is not None:
+        prefix_cache.store([*prompt, *generated], _cache_of(out))
     if reason == "length" or (generated and generated[-1] in eos):
         text = tok.decode([t for t in generated if t not in eos], skip_special_tokens=True)
         text, _ = cut_at_stop(text, params.stop, params.first_line)
@@ -254,4 +308,4 @@ def stream_one(lm: Any, prompt: Sequence[int], params: GenParams) -> Iterator[st
     final = tok.decode([t for t in generated if t not in eos], skip_special_tokens=True)
     final, _ = cut_at_stop(final, params.stop, params.first_line)
     mean = sum(lps) / len(lps) if lps else math.nan
-    yield GenOut(final, len(prompt), len(generated), mean, reason, 1)
+    yield GenOut(final, len(prompt), len(generated), mean, reason, 1, cached)

@@ -11,14 +11,11 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from green_chain.models.registry import ResolvedModel, ensure_offline, resolve_model
-
-TokenCounter = Callable[[str], int]
 
 
 @dataclass
@@ -189,60 +186,6 @@ def _load_tokenizer_uncached(resolved: ResolvedModel) -> Any:
 
         tok = AutoTokenizer.from_pretrained(resolved.path, local_files_only=True)
     return _prepare_tokenizer(tok, resolved.kind)
-
-
-def _approximate(text: str) -> int:
-    from green_chain.tokens import count_tokens
-
-    return count_tokens(text, None).tokens
-
-
-def _encode_counter(tokenizer: Any) -> TokenCounter:
-    def count(text: str) -> int:
-        try:
-            return len(tokenizer.encode(text, add_special_tokens=False))
-        except TypeError:  # tiktoken-style encode(text)
-            return len(tokenizer.encode(text))
-
-    return count
-
-
-def token_counter(spec: Any = None) -> TokenCounter:
-    """A ``str -> int`` token counter.
-
-    Args:
-        spec: ``None`` (approximate, ~4 characters per token); a model name or path
-            (its tokenizer, special tokens not added); a name registered in
-            :mod:`green_chain.tokens` or an OpenAI model name (tiktoken); a tokenizer
-            object with ``.encode``; or a callable ``str -> int`` (returned as is).
-
-    Raises:
-        ValueError: ``spec`` is a string that names no known model, path or registered counter.
-        TypeError: ``spec`` is none of the above.
-    """
-    if spec is None:
-        return _approximate
-    if isinstance(spec, (str, os.PathLike)):
-        from green_chain import tokens
-
-        name = str(spec)
-        registered = tokens.get_token_counter(name)
-        if registered is not None:
-            return registered
-        try:
-            return _encode_counter(load_tokenizer(spec))
-        except ValueError:
-            if tokens.count_tokens("probe", name).approximate:
-                raise
-            return lambda text: tokens.count_tokens(text, name).tokens
-    if hasattr(spec, "encode"):
-        return _encode_counter(spec)
-    if callable(spec):
-        return spec  # type: ignore[no-any-return]
-    raise TypeError(
-        "token_counter() needs None, a model name or path, a tokenizer with .encode or a "
-        f"callable str -> int, got {type(spec).__name__}"
-    )
 
 
 def clear_process_cache() -> None:

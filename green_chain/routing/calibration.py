@@ -109,18 +109,17 @@ class _Data:
         self.cascade = cascade
 
     def point(self, threshold: float) -> CurvePoint:
-        cheap = self.s >= threshold
+        cheap = (self.s >= threshold) if threshold < 1.0 else np.zeros(len(self.s), dtype=bool)
         quality = float(np.where(cheap, self.qc, self.ql).mean())
         large_cost = self.el + self.ec if self.cascade else self.el
         energy = float(np.where(cheap, self.ec, large_cost).sum())
         return CurvePoint(float(threshold), float(1.0 - cheap.mean()), quality, energy)
 
     def all_large_threshold(self) -> float:
-        """A threshold no score reaches, seen or unseen: scores are probabilities (<= 1),
-        so "always the large model" must hold for new requests too, not only for the
+        """``1.0``: "always the large model", for new requests too, not only for the
         calibration set (the largest calibration score + epsilon would let a new request
-        scoring higher go to the cheap model)."""
-        return float(np.nextafter(max(1.0, float(self.s.max())), np.inf))
+        scoring higher go to the cheap model); see :func:`~green_chain.routing.decision.choose`."""
+        return 1.0
 
 
 def evaluate_threshold(
@@ -172,10 +171,13 @@ def calibrate(
         raise ValueError("give exactly one of target_large_share= or quality_floor=")
     data = _Data(scores, cheap_quality, large_quality, cheap_energy_j, large_energy_j, cascade)
     top = data.all_large_threshold()
-    thresholds = sorted({*data.s.tolist(), top})
+    # a threshold of 1 means "always large", so a score of exactly 1 is reached by the
+    # largest threshold below 1
+    below_one = float(np.nextafter(1.0, 0.0))
+    thresholds = sorted({*(min(v, below_one) for v in data.s.tolist()), top})
     curve = [data.point(t) for t in thresholds]
     large_only = data.point(top)
-    cheap_only = data.point(float(data.s.min()))
+    cheap_only = data.point(min(float(data.s.min()), below_one))
     notes: list[str] = []
 
     if target_large_share is not None:
@@ -184,7 +186,7 @@ def calibrate(
         if target_large_share >= 1.0:
             threshold = top
         else:
-            threshold = float(np.quantile(data.s, target_large_share))
+            threshold = min(float(np.quantile(data.s, target_large_share)), below_one)
         method = f"quantile(target_large_share={target_large_share})"
         point = data.point(threshold)
     else:

@@ -5,10 +5,11 @@ ordered cheapest to largest, and :class:`RoutingDecision` is what every router
 records on its run (custom event ``green_chain.routing_decision``) and in the
 answer's ``response_metadata["routing"]``.
 
-Threshold semantics: ``threshold`` is one float for all cheaper models or one per
-cheaper model. Model ``i`` (not the largest) is chosen when it is the cheapest
-with ``p[i] >= threshold[i]``; when none clears, the largest model is chosen. So
-``threshold=0`` always picks the cheapest and ``threshold > 1`` always the largest.
+Threshold semantics: ``threshold`` is one float in ``[0, 1]`` for all cheaper models
+or one per cheaper model. Model ``i`` (not the largest) is chosen when it is the
+cheapest with ``p[i] >= threshold[i]`` and ``threshold[i] < 1``; when none clears, the
+largest model is chosen. So ``threshold=0`` always picks the cheapest and
+``threshold=1`` always the largest; values outside ``[0, 1]`` are rejected.
 """
 
 from __future__ import annotations
@@ -71,15 +72,24 @@ def thresholds_for(threshold: float | Sequence[float], n_models: int) -> list[fl
                 f"or {n_models - 1} values (one per cheaper model)"
             )
     for t in values:
-        if t != t:  # NaN
-            raise ValueError("threshold must not be NaN")
+        if not 0.0 <= t <= 1.0:  # NaN fails too
+            raise ValueError(
+                f"threshold must be in [0, 1] (0: always the cheapest model, 1: always the "
+                f"largest), got {t}"
+            )
     return values
 
 
+def routes_cheaper(probability: float, threshold: float) -> bool:
+    """Whether a score sends the request to the cheaper model (``threshold=1``: never)."""
+    return threshold < 1.0 and probability >= threshold
+
+
 def choose(probabilities: Sequence[float], thresholds: Sequence[float]) -> int:
-    """Index of the cheapest model with ``p >= threshold``, else the largest."""
+    """Index of the cheapest model with ``p >= threshold`` (and ``threshold < 1``), else
+    the largest."""
     for i, (p, t) in enumerate(zip(probabilities, thresholds, strict=True)):
-        if p >= t:
+        if routes_cheaper(p, t):
             return i
     return len(thresholds)
 

@@ -4,7 +4,9 @@ Features are the packaged MiniLM embeddings (``LocalEmbeddings``, 384 dims) of
 :func:`~green_chain.routing.scorers.conversation_text` — every turn, not only the
 last one. Two classifiers, both plain numpy:
 
-* ``"logistic"``: L2-regularised logistic regression fitted by Newton's method;
+* ``"logistic"``: L2-regularised logistic regression fitted by Newton's method; the
+  default penalty scales with the training set (``l2 = min(1, 0.01 * n)``) so that a
+  handful of examples is not flattened to the prior;
 * ``"knn"``: the (distance-weighted, Laplace-smoothed) share of good-enough labels
   among the ``k`` nearest training requests by cosine similarity.
 
@@ -12,11 +14,17 @@ Labels may have one column (cheapest model good enough) or one column per cheape
 model (``labels[:, i]`` = model ``i`` good enough); see
 :mod:`green_chain.routing.scorers` for how routers use them. The fitted scorer
 saves to a small ``.npz`` file of plain arrays (no pickle).
+
+After fitting, the scorer checks that it separates its own training data: when the
+mean probability of the good-enough requests is less than ``SEPARATION_MIN`` above that
+of the others (or one class is missing), it warns with :class:`ScorerFitWarning`, since
+any threshold would then route all requests or none.
 """
 
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -28,6 +36,19 @@ from langchain_core.messages import BaseMessage
 from green_chain.routing.scorers import RouteScorer, as_messages, conversation_text, ladder
 
 _FORMAT = "green-chain/embedding-scorer/1"
+
+#: Least gap between the mean training probability of good-enough requests and of the
+#: others for a fitted scorer to count as separating its training data.
+SEPARATION_MIN = 0.1
+
+
+class ScorerFitWarning(UserWarning):
+    """A fitted scorer cannot separate its own training data."""
+
+
+def auto_l2(n: int) -> float:
+    """The default L2 penalty for ``n`` training requests: ``min(1, 0.01 * n)``."""
+    return min(1.0, 0.01 * n)
 
 
 def _default_embeddings() -> Embeddings:
@@ -62,7 +83,8 @@ class EmbeddingScorer(RouteScorer):
         embeddings: A LangChain ``Embeddings``; default the packaged MiniLM
             (``green_chain.models.LocalEmbeddings``), created on first use.
         method: ``"logistic"`` or ``"knn"``.
-        l2: L2 penalty of the logistic regression (on embeddings of unit norm).
+        l2: L2 penalty of the logistic regression (on embeddings of unit norm);
+            ``None`` (default): :func:`auto_l2` of the training set size.
         k: Neighbours for ``"knn"``.
     """
 
@@ -73,13 +95,13 @@ class EmbeddingScorer(RouteScorer):
         embeddings: Embeddings | None = None,
         *,
         method: Literal["logistic", "knn"] = "logistic",
-        l2: float = 1.0,
+        l2: float | None = None,
         k: int = 15,
     ) -> None:
         if method not in ("logistic", "knn"):
             raise ValueError(f"method must be 'logistic' or 'knn', got {method!r}")
-        if l2 < 0:
-            raise ValueError(f"l2 must be >= 0, got {l2}")
+        if l2 is not None and l2 < 0:
+            raise ValueError(f"l2 must be >= 0 or None, got {l2}")
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
         self._embeddings = embeddings
@@ -133,7 +155,10 @@ class EmbeddingScorer(RouteScorer):
             raise ValueError(f"got {len(requests)} requests but labels of shape {np.shape(labels)}")
         if not np.all((y == 0) | (y == 1)):
             raise ValueError("labels must be 0 or 1")
-        return self.fit_embedded(self.embed(requests), y)
+        x = self.embed(requests)
+        self.fit_embedded(x, y)
+        self._check_separation(self.predict_embedded(x), y)
+        return self
 
     def fit_embedded(self, x: np.ndarray, y: np.ndarray) -> EmbeddingScorer:
         """Fit on precomputed unit-norm embeddings ``x`` (n, d) and labels ``y`` (n, cols)."""
@@ -149,10 +174,32 @@ class EmbeddingScorer(RouteScorer):
                 w = np.zeros(x.shape[1] + 1)
                 w[-1] = np.log(prior / (1 - prior))
             else:
-                w = _fit_logistic(x, yc, self.l2)
+                w = _fit_logistic(x, yc, auto_l2(len(yc)) if self.l2 is None else self.l2)
             rows.append(w)
         self.weights, self.train_x, self.train_y = np.vstack(rows), None, None
         return self
+
+    def _check_separation(self, p: np.ndarray, y: np.ndarray) -> None:
+        for col in range(y.shape[1]):
+            good, bad = p[y[:, col] == 1, col], p[y[:, col] == 0, col]
+            which = f" (column {col})" if y.shape[1] > 1 else ""
+            if len(good) == 0 or len(bad) == 0:
+                warnings.warn(
+                    f"EmbeddingScorer{which}: every training label is {int(y[0, col])}, so it "
+                    "predicts a constant and a threshold routes all requests or none; label "
+                    "requests of both kinds",
+                    ScorerFitWarning,
+                    stacklevel=3,
+                )
+            elif float(good.mean() - bad.mean()) < SEPARATION_MIN:
+                warnings.warn(
+                    f"EmbeddingScorer{which} cannot separate its own training data: mean "
+                    f"probability {good.mean():.3f} for good-enough requests vs {bad.mean():.3f} "
+                    f"for the others (n={len(y)}); a threshold routes all requests or none. Add "
+                    "labelled requests, lower l2, or use HeuristicScorer",
+                    ScorerFitWarning,
+                    stacklevel=3,
+                )
 
     def predict_embedded(self, x: np.ndarray) -> np.ndarray:
         """Probabilities (n, cols) for precomputed unit-norm embeddings."""

@@ -11,7 +11,8 @@ from langchain_core.example_selectors import BaseExampleSelector
 from langchain_core.vectorstores import VectorStore
 
 from green_chain.events import apublish_token_counts, publish_token_counts
-from green_chain.memory.resources import EmbeddingCache, resolve_token_counter
+from green_chain.memory.resources import EmbeddingCache
+from green_chain.models.token_counters import resolve_token_counter
 from green_chain.selection.formatting import (
     ExampleKeyError,
     check_example,
@@ -34,10 +35,18 @@ class BudgetedExampleSelector(BaseExampleSelector):
     falls below ``min_relevance`` (adaptive k; ``min_examples`` are always picked when
     they fit). Ties break by insertion order, so selection is deterministic.
 
+    What the budget counts: each picked example rendered with ``example_prompt``,
+    counted with ``token_counter``, plus ``separator_tokens``; not the prefix, suffix or
+    input of the few-shot prompt, nor the chat template.
+
     Each selection publishes ``green_chain.optimizer_tokens`` (optimizer ``"examples"``):
-    ``tokens_before`` = tokens of the ``fetch_k`` candidates offered, ``tokens_after`` =
-    tokens of the examples kept. Inside ``FewShotPromptTemplate`` /
-    ``FewShotChatMessagePromptTemplate`` the event belongs to the prompt's run.
+    ``tokens_after`` = tokens of the examples kept; ``tokens_before`` = tokens of the
+    *reference* prompt, the ``reference_k`` examples most similar to the input (what a
+    fixed-k ``SemanticSimilarityExampleSelector(k=reference_k)`` would have sent; same
+    counting). So the ETR of the call is measured against that fixed-k prompt, and it
+    can exceed 1 when the budget admits more than ``reference_k`` examples. Inside
+    ``FewShotPromptTemplate`` / ``FewShotChatMessagePromptTemplate`` the event belongs to
+    the prompt's run.
 
     Args:
         examples: Initial examples (dicts of template variables).
@@ -51,9 +60,13 @@ class BudgetedExampleSelector(BaseExampleSelector):
         input_keys: Input variables used for similarity (default: all input variables).
         example_prompt: How an example is rendered for counting: a prompt template (its
             variables become required keys), a callable ``example -> str`` or ``None``.
-        tokenizer: Target model's tokenizer: model name, tokenizer, callable ``str -> int``;
-            ``None`` approximates.
+        token_counter: Counts tokens for the target model, as in ``trim_messages``: a model
+            name, a tokenizer, a chat model, a callable, or ``None``/``"approximate"``
+            (see :func:`green_chain.tokens.resolve_token_counter`).
         fetch_k: Candidates considered per selection.
+        reference_k: Size of the fixed-k reference prompt the ETR is measured against
+            (default 4, LangChain's ``SemanticSimilarityExampleSelector`` default; pass
+            ``fetch_k`` to measure against every candidate offered).
         min_examples: Examples always picked when they fit the budget.
         max_examples: Upper bound on the examples picked (``None``: no bound).
         separator_tokens: Tokens added per example for the separator (tokens).
@@ -72,8 +85,9 @@ class BudgetedExampleSelector(BaseExampleSelector):
         min_relevance: float = 0.0,
         input_keys: list[str] | None = None,
         example_prompt: Any = None,
-        tokenizer: Any = None,
+        token_counter: Any = None,
         fetch_k: int = 20,
+        reference_k: int = 4,
         min_examples: int = 1,
         max_examples: int | None = None,
         separator_tokens: int = 2,
@@ -85,6 +99,8 @@ class BudgetedExampleSelector(BaseExampleSelector):
             raise ValueError(f"lambda_mult must be in [0, 1], got {lambda_mult}")
         if fetch_k < 1 or min_examples < 0 or (max_examples is not None and max_examples < 1):
             raise ValueError("fetch_k must be >= 1, min_examples >= 0, max_examples >= 1 or None")
+        if not isinstance(reference_k, int) or reference_k < 1:
+            raise ValueError(f"reference_k must be an int >= 1, got {reference_k!r}")
         if vectorstore is not None and not isinstance(vectorstore, VectorStore):
             raise TypeError(
                 f"vectorstore must be a LangChain VectorStore, got {type(vectorstore).__name__}"
@@ -96,6 +112,7 @@ class BudgetedExampleSelector(BaseExampleSelector):
         self.min_relevance = min_relevance
         self.input_keys = list(input_keys) if input_keys else None
         self.fetch_k = fetch_k
+        self.reference_k = reference_k
         self.min_examples = min_examples
         self.max_examples = max_examples
         self.separator_tokens = separator_tokens
@@ -106,7 +123,8 @@ class BudgetedExampleSelector(BaseExampleSelector):
         self._cache = EmbeddingCache(embeddings)
         self._format = make_formatter(example_prompt)
         self._keys = required_keys(example_prompt, self.input_keys)
-        self._count, self.token_method = resolve_token_counter(tokenizer)
+        self._count = resolve_token_counter(token_counter)
+        self.token_method = self._count.method
         self.examples: list[dict[str, Any]] = []
         for i, ex in enumerate(examples or []):
             self.add_example(dict(ex), _where=f"example {i}")
@@ -182,12 +200,16 @@ class BudgetedExampleSelector(BaseExampleSelector):
         )
         if self.most_relevant_last:
             picked = picked[::-1]
-        return [candidates[i] for i in picked], sum(costs), sum(costs[i] for i in picked)
+        # candidates are ordered by similarity to the input: the first reference_k are the
+        # fixed-k prompt a similarity selector would have sent
+        reference = sum(costs[: self.reference_k])
+        return [candidates[i] for i in picked], reference, sum(costs[i] for i in picked)
 
     def _extra(self, offered: int, kept: int) -> dict[str, Any]:
         return {
             "tokenizer": self.token_method,
             "examples_offered": offered,
+            "reference": f"top-{self.reference_k} by similarity",
             "examples_kept": kept,
             "pool_size": len(self.examples),
         }

@@ -51,12 +51,17 @@ def ai_message(
     tool_calls: Sequence[dict[str, Any]] | None = None,
     input_tokens: int | None = None,
     output_tokens: int | None = None,
+    cache_read: int | None = None,
 ) -> AIMessage:
-    """An ``AIMessage``; with ``input_tokens``/``output_tokens`` it carries ``usage_metadata``."""
+    """An ``AIMessage``; with ``input_tokens``/``output_tokens`` it carries ``usage_metadata``
+    (with ``cache_read``: ``input_token_details["cache_read"]``, prompt tokens from a
+    prefix cache)."""
     usage: UsageMetadata | None = None
     if input_tokens is not None or output_tokens is not None:
         i, o = int(input_tokens or 0), int(output_tokens or 0)
         usage = UsageMetadata(input_tokens=i, output_tokens=o, total_tokens=i + o)
+        if cache_read is not None:
+            usage["input_token_details"] = {"cache_read": int(cache_read)}
     return AIMessage(content=content, tool_calls=list(tool_calls or []), usage_metadata=usage)
 
 

@@ -51,7 +51,9 @@ def test_broken_or_uncallable_entry_points_are_clear_errors(monkeypatch) -> None
     module = types.ModuleType("exporter_pkg2")
     module.VALUE = 3  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "exporter_pkg2", module)
-    _register(monkeypatch, _ep("broken", "no_such_module_xyz:f"), _ep("flat", "exporter_pkg2:VALUE"))
+    _register(
+        monkeypatch, _ep("broken", "no_such_module_xyz:f"), _ep("flat", "exporter_pkg2:VALUE")
+    )
     with pytest.raises(ExporterUnavailableError, match=r"'broken' exporter .* failed to load"):
         load_exporter("broken")
     with pytest.raises(TypeError, match="not callable"):

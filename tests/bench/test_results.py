@@ -127,6 +127,9 @@ def test_projection_math_and_parse():
     rec = _rec("green", 1.0, 1.0, pt=100, ct=10, model="small")
     rec["optimizer_events"] = [{"optimizer": "x", "tokens_before": 1000, "tokens_after": 400}]
     assert p.record_j(rec, {"small"}) > p.call_j("cheap", 100, 10)
+    cached = _rec("green", 1.0, 1.0, pt=100, ct=10, model="small")
+    cached["calls"][0]["cached_tokens"] = 64  # read from the prefix cache: not prefilled
+    assert p.record_j(cached, {"small"}) == pytest.approx(p.call_j("cheap", 36, 10))
     for bad in ("llama-3.1-8b", "gpt:llama-3.1-70b@h100", "llama-3.1-8b:llama-3.1-70b@tpu"):
         with pytest.raises(ValueError, match="projection"):
             Projection.parse(bad)

@@ -240,3 +240,34 @@ def test_first_line_answers_for_short_qa_baseline_and_green_alike(fake_component
     assert env.answer_model(5).first_line is True  # the (fake) router's cheap model
     env_off = ScenarioEnv(comps, settings=GreenSettings(route=False))
     assert env_off.answer_model(5).first_line is False
+
+
+def test_stable_examples_selects_once_per_task(meter_env, fake_components, tiny_data):
+    _, _, monitor = meter_env
+    queries: list[dict[str, str]] = []
+    make = fake_components.selector
+
+    def spy(**kwargs):
+        sel = make(**kwargs)
+        inner = sel.select_examples
+
+        def select(inputs):
+            queries.append(dict(inputs))
+            return inner(inputs)
+
+        sel.select_examples = select
+        return sel
+
+    fake_components.selector = spy
+    (sst2,) = get_scenarios(["sst2"])
+    per_input = _run("sst2", fake_components, monitor, tiny_data)
+    assert len(queries) >= 3 and all(q["text"] != sst2.instruction for q in queries)
+    n_per_input = len(queries)
+    queries.clear()
+    stable = _run(
+        "sst2", fake_components, monitor, tiny_data, settings=GreenSettings(stable_examples=True)
+    )
+    assert stable["status"] == per_input["status"] == "ok"
+    # once per chain, for the task, not per input
+    assert queries and all(q == {"text": sst2.instruction} for q in queries)
+    assert len(queries) < n_per_input

@@ -327,3 +327,17 @@ def test_bench_projection_calibration(fake_run, tmp_path, capsys):
     path.write_text(json.dumps(cal))
     assert main(["bench", "--projection-calibration", str(path)]) == 2
     assert "--projection-calibration" in capsys.readouterr().err
+
+
+def test_prefix_cache_flag_is_recorded(fake_run, capsys):
+    _, on = fake_run("--scenarios", "sst2", "--items", "2", "--no-etr-sweep", out="on")
+    _, off = fake_run(
+        "--scenarios", "sst2", "--items", "2", "--no-etr-sweep", "--prefix-cache", "off", out="off"
+    )
+    docs = [json.loads((p / "results.json").read_text()) for p in (on, off)]
+    assert [d["options"]["prefix_cache"] for d in docs] == ["on", "off"]
+    sst2 = docs[0]["scenarios"]["sst2"]
+    assert sst2["cached_tokens_baseline"] == 0 and sst2["cached_tokens_green"] == 0  # fakes
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["bench", "--prefix-cache", "maybe"])
+    assert "--prefix-cache" in capsys.readouterr().err

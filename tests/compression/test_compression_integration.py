@@ -36,10 +36,10 @@ def offline(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize("backend", ["embedding", "selective"])
 def test_real_backends_hit_budget(backend: str, squad: list[dict]) -> None:
-    from green_chain.models import token_counter
+    from green_chain.models.token_counters import resolve_token_counter
 
-    count = token_counter("smollm2-135m-instruct")
-    c = PromptCompressor(backend, rate=0.5, target_tokenizer="smollm2-135m-instruct")
+    count = resolve_token_counter("smollm2-135m-instruct")
+    c = PromptCompressor(backend, rate=0.5, token_counter="smollm2-135m-instruct")
     for item in squad:
         out = c.invoke({"context": item["context"], "question": item["question"]})["context"]
         target = round(0.5 * count(item["context"]))
@@ -51,7 +51,7 @@ def test_real_backends_hit_budget(backend: str, squad: list[dict]) -> None:
 def test_llmlingua_adapter_on_smollm2_offline(mode: str, squad: list[dict]) -> None:
     assert os.environ["HF_HUB_OFFLINE"] == "1"
     item = squad[0]
-    c = PromptCompressor(mode, rate=0.5, target_tokenizer="smollm2-135m-instruct")
+    c = PromptCompressor(mode, rate=0.5, token_counter="smollm2-135m-instruct")
     res = c.compress_text(item["context"], item["question"])
     assert res.target_tokens is not None
     assert abs(res.tokens_after - res.target_tokens) <= tolerance(res.target_tokens)

@@ -16,7 +16,7 @@ from green_chain.compression.backends.embedding import EmbeddingBackend
 
 def _gdc(rate: float = 0.4) -> GreenDocumentCompressor:
     pc = PromptCompressor(
-        EmbeddingBackend(FakeEmbeddings()), rate=rate, target_tokenizer=word_count, min_tokens=20
+        EmbeddingBackend(FakeEmbeddings()), rate=rate, token_counter=word_count, min_tokens=20
     )
     return GreenDocumentCompressor(compressor=pc)
 

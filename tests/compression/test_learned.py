@@ -189,7 +189,7 @@ def test_registered_and_hits_budget(tmp_path: Path, tiny_encoder: tuple[Any, Any
     path = _head().save(tmp_path / "h.npz")
     b = make_backend("learned", head_path=path, encoder=tiny_encoder)
     assert isinstance(b, LearnedBackend) and b.granularity == "word"
-    c = PromptCompressor(b, rate=0.5, target_tokenizer=lambda t: len(t.split()), min_tokens=0)
+    c = PromptCompressor(b, rate=0.5, token_counter=lambda t: len(t.split()), min_tokens=0)
     text = TEXT * 6
     res = c.compress_text(text, "When was it built?")
     target = round(0.5 * len(text.split()))
@@ -221,7 +221,7 @@ def test_committed_head_on_real_squad(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("GREEN_CHAIN_CACHE", str(tmp_path))  # teacher labels recomputed
     from green_chain.compression.train_learned import budget_agreement, load_items, teacher_labels
-    from green_chain.models import token_counter
+    from green_chain.models.token_counters import resolve_token_counter
 
     head = LearnedHead.load(default_head_path())
     assert default_head_path().stat().st_size < 50_000
@@ -232,8 +232,8 @@ def test_committed_head_on_real_squad(tmp_path: Path, monkeypatch: pytest.Monkey
     units = split_words(items[0]["context"])
     scores = backend.score_units(units, items[0]["question"])
     assert len(scores) == len(units) and 0.0 < float(np.mean(scores)) < 1.0
-    count = token_counter("smollm2-135m-instruct")
-    c = PromptCompressor("learned", rate=0.5, target_tokenizer="smollm2-135m-instruct")
+    count = resolve_token_counter("smollm2-135m-instruct")
+    c = PromptCompressor("learned", rate=0.5, token_counter="smollm2-135m-instruct")
     for r in items:
         out = c.invoke({"context": r["context"], "question": r["question"]})["context"]
         target = round(0.5 * count(r["context"]))

@@ -108,7 +108,7 @@ def test_backend_budget_and_raw_deviation(tiny_lm: Any) -> None:
     tok = tiny_lm.tokenizer
     c = PromptCompressor(
         LLMLinguaBackend("llmlingua", model=tiny_lm, chunk_words=400), rate=0.5,
-        target_tokenizer=tok,
+        token_counter=tok,
     )  # fmt: skip
     text = make_text(900, 5)
     res = c.compress_text(text)
@@ -157,7 +157,7 @@ def tiny_bert_path(tmp_path: Path) -> str:
 def test_llmlingua2_with_user_model_path(tiny_bert_path: str, no_network: None) -> None:
     c = PromptCompressor(
         "llmlingua2", rate=0.4, backend_kwargs={"model_path": tiny_bert_path},
-        target_tokenizer=lambda t: len(t.split()),
+        token_counter=lambda t: len(t.split()),
     )  # fmt: skip
     text = make_text(800, 6)
     res = c.compress_text(text)

@@ -22,7 +22,7 @@ def make(
     rate: float | None = 0.5, fake: FakeEmbeddings | None = None, **kw: Any
 ) -> PromptCompressor:
     backend = EmbeddingBackend(fake or FakeEmbeddings())
-    kw.setdefault("target_tokenizer", word_count)
+    kw.setdefault("token_counter", word_count)
     return PromptCompressor(backend, rate=rate, min_tokens=20, **kw)
 
 
@@ -56,7 +56,7 @@ def test_target_tokens_budget() -> None:
 
 def test_min_tokens_passes_unchanged() -> None:
     short = "just a few words here ."
-    c = PromptCompressor(EmbeddingBackend(FakeEmbeddings()), target_tokenizer=word_count)
+    c = PromptCompressor(EmbeddingBackend(FakeEmbeddings()), token_counter=word_count)
     assert c.invoke(short) == short
 
 
@@ -143,7 +143,7 @@ def test_dict_with_documents() -> None:
 
 def test_non_latin_text() -> None:
     zh = "巴黎是法国的首都。" * 40 + "埃菲尔铁塔建于1889年。" * 10
-    out = make(target_tokenizer=len).invoke(zh)
+    out = make(token_counter=len).invoke(zh)
     target = round(0.5 * len(zh))
     assert abs(len(out) - target) <= tolerance(target)
     ru = " ".join(["Париж — столица Франции."] * 60)
@@ -199,9 +199,7 @@ async def test_ainvoke_publishes_event() -> None:
 
 def test_long_input_embedded_in_batches() -> None:
     fake = FakeEmbeddings()
-    c = PromptCompressor(
-        EmbeddingBackend(fake, batch_size=64), rate=0.3, target_tokenizer=word_count
-    )
+    c = PromptCompressor(EmbeddingBackend(fake, batch_size=64), rate=0.3, token_counter=word_count)
     text = make_text(50_000, 9)
     out = c.invoke(text)
     assert max(fake.calls) <= 64 and len(fake.calls) > 10
@@ -217,7 +215,5 @@ def test_custom_backend_instance() -> None:
             return [float(i) for i in range(len(units))]
 
     words = [f"w{i}" for i in range(100)]
-    out = PromptCompressor(LastWins(), rate=0.1, target_tokenizer=word_count).invoke(
-        " ".join(words)
-    )
+    out = PromptCompressor(LastWins(), rate=0.1, token_counter=word_count).invoke(" ".join(words))
     assert out.split() == words[90:]

@@ -65,7 +65,7 @@ def test_compressor_with_selective_hits_budget(tiny_lm: Any) -> None:
     c = PromptCompressor(
         SelectiveBackend(tiny_lm, chunk_tokens=64, batch_size=2),
         rate=0.33,
-        target_tokenizer=tok,
+        token_counter=tok,
         protect=["numbers"],
     )
     text = make_text(3000, 4)

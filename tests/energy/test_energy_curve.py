@@ -120,3 +120,14 @@ def test_load_errors(tmp_path):
         EnergyCurve.from_dict({"a": -1, "b": 0, "c": 0})
     with pytest.raises(ValueError, match="format"):
         EnergyCurve.from_dict({"format": "other", "a": 1, "b": 0, "c": 0})
+
+
+def test_predict_call_counts_only_prefilled_and_generated_tokens():
+    curve = EnergyCurve(a=1e-6, b=2e-3, c=0.5, r2=1.0)
+    assert curve.predict_call(1000, 20) == pytest.approx(curve.predict(1020))
+    assert curve.predict_call(1000, 20, cached_tokens=960) == pytest.approx(curve.predict(60))
+    assert curve.predict_call(1000, 20, 960) < curve.predict_call(1000, 20)
+    with pytest.raises(ValueError, match="cached_tokens"):
+        curve.predict_call(10, 0, cached_tokens=11)
+    with pytest.raises(ValueError, match="completion_tokens"):
+        curve.predict_call(10, -1)

@@ -224,10 +224,14 @@ def test_bad_arguments() -> None:
         make(0)
     with pytest.raises(ValueError, match="recency_weight"):
         make(10, recency_weight=2)
-    with pytest.raises(TypeError, match="tokenizer must be"):
+    with pytest.raises(TypeError, match="token_counter must be"):
         make(10, token_counter=3.5)
     with pytest.raises(TypeError, match="summarizer"):
         make(10, summarizer="gpt")
+    with pytest.raises(TypeError, match=r"unknown option.*'tokenizer'"):
+        make(10, tokenizer="smollm2-135m-instruct")
+    with pytest.raises(TypeError, match=r"relevant_history\(messages, max_tokens"):
+        RelevantHistory(conversation())  # type: ignore[arg-type]
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -296,3 +300,69 @@ def test_no_summary_when_nothing_is_dropped() -> None:
     model = GenericFakeChatModel(messages=iter([AIMessage("never used")]))
     msgs = conversation()
     assert make(1000, summarizer=model).invoke(msgs) == msgs
+
+
+GATE = [
+    HumanMessage("my flight leaves from gate b32 at noon"),
+    AIMessage("noted gate b32"),
+    HumanMessage("recommend a book"),
+    AIMessage("try pessoa"),
+    HumanMessage("weather in lisbon"),
+    AIMessage("sunny"),
+    HumanMessage("food tips"),
+    AIMessage("eat sardines"),
+    HumanMessage("which gate does my flight leave from"),
+]
+
+
+@pytest.mark.parametrize("keep_last", [0, 1, 2])
+def test_relevance_beats_recency_for_a_clearly_relevant_turn(keep_last: int) -> None:
+    # budget 35: the new message (11) and the gate turn (19) fit, not the newest turn too
+    kept = [m.text for m in make(35, keep_last=keep_last).invoke(GATE)]
+    assert kept == [GATE[0].text, GATE[1].text, GATE[-1].text]
+
+
+def test_relevant_above_none_restores_recency_first() -> None:
+    kept = [m.text for m in make(35, keep_last=1, relevant_above=None).invoke(GATE)]
+    assert "food tips" in kept and GATE[0].text not in kept
+
+
+class TemplateCounter(GenericFakeChatModel):
+    """Counts like a chat template: words + 5 per message + 7 fixed + 20 per tool."""
+
+    def get_num_tokens_from_messages(self, messages: list[BaseMessage], tools: Any = None) -> int:
+        return 7 + sum(words(m.text) + 5 for m in messages) + 20 * len(tools or [])
+
+
+def flight_tool(flight: str) -> str:
+    """Flight status."""
+    return flight
+
+
+def test_prompt_budget_counts_template_and_tools() -> None:
+    counter = TemplateCounter(messages=iter([]))
+    msgs = conversation()
+    by_messages = make(40, token_counter=counter).filter(msgs)
+    assert by_messages.budget == "messages"
+    assert by_messages.tokens_after == cost(by_messages.messages) <= 40
+    prompt = make(60, token_counter=counter, budget="prompt", tools=[flight_tool]).filter(msgs)
+    assert prompt.budget == "prompt"
+    assert prompt.tokens_after == counter.get_num_tokens_from_messages(prompt.messages, [1])
+    assert prompt.tokens_after <= 60
+    assert prompt.tokens_before == counter.get_num_tokens_from_messages(msgs, [1])
+    with pytest.raises(HistoryBudgetError):  # the tool schema alone leaves no room
+        make(30, token_counter=counter, budget="prompt", tools=[flight_tool]).filter(msgs)
+
+
+def test_prompt_budget_needs_a_prompt_counter() -> None:
+    with pytest.raises(ValueError, match="budget='prompt' needs a token_counter"):
+        make(50, budget="prompt")  # words: a str -> int counter
+
+
+def test_class_called_with_messages_points_to_the_function() -> None:
+    msgs = conversation()
+    assert relevant_history(msgs, max_tokens=60, embeddings=BagOfWordsEmbeddings()) == (
+        RelevantHistory(max_tokens=60, embeddings=BagOfWordsEmbeddings()).invoke(msgs)
+    )
+    with pytest.raises(TypeError, match="takes max_tokens, not messages"):
+        RelevantHistory(msgs)  # type: ignore[arg-type]

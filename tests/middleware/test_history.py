@@ -67,9 +67,7 @@ def make_agent() -> tuple[Any, ScriptedChatModel]:
     return agent, model
 
 
-def check(
-    model: ScriptedChatModel, state: dict[str, Any], events: list[dict[str, Any]]
-) -> None:
+def check(model: ScriptedChatModel, state: dict[str, Any], events: list[dict[str, Any]]) -> None:
     first, second = model.calls
     texts = [m.text for m in first]
     assert texts[0] == "be brief"
@@ -112,3 +110,33 @@ def test_import_error_without_langchain_names_the_extra() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert 'pip install "green-chain[agents]"' in out.stdout
+
+
+class ToolCountingChat(ScriptedChatModel):
+    """Counts a prompt like a chat template: words + 2 per message + 30 per bound tool."""
+
+    def get_num_tokens_from_messages(self, messages: list[BaseMessage], tools: Any = None) -> int:
+        return sum(words(m.text) + 2 for m in messages) + 30 * len(tools or [])
+
+
+def _sent_with(tools: list[Any]) -> tuple[list[BaseMessage], dict[str, Any]]:
+    counter = ToolCountingChat(responses=[])
+    model = ScriptedChatModel(responses=[ai_message("ok")])
+    mw = RelevantHistoryMiddleware(
+        70, embeddings=BagOfWordsEmbeddings(), token_counter=counter, budget="prompt"
+    )
+    agent = create_agent(model, tools=tools, system_prompt="be brief", middleware=[mw])
+    rec = Events()
+    agent.invoke({"messages": history()}, config={"callbacks": [rec]})
+    [sent] = model.calls
+    [event] = rec.events
+    return sent, event
+
+
+def test_prompt_budget_counts_the_requests_tools() -> None:
+    counter = ToolCountingChat(responses=[])
+    sent, event = _sent_with([weather])
+    assert event["budget"] == "prompt"
+    assert event["tokens_after"] == counter.get_num_tokens_from_messages(sent, [weather]) <= 70
+    without_tools, _ = _sent_with([])
+    assert len(sent) < len(without_tools)  # the tool's schema took room from the history

@@ -53,10 +53,6 @@ def test_cache_disabled_and_lru(fake: tuple[str, FakeEncoder]) -> None:
     e.embed_query("a")
     e.embed_query("a")
     assert len(enc.calls) == 2
-    lru = emb._LRU(2)
-    for k in "abc":
-        lru.put(k, [1.0])
-    assert lru.get("a") is None and lru.get("c") == [1.0] and len(lru) == 2
 
 
 async def test_async_and_errors(fake: tuple[str, FakeEncoder]) -> None:

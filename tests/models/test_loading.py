@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from green_chain.models import cache, load_causal_lm, load_tokenizer, token_counter
+from green_chain.models import cache, load_causal_lm, load_tokenizer
 from green_chain.models.loading import clear_process_cache
+from green_chain.models.token_counters import resolve_token_counter
 
 
 def test_local_folder_loads_once_per_process(tiny_folder: Path) -> None:
@@ -38,25 +39,31 @@ def test_load_tokenizer_is_shared(tiny_folder: Path, tiny_lm: Any) -> None:
 def test_token_counter_specs(tiny_folder: Path, tiny_lm: Any) -> None:
     text = "the cat sat"
     expected = len(tiny_lm.tokenizer.encode(text, add_special_tokens=False))
-    assert token_counter(tiny_folder)(text) == expected
-    assert token_counter(tiny_lm.tokenizer)(text) == expected
-    assert token_counter(len)(text) == len(text)
-    approx = token_counter(None)
-    assert isinstance(approx("a b c d e f g h"), int) and approx("a b c d e f g h") > 0
-    with pytest.raises(ValueError, match="unknown model"):
-        token_counter("definitely-not-a-model")
-    with pytest.raises(TypeError):
-        token_counter(3.5)
+    assert resolve_token_counter(tiny_folder)(text) == expected
+    assert resolve_token_counter(str(tiny_folder))(text) == expected
+    assert resolve_token_counter(tiny_lm.tokenizer)(text) == expected
+    assert resolve_token_counter(tiny_folder).method == f"tokenizer:{tiny_folder}"
 
 
-def test_token_counter_uses_registered_counter() -> None:
-    from green_chain import tokens
+def test_prompt_count_includes_chat_template_and_tools(tiny_folder: Path, tiny_lm: Any) -> None:
+    from langchain_core.messages import HumanMessage
 
-    tokens.register_tokenizer("my-model-x", lambda s: 42)
-    try:
-        assert token_counter("my-model-x")("anything") == 42
-    finally:
-        tokens.unregister_tokenizer("my-model-x")
+    from green_chain.models.prompting import render
+
+    counter = resolve_token_counter(tiny_folder)
+    msgs = [HumanMessage("the cat sat")]
+    tool = {
+        "type": "function",
+        "function": {
+            "name": "look",
+            "description": "look up",
+            "parameters": {"type": "object", "properties": {}},
+        },
+    }
+    plain = counter.count_prompt(msgs)
+    with_tools = counter.count_prompt(msgs, [tool])
+    assert plain == len(render(tiny_lm, msgs).ids) > counter("the cat sat")
+    assert with_tools == len(render(tiny_lm, msgs, [tool]).ids) > plain
 
 
 # ---------------------------------------------------------------- GGUF cache machinery

@@ -23,7 +23,9 @@ def test_same_scores_as_per_pair_scoring(tiny_lm: Any) -> None:
         assert s.mean_logprob == pytest.approx(r.mean_logprob, abs=1e-3)
     # a different prompt changes the scores (the cache really carries the prompt)
     other = score_with(model, tok, "Something else entirely:", CONTS, shared_prompt=True)
-    assert any(abs(a.logprob_sum - b.logprob_sum) > 1e-3 for a, b in zip(shared, other, strict=True))
+    assert any(
+        abs(a.logprob_sum - b.logprob_sum) > 1e-3 for a, b in zip(shared, other, strict=True)
+    )
 
 
 def test_shared_prompt_runs_the_prompt_once(tiny_lm: Any) -> None:

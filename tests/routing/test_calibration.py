@@ -59,10 +59,10 @@ def test_all_large_choice_holds_for_unseen_requests() -> None:
     res = calibrate(scores, [1, 1, 1], [1, 1, 1], 2.0, 1.0, quality_floor=0.95)
     assert res.point.large_share == 1.0
     # ... and a new request scoring above every calibration score still goes large
-    assert res.threshold > 1.0
+    assert res.threshold == 1.0
     assert choose([0.99], [res.threshold]) == 1 and choose([1.0], [res.threshold]) == 1
     share = calibrate(scores, 0.8, 1.0, 1.0, 3.0, target_large_share=1.0)
-    assert share.threshold > 1.0
+    assert share.threshold == 1.0
 
 
 def test_min_saving_keeps_large_only_when_routing_barely_pays() -> None:
@@ -71,7 +71,7 @@ def test_min_saving_keeps_large_only_when_routing_barely_pays() -> None:
     res = calibrate(scores, 1, 1, 0.96, 1.0, quality_floor=0.95)
     assert res.point.large_share == 0.0
     guarded = calibrate(scores, 1, 1, 0.96, 1.0, quality_floor=0.95, min_saving=0.10)
-    assert guarded.point.large_share == 1.0 and guarded.threshold > 1.0
+    assert guarded.point.large_share == 1.0 and guarded.threshold == 1.0
     assert "min_saving" in guarded.notes[0]
     # a cheap model at 0.7x saves 30 %: routing stays
     kept = calibrate(scores, 1, 1, 0.7, 1.0, quality_floor=0.95, min_saving=0.10)
@@ -94,3 +94,10 @@ def test_calibrate_errors() -> None:
     res = calibrate([0.1, 0.2], [0, 0], [1, 1], 1, 2, quality_floor=1.2)
     assert res.point == res.large_only and res.notes
     assert set(res.to_dict()) >= {"threshold", "curve", "energy_saved_pct"}
+
+
+def test_scores_of_exactly_one_can_still_go_cheap() -> None:
+    # threshold 1 means "always the large model"; certain scores still route cheap below it
+    scores = [1.0, 1.0, 0.0, 0.0]
+    res = calibrate(scores, [1, 1, 0, 0], [1, 1, 1, 1], 1.0, 2.0, quality_floor=1.0)
+    assert res.threshold < 1.0 and res.point.large_share == 0.5

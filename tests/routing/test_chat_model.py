@@ -294,3 +294,16 @@ def test_energy_handler_records_the_decision_on_the_router_run() -> None:
     assert routed[0]["routing"]["chosen_model"] == "medium"
     child = [r for r in records if r["parent_run_id"] == routed[0]["run_id"]]
     assert len(child) == 1
+
+
+@pytest.mark.parametrize("bad", [1.01, -0.1, math.nan, [0.5, 2.0]])
+def test_thresholds_outside_unit_interval_are_rejected(bad: object) -> None:
+    n = 3 if isinstance(bad, list) else 2
+    with pytest.raises(ValueError, match=r"threshold must be in \[0, 1\]"):
+        RoutedChatModel(models=_models(n), scorer=FixedScorer(0.5), threshold=bad)
+
+
+def test_threshold_one_always_picks_the_largest() -> None:
+    cheap, large = _models(2)
+    router = RoutedChatModel(models=[cheap, large], scorer=FixedScorer(1.0), threshold=1.0)
+    assert router.invoke("hi").content == "large answer" and not cheap.calls

@@ -20,7 +20,7 @@ def test_cascade_over_packaged_models_uses_real_logprobs() -> None:
     assert routing["chosen_model"] == "smollm2-135m-instruct"
     assert 0.0 < routing["scores"][0] <= 1.0  # exp(mean token log-prob) of the real answer
     assert out.usage_metadata is not None and out.usage_metadata["output_tokens"] >= 1
-    escalate = RoutedChatModel(models=[cheap, large], scorer=CascadeScorer(), threshold=1.01)
+    escalate = RoutedChatModel(models=[cheap, large], scorer=CascadeScorer(), threshold=1.0)
     out = escalate.invoke("The capital of France is")
     assert out.response_metadata["routing"]["chosen_model"] == "gemma3-270m"
     assert out.response_metadata["routing"]["cascade_calls"] == ["smollm2-135m-instruct"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from green_chain.routing import (
     as_messages,
     conversation_text,
 )
+from green_chain.routing.embedding_scorer import ScorerFitWarning, auto_l2
 from green_chain.routing.scorers import ladder
 
 
@@ -102,7 +104,8 @@ def test_embedding_scorer_learns_and_round_trips(method: str, tmp_path: Path) ->
 def test_embedding_scorer_multi_column_probabilities() -> None:
     requests, labels = _data()
     rows = [[y, 1] for y in labels]  # the middle model is always good enough
-    scorer = EmbeddingScorer(HashEmbeddings()).fit(requests, rows)
+    with pytest.warns(ScorerFitWarning, match="column 1"):
+        scorer = EmbeddingScorer(HashEmbeddings()).fit(requests, rows)
     probs = scorer.probabilities([HumanMessage(content="prove question number 1")], 2)
     assert probs[0] < 0.5 < probs[1]
     with pytest.raises(ValueError, match="fitted on 2 cheaper models"):
@@ -126,7 +129,8 @@ def test_embedding_scorer_errors(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="format"):
         EmbeddingScorer.load(bad)
     # one class only: a constant, smoothed prior
-    const = EmbeddingScorer(HashEmbeddings()).fit(["a b", "c d", "e f"], [1, 1, 1])
+    with pytest.warns(ScorerFitWarning, match="every training label is 1"):
+        const = EmbeddingScorer(HashEmbeddings()).fit(["a b", "c d", "e f"], [1, 1, 1])
     assert const.score([HumanMessage(content="zzz")]) == pytest.approx(4 / 5)
 
 
@@ -156,3 +160,25 @@ def test_embedding_scorer_with_packaged_minilm(tmp_path: Path) -> None:
     assert easy > hard
     loaded = EmbeddingScorer.load(scorer.save(tmp_path / "s.npz"), emb)
     assert loaded.score([HumanMessage(content="prove question number 77")]) == pytest.approx(hard)
+
+
+def test_scorer_that_cannot_separate_its_training_data_warns() -> None:
+    # the same requests labelled both ways: no scorer can tell them apart
+    requests = ["summarise this text", "summarise this text", "a b c", "a b c"]
+    with pytest.warns(ScorerFitWarning, match="cannot separate its own training data"):
+        EmbeddingScorer(HashEmbeddings()).fit(requests, [1, 0, 1, 0])
+
+
+def test_small_training_set_is_not_flattened_to_the_prior() -> None:
+    requests, labels = _data()
+    few = [r for i, r in enumerate(requests) if i < 8]
+    few_labels = labels[:8]
+    assert 0 < sum(few_labels) < 8
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ScorerFitWarning)
+        scorer = EmbeddingScorer(HashEmbeddings()).fit(few, few_labels)
+    scores = scorer.score_batch([[HumanMessage(content=r)] for r in few])
+    good = [s for s, y in zip(scores, few_labels, strict=True) if y]
+    bad = [s for s, y in zip(scores, few_labels, strict=True) if not y]
+    assert min(good) > 0.6 > max(bad)  # threshold=0.6 (the README's) routes the easy ones
+    assert auto_l2(8) == pytest.approx(0.08) and auto_l2(500) == 1.0

@@ -42,7 +42,7 @@ def make(
     max_tokens: int = 40, examples: list[dict[str, str]] | None = None, **kw: Any
 ) -> BudgetedExampleSelector:
     kw.setdefault("embeddings", BagOfWordsEmbeddings())
-    kw.setdefault("tokenizer", words)
+    kw.setdefault("token_counter", words)
     kw.setdefault("example_prompt", EXAMPLE_PROMPT)
     kw.setdefault("input_keys", ["text"])
     kw.setdefault("min_relevance", -1.0)
@@ -229,7 +229,7 @@ def test_formatter_callable_and_default() -> None:
     picked = sel.select_examples({"text": "football final"})
     assert sum(words(p["text"]) + 2 for p in picked) <= 12
     default = BudgetedExampleSelector(
-        EXAMPLES, max_tokens=15, embeddings=BagOfWordsEmbeddings(), tokenizer=words
+        EXAMPLES, max_tokens=15, embeddings=BagOfWordsEmbeddings(), token_counter=words
     )
     assert default.select_examples({"text": "football"})[0]["label"] == "sports"
 
@@ -244,3 +244,31 @@ def test_budgeted_mmr_unit() -> None:
     assert budgeted_mmr(rel, sim, [1, 1, 1], 10, max_count=1, min_score=-1) == [0]
     with pytest.raises(ValueError, match="shape"):
         budgeted_mmr(rel, sim, [1, 1], 3)
+
+
+def _selection_event(sel: BudgetedExampleSelector, text: str) -> dict[str, Any]:
+    rec = Events()
+    few_shot_string(sel).invoke({"text": text}, config={"callbacks": [rec]})
+    [(_, data, _)] = rec.events
+    return dict(data)
+
+
+def _by_similarity(text: str) -> list[dict[str, str]]:
+    emb = BagOfWordsEmbeddings()
+    q = np.asarray(emb.embed_query(text))
+    vecs = np.asarray(emb.embed_documents([ex["text"] for ex in EXAMPLES]))
+    sims = vecs @ q / np.maximum(np.linalg.norm(vecs, axis=1) * np.linalg.norm(q), 1e-12)
+    return [EXAMPLES[i] for i in np.argsort(-sims, kind="stable")]
+
+
+def test_etr_reference_is_a_fixed_k_prompt_not_every_candidate() -> None:
+    text = "football final"
+    data = _selection_event(make(30), text)
+    assert data["tokens_before"] == tokens(_by_similarity(text)[:4]) < tokens(EXAMPLES)
+    assert data["reference"] == "top-4 by similarity"
+    wide = _selection_event(make(30, reference_k=len(EXAMPLES)), text)
+    assert wide["tokens_before"] == tokens(EXAMPLES)  # the old reference, on request
+    one = _selection_event(make(30, reference_k=1), text)
+    assert one["tokens_before"] == tokens(_by_similarity(text)[:1])
+    with pytest.raises(ValueError, match="reference_k"):
+        make(30, reference_k=0)

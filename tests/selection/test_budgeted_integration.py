@@ -10,18 +10,19 @@ from green_chain.selection import BudgetedExampleSelector
 @pytest.mark.integration
 def test_sst2_selection_within_budget(shared_data_dir) -> None:
     pytest.importorskip("sentence_transformers")
-    from green_chain.models import LocalEmbeddings, token_counter
+    from green_chain.models import LocalEmbeddings
+    from green_chain.models.token_counters import resolve_token_counter
 
     lines = (
         (shared_data_dir / "classification/sst2_stsa.binary.train").read_text().splitlines()[:200]
     )
     pool = [{"text": t, "label": lab} for lab, t in (x.split(" ", 1) for x in lines)]
-    count = token_counter("smollm2-135m-instruct")
+    count = resolve_token_counter("smollm2-135m-instruct")
     sel = BudgetedExampleSelector(
         pool,
         max_tokens=120,
         embeddings=LocalEmbeddings(),
-        tokenizer="smollm2-135m-instruct",
+        token_counter="smollm2-135m-instruct",
         example_prompt=lambda e: f"{e['text']}\n{e['label']}",
         input_keys=["text"],
     )

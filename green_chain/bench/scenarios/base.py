@@ -29,6 +29,9 @@ class GreenSettings:
         history_tokens: Token budget of the kept history.
         select_examples: Budgeted few-shot example selection.
         example_tokens: Token budget of the selected examples.
+        stable_examples: Select the examples once per task (for the task's instruction)
+            instead of per input, so every prompt of the task starts with the same
+            examples: a prefix cache then reads them instead of prefilling them.
         tool_tokens: Token budget of the selected function specs (BFCL).
         route: Route between the cheap and the large model.
     """
@@ -39,6 +42,7 @@ class GreenSettings:
     history_tokens: int = 128
     select_examples: bool = True
     example_tokens: int = 160
+    stable_examples: bool = False
     tool_tokens: int = 300
     route: bool = True
 

@@ -128,8 +128,16 @@ class FewShotClassification(Scenario):
                 example_prompt=self.render_example,
             )
 
+            stable: list[str | list[BaseMessage]] = []
+
             def select(inputs: dict[str, Any]) -> str | list[BaseMessage]:
-                return self._render(selector.select_examples({"text": inputs["text"]}))
+                if not env.settings.stable_examples:
+                    return self._render(selector.select_examples({"text": inputs["text"]}))
+                if not stable:  # once per task: the same examples open every prompt
+                    stable.append(
+                        self._render(selector.select_examples({"text": self.instruction}))
+                    )
+                return stable[0]
 
             prep: Runnable = RunnablePassthrough.assign(
                 examples=as_optimizer(RunnableLambda(select), "select_examples")
