@@ -61,3 +61,12 @@ def test_failed_item_scores_zero_without_metrics(fake_components):
     rec = ItemRecord(item_id="q:1", variant="green", output="x", error="RuntimeError: boom")
     score_records(scenario, {"q:1": items[0]}, items, [rec], fake_components, seed=0)
     assert rec.quality == 0.0 and rec.metrics == {}
+
+
+def test_the_parse_drops_an_echoed_answer_label():
+    from green_chain.bench.scenarios.base import first_line
+
+    assert first_line("\nAnswer: the Denver Broncos\nQuestion: x") == "the Denver Broncos"
+    assert first_line("Label: positive") == "positive"
+    assert first_line("Answer:") == ""
+    assert first_line("Answering machines: 3") == "Answering machines: 3"

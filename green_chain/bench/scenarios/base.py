@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
@@ -103,11 +104,16 @@ def as_optimizer(runnable: Runnable, name: str) -> Runnable:
     return runnable.with_config(tags=[OPTIMIZER_TAG], run_name=name)
 
 
+#: A field label a model may echo before its answer ("Answer: Denver"); parsing drops it.
+_ANSWER_LABEL = re.compile(r"^(?:answer|a|assistant|label|summary)\s*:\s*", re.IGNORECASE)
+
+
 def first_line(text: str) -> str:
-    """The answer part of a plain-text completion: its first non-empty line."""
+    """The answer part of a plain-text completion: its first non-empty line, an echoed
+    field label (``Answer:``, ``A:``, ``Label:``, ``Summary:``) removed."""
     for line in text.strip().splitlines():
         if line.strip():
-            return line.strip()
+            return _ANSWER_LABEL.sub("", line.strip()).strip()
     return ""
 
 
