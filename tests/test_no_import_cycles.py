@@ -20,15 +20,7 @@ ROOT = Path(green_chain.__file__).resolve().parent
 
 #: Known edges, skipped while building the graph, each with the issue that removes it.
 #: An entry names one edge exactly ("importer", "imported"); every other cycle fails.
-ALLOWED_EDGES: frozenset[tuple[str, str]] = frozenset(
-    {
-        # issue 15 item 5 (branch handler-reliability): callbacks/measure.py drives the
-        # handler through its private _safe/_start/_end (typed via a TYPE_CHECKING import
-        # of the handler, which itself imports measure lazily in ``measure()``); the
-        # handler gets a public open/close pair and this entry goes.
-        ("green_chain.callbacks.measure", "green_chain.callbacks.handler"),
-    }
-)
+ALLOWED_EDGES: frozenset[tuple[str, str]] = frozenset()
 
 
 def module_names(root: Path = ROOT) -> dict[str, Path]:

@@ -23,16 +23,27 @@ from green_chain.paths import data_file
 Root = str | os.PathLike[str] | None
 
 
-def _jsonl(path: Path) -> Iterator[dict[str, Any]]:
+def _jsonl_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(line index from 0, record)`` of a JSON-lines file (gzip if ``.gz``).
+
+    Blank lines yield nothing but keep their index: the embedded sample
+    (:mod:`green_chain.bench.sample_build`) blanks the records it leaves out, so the
+    line-numbered item ids are the same as with the full file.
+    """
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt", encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
+        for n, line in enumerate(fh):
             if not line.strip():
                 continue
             try:
-                yield json.loads(line)
+                yield n, json.loads(line)
             except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}: line {n} is not valid JSON ({exc})") from exc
+                raise ValueError(f"{path}: line {n + 1} is not valid JSON ({exc})") from exc
+
+
+def _jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    for _, rec in _jsonl_lines(path):
+        yield rec
 
 
 def load_squad(root: Root = None) -> list[Item]:
@@ -66,7 +77,7 @@ def load_nq_oracle(root: Root = None) -> list[Item]:
         root=root,
     )
     out = []
-    for n, rec in enumerate(_jsonl(path)):
+    for n, rec in _jsonl_lines(path):
         ctxs = rec.get("ctxs") or []
         answers = [a for a in rec.get("answers", []) if a]
         if not ctxs or not answers:
@@ -122,7 +133,7 @@ def load_qmsum(root: Root = None, *, max_context_words: int = 1500) -> list[Item
         "long_docs/qmsum_test.jsonl", what="QMSum test meetings (JSON lines)", root=root
     )
     out = []
-    for m, rec in enumerate(_jsonl(path)):
+    for m, rec in _jsonl_lines(path):
         turns = [f"{t['speaker']}: {t['content']}" for t in rec["meeting_transcripts"]]
         queries = [(q, "general") for q in rec.get("general_query_list", [])]
         queries += [(q, "specific") for q in rec.get("specific_query_list", [])]
@@ -144,18 +155,28 @@ def load_qmsum(root: Root = None, *, max_context_words: int = 1500) -> list[Item
 
 
 def _window(turns: list[str], lo: int, hi: int, max_words: int) -> str:
+    lo, hi = window_bounds(turns, lo, hi, max_words)
+    return "\n".join(turns[lo : hi + 1])
+
+
+def window_bounds(turns: list[str], lo: int, hi: int, max_words: int) -> tuple[int, int]:
+    """First and last turn (inclusive) of the context window around the span ``lo..hi``.
+
+    Only the window's turns and the one turn on each side that did not fit are read,
+    so a copy that keeps those turns (others blanked) yields the same window.
+    """
     lo, hi = max(0, lo), min(len(turns) - 1, hi)
     words = sum(len(t.split()) for t in turns[lo : hi + 1])
     if words > max_words:  # span too long: keep its opening turns within budget
-        kept: list[str] = []
+        end = lo
         total = 0
-        for t in turns[lo : hi + 1]:
-            n = len(t.split())
-            if kept and total + n > max_words:
+        for i in range(lo, hi + 1):
+            n = len(turns[i].split())
+            if i > lo and total + n > max_words:
                 break
-            kept.append(t)
+            end = i
             total += n
-        return "\n".join(kept)
+        return lo, end
     while words < max_words and (lo > 0 or hi < len(turns) - 1):
         grew = False
         for idx in (lo - 1, hi + 1):
@@ -165,7 +186,7 @@ def _window(turns: list[str], lo: int, hi: int, max_words: int) -> str:
                 grew = True
         if not grew:
             break
-    return "\n".join(turns[lo : hi + 1])
+    return lo, hi
 
 
 SST2_LABELS = ("negative", "positive")
@@ -271,7 +292,7 @@ def load_gsm8k(root: Root = None) -> list[Item]:
         "arithmetic/gsm8k_test.jsonl", what="GSM8K test records (JSON lines)", root=root
     )
     out = []
-    for n, rec in enumerate(_jsonl(path)):
+    for n, rec in _jsonl_lines(path):
         m = _GSM_FINAL.search(rec["answer"].strip())
         if not m:
             continue
@@ -322,7 +343,7 @@ def load_mtbench101(root: Root = None) -> list[Item]:
         "dialogue/mtbench101.jsonl", what="MT-Bench-101 dialogues (JSON lines)", root=root
     )
     out = []
-    for n, rec in enumerate(_jsonl(path)):
+    for n, rec in _jsonl_lines(path):
         turns = rec.get("history") or []
         if len(turns) < 2:
             continue

@@ -95,6 +95,8 @@ class ItemRecord:
             only when ``energy_basis == "handler"``.
         handler_records: The handler's records of this item's run tree (``None``: no handler).
         metrics, quality, quality_metric: Set by scoring (``None`` until scored).
+        worker: Where the item ran when not here (``bench --ray``): hashed host, process
+            id and meters of the worker that measured it; ``None`` for a local run.
         prompt: The final call's prompt text, kept for scoring; never written to results.json.
     """
 
@@ -127,6 +129,7 @@ class ItemRecord:
     metrics: dict[str, Any] | None = None
     quality: float | None = None
     quality_metric: str | None = None
+    worker: dict[str, Any] | None = None
     prompt: str | None = field(default=None, repr=False)
 
     def apply_handler(self, figures: HandlerFigures) -> None:
@@ -182,6 +185,8 @@ class ItemRecord:
             out["quality"] = self.quality
         if self.quality_metric is not None:
             out["quality_metric"] = self.quality_metric
+        if self.worker is not None:
+            out["worker"] = dict(self.worker)
         return out
 
     @classmethod
@@ -217,6 +222,7 @@ class ItemRecord:
             metrics=data.get("metrics"),
             quality=data.get("quality"),
             quality_metric=data.get("quality_metric"),
+            worker=data.get("worker"),
         )
 
 

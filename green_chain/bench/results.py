@@ -545,6 +545,14 @@ def format_table(doc: dict[str, Any]) -> str:
             "uncompressed prompt's (rate sweep on calibration items; validated ETR)"
         )
     lines.append(f"energy: {o['energy_source']} (measured/estimated on this machine)")
+    source = (doc.get("data_source") or {}).get("source") or doc.get("options", {}).get(
+        "data_source"
+    )
+    if source:
+        note = ""
+        if source == "embedded":
+            note = " - a small sample; figures are not comparable to full-data runs"
+        lines.append(f"data: {source} ({doc.get('options', {}).get('data', '')}){note}")
     if proj:
         pj = doc.get("projection", {})
         lines.append(

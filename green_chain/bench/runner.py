@@ -14,10 +14,10 @@ import logging
 import math
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from langchain_core.runnables import Runnable
 
@@ -66,11 +66,14 @@ class RunOptions:
         route_cost_items: Router-fit items run on both models to measure their energy
             ratio (``None`` = the scenario's ``route_cost_items``; see
             :meth:`route_cost_items_for` for quick runs).
+        executor: Runs the test items elsewhere (Ray workers); ``None`` = here. Router
+            fitting, scoring and the validated-ETR sweep stay here.
         cost_ratios: Cheap/large cost ratios by scenario recorded by an earlier run
             (``--route-costs``): reused instead of measured, so the same command on the
             same items routes the same way on a loaded or a quiet machine.
         ablation: Also run, per optimizer the scenario uses, the green chain with that
-            optimizer alone (variant ``only:<optimizer>``) on the same items.
+            optimizer alone (variant ``only:<optimizer>``) on the same items (here only,
+            not with an ``executor``).
     """
 
     n_items: int | None = None
@@ -86,6 +89,7 @@ class RunOptions:
     etr_items: int | None = None
     warm_up: bool = True
     route_cost_items: int | None = None
+    executor: ItemExecutor | None = None
     cost_ratios: dict[str, float] = field(default_factory=dict)
     ablation: bool = False
 
@@ -115,7 +119,10 @@ class RunOptions:
 
 
 def _warm_up(
-    scenario: Scenario, green: Runnable, calibration: Sequence[Item], log: Callable[[str], None]
+    scenario: Scenario,
+    green: Runnable,
+    calibration: Sequence[Item],
+    log: Callable[[str], None] = logger.warning,
 ) -> dict[str, Any]:
     """Run the green chain once per warm-up item, unmeasured (optimizer caches, indexes).
 
@@ -185,6 +192,49 @@ def _progress(iterable: Sequence[Any], desc: str, enabled: bool) -> Any:
     return tqdm(iterable, desc=desc, leave=False)
 
 
+def run_items(
+    scenario: str,
+    chains: dict[str, Runnable],
+    items: Iterable[Item],
+    monitor: EnergyMonitor,
+    handler_factory: Callable[[EnergyMonitor], EnergyCallbackHandler] | None = None,
+) -> list[ItemRecord]:
+    """Run every variant of ``chains`` on each item, interleaved (drift hits all alike).
+
+    Returns unscored records, item by item, variants in ``chains`` order.
+    """
+    capture = CaptureHandler()
+    records: list[ItemRecord] = []
+    for item in items:
+        for variant in chains:
+            handler = handler_factory(monitor) if handler_factory else None
+            records.append(
+                run_item(
+                    chains[variant],
+                    item,
+                    scenario=scenario,
+                    variant=variant,
+                    monitor=monitor,
+                    capture=capture,
+                    handler=handler,
+                )
+            )
+    return records
+
+
+class ItemExecutor(Protocol):
+    """Runs a scenario's test items somewhere else (e.g. :mod:`green_chain.bench.ray_executor`).
+
+    ``run`` gets the scenario, the driver's env (calibration, settings, fitted router)
+    and the test items; it returns one unscored record per item and variant, in item
+    order, measured where the item ran (as :func:`run_items` returns them).
+    """
+
+    def run(
+        self, scenario: Scenario, env: ScenarioEnv, items: Sequence[Item]
+    ) -> list[ItemRecord]: ...
+
+
 def run_scenario(
     scenario: Scenario,
     components: Components,
@@ -234,39 +284,38 @@ def run_scenario(
                 )
                 env.route_policy = policy
                 entry["router"] = policy.info
-        chains = {"baseline": scenario.baseline(env), "green": scenario.green(env)}
-        if options.ablation:
-            for opt in scenario.optimizers:
-                if getattr(options.settings, opt):
-                    alone = replace(env, settings=options.settings.only(opt))
-                    chains[f"{ABLATION_PREFIX}{opt}"] = scenario.green(alone)
-            entry["ablation_variants"] = [v for v in chains if v not in VARIANTS]
+        records: list[ItemRecord]
         warm_up_j: float | None = None
-        if options.warm_up:
-            entry["warm_up"], warm_up_j = _metered(
-                monitor,
-                f"warm-up:{scenario.name}",
-                lambda: _warm_up(scenario, chains["green"], split.calibration, log),
-            )
-            for v in entry.get("ablation_variants", []):  # unmeasured, not a one-off of green
-                _warm_up(scenario, chains[v], split.calibration, log)
-        capture = CaptureHandler()
-        records: list[ItemRecord] = []
-        for item in _progress(split.test, scenario.name, options.progress):
-            for variant in chains:  # interleaved: drift hits every variant alike
-                handler = options.handler_factory(monitor) if options.handler_factory else None
-                records.append(
-                    run_item(
-                        chains[variant],
-                        item,
-                        scenario=scenario.name,
-                        variant=variant,
-                        monitor=monitor,
-                        capture=capture,
-                        handler=handler,
-                    )
+        variants: list[str] = list(VARIANTS)
+        if options.executor is not None:  # items run elsewhere (Ray workers), measured there
+            if options.ablation:
+                log(f"{scenario.name}: no ablation with an executor (items run elsewhere)")
+            records = options.executor.run(scenario, env, split.test)
+        else:
+            chains = {"baseline": scenario.baseline(env), "green": scenario.green(env)}
+            if options.ablation:
+                for opt in scenario.optimizers:
+                    if getattr(options.settings, opt):
+                        alone = replace(env, settings=options.settings.only(opt))
+                        chains[f"{ABLATION_PREFIX}{opt}"] = scenario.green(alone)
+                entry["ablation_variants"] = [v for v in chains if v not in VARIANTS]
+            variants = list(chains)
+            if options.warm_up:
+                entry["warm_up"], warm_up_j = _metered(
+                    monitor,
+                    f"warm-up:{scenario.name}",
+                    lambda: _warm_up(scenario, chains["green"], split.calibration, log),
                 )
-        for variant in chains:
+                for v in entry.get("ablation_variants", []):  # unmeasured, not green's one-off
+                    _warm_up(scenario, chains[v], split.calibration, log)
+            records = run_items(
+                scenario.name,
+                chains,
+                _progress(split.test, scenario.name, options.progress),
+                monitor,
+                options.handler_factory,
+            )
+        for variant in variants:
             errs = [r.error for r in records if r.variant == variant and r.error]
             if variant in VARIANTS and errs and len(errs) == len(split.test):
                 raise RuntimeError(f"every {variant} item failed; first error: {errs[0]}")

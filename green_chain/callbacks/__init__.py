@@ -8,10 +8,10 @@ Quick start::
         chain.invoke({"question": "..."})
     print(handler.report().summary())
 
-See :mod:`green_chain.callbacks.handler` for the handler (sync inline choice,
-ETR definition and join rule, agents), :mod:`green_chain.callbacks.attribution`
-for concurrency attribution and :mod:`green_chain.callbacks.records` for the
-record fields and units.
+See ``docs/callbacks.md`` for the design (sync inline choice, reads outside the
+lock with timeouts, fault handling, ETR definition and join rule, agents),
+:mod:`green_chain.callbacks.attribution` for concurrency attribution and
+:mod:`green_chain.callbacks.records` for the record fields and units.
 """
 
 from green_chain.callbacks.context import active_energy_handlers, get_energy_callback
@@ -22,6 +22,7 @@ from green_chain.callbacks.estimators import (
     LLMCallInfo,
 )
 from green_chain.callbacks.handler import EnergyCallbackHandler
+from green_chain.callbacks.lifecycle import RunStart
 from green_chain.callbacks.measure import MeasuredBlock
 from green_chain.callbacks.records import RunRecord
 from green_chain.callbacks.report import EnergyReport
@@ -35,6 +36,7 @@ __all__ = [
     "LLMCallInfo",
     "MeasuredBlock",
     "RunRecord",
+    "RunStart",
     "active_energy_handlers",
     "get_energy_callback",
 ]

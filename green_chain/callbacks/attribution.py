@@ -18,6 +18,12 @@ energy over the union of their windows. A root that no other root overlapped
 has a tree sum equal to its own measured window energy, and a run that never
 overlapped anything has attributed == measured.
 
+Readings are taken outside the handler's lock, so two events on different
+threads may hand the ledger their readings out of order. A reading older
+(``Reading.seq``) than the last one the ledger used is not applied: its event is
+placed at the instant of that newer reading (an interval of zero length), so the
+intervals still tile time and the energy is still conserved.
+
 Cost per event is O(number of domains): instead of adding a share to every
 innermost run at every event, the ledger keeps one running "energy per innermost
 run" accumulator per domain; a run snapshots it when it becomes innermost and
@@ -26,12 +32,15 @@ banks the difference when it stops being innermost.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, cast
 
 from green_chain.energy.measurement import Reading
 
+#: Shared read-only placeholder for a node's snapshots before it first becomes innermost.
+_EMPTY = cast(dict[Any, Any], MappingProxyType({}))
 
-@dataclass(slots=True)
+
 class LedgerNode:
     """Attribution state of one run.
 
@@ -45,14 +54,26 @@ class LedgerNode:
             interval in which this run was innermost (attribution incomplete).
     """
 
-    open_children: int = 0
-    is_open: bool = True
-    attributed_j: dict[str, float] = field(default_factory=dict)
-    exclusive_j: dict[str, float] = field(default_factory=dict)
-    failed_domains: set[str] = field(default_factory=set)
-    _since_share: dict[str, float] = field(default_factory=dict)
-    _since_gross: dict[str, float] = field(default_factory=dict)
-    _since_fail: dict[str, int] = field(default_factory=dict)
+    __slots__ = (
+        "_since_fail",
+        "_since_gross",
+        "_since_share",
+        "attributed_j",
+        "exclusive_j",
+        "failed_domains",
+        "is_open",
+        "open_children",
+    )
+
+    def __init__(self) -> None:  # a plain class: one is built per run, on the hot path
+        self.open_children = 0
+        self.is_open = True
+        self.attributed_j: dict[str, float] = {}
+        self.exclusive_j: dict[str, float] = {}
+        self.failed_domains: set[str] = set()
+        self._since_share: dict[str, float] = _EMPTY
+        self._since_gross: dict[str, float] = _EMPTY
+        self._since_fail: dict[str, int] = _EMPTY
 
 
 class AttributionLedger:
@@ -86,6 +107,8 @@ class AttributionLedger:
                 (defaults to the domains of the last good reading).
         """
         prev = self._last
+        if reading is not None and prev is not None and 0 < reading.seq < prev.seq:
+            return  # stale (read before the last applied reading): zero-length interval
         self._last = reading
         if reading is not None:
             self._domains = tuple(reading.info)
@@ -99,7 +122,13 @@ class AttributionLedger:
         a_domains = prev.domains
         for d, b in reading.domains.items():
             a = a_domains.get(d)
-            if a is None or a.energy_j is None or b.energy_j is None or b.energy_j < a.energy_j:
+            if (
+                a is None
+                or a.energy_j is None
+                or b.energy_j is None
+                or b.energy_j < a.energy_j
+                or a.epoch != b.epoch
+            ):
                 self.unreadable_intervals[d] = self.unreadable_intervals.get(d, 0) + 1
                 continue
             delta = b.energy_j - a.energy_j

@@ -12,9 +12,7 @@ and by every enclosing one (the variable then holds a small fan-out handler).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from typing import Any
 
 from langchain_core.callbacks import BaseCallbackHandler
@@ -85,25 +83,47 @@ def active_energy_handlers() -> tuple[EnergyCallbackHandler, ...]:
     return (value,)  # type: ignore[return-value]
 
 
-@contextmanager
-def get_energy_callback(**handler_kwargs: Any) -> Iterator[EnergyCallbackHandler]:
-    """Yield an :class:`EnergyCallbackHandler` attached to every run in the block.
+class EnergyCallbackBlock:
+    """The ``with`` / ``async with`` block of :func:`get_energy_callback`; yields the handler."""
 
-    Args:
-        handler_kwargs: Passed to :class:`EnergyCallbackHandler` (``monitor``,
-            ``carbon``, ``idle_baseline``, ``evaluator``, ``max_runs``, ``sink``,
-            ``estimators``).
-    """
-    handler = EnergyCallbackHandler(**handler_kwargs)
-    outer = active_energy_handlers()
-    value: BaseCallbackHandler = handler if not outer else _EnergyHandlerGroup((*outer, handler))
-    token = _current.set(value)
-    try:
-        yield handler
-    finally:
+    def __init__(self, handler: EnergyCallbackHandler) -> None:
+        self.handler = handler
+        self._outer: tuple[EnergyCallbackHandler, ...] = ()
+        self._token: Token[BaseCallbackHandler | None] | None = None
+
+    def __enter__(self) -> EnergyCallbackHandler:
+        if self._token is not None:
+            raise RuntimeError("this get_energy_callback() block is already active")
+        self._outer = outer = active_energy_handlers()
+        group = _EnergyHandlerGroup((*outer, self.handler)) if outer else self.handler
+        self._token = _current.set(group)
+        return self.handler
+
+    def __exit__(self, *exc_info: object) -> None:
+        token, outer, self._token = self._token, self._outer, None
+        if token is None:
+            return
         try:
             _current.reset(token)
         except ValueError:  # exited in another context (e.g. across tasks)
             _current.set(
                 outer[-1] if len(outer) == 1 else (_EnergyHandlerGroup(outer) if outer else None)
             )
+
+    async def __aenter__(self) -> EnergyCallbackHandler:
+        return self.__enter__()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.__exit__(*exc_info)
+
+
+def get_energy_callback(**handler_kwargs: Any) -> EnergyCallbackBlock:
+    """A ``with`` or ``async with`` block yielding an :class:`EnergyCallbackHandler`
+    attached to every run inside it.
+
+    Args:
+        handler_kwargs: Passed to :class:`EnergyCallbackHandler` (``monitor``,
+            ``carbon``, ``idle_baseline``, ``evaluator``, ``max_runs``, ``sink``,
+            ``estimators``, ``loop_read_timeout_s``).
+    """
+    return EnergyCallbackBlock(EnergyCallbackHandler(**handler_kwargs))

@@ -1,64 +1,17 @@
 """`EnergyCallbackHandler`: every step of a LangChain chain or agent, metered.
 
 Attach it like any callback (``chain.invoke(x, config={"callbacks": [handler]})``)
-or use :func:`green_chain.callbacks.get_energy_callback`. Every start event
-(chain, LLM, chat model, retriever, tool, and :meth:`EnergyCallbackHandler.measure`
-blocks) opens a window keyed by ``run_id``; the matching end or error event closes
-it; the run tree comes from ``parent_run_id``. One monitor reading is taken per
-event and shared by the run's own window and the concurrency attribution
-(:mod:`green_chain.callbacks.attribution`), so attributed energy is conserved.
+or use :func:`green_chain.callbacks.get_energy_callback`. Each start event opens
+a run (:meth:`EnergyCallbackHandler.open_run`) and the matching end or error
+event closes it (:meth:`EnergyCallbackHandler.close_run`); one meter reading per
+event serves the run's own window and the concurrency attribution
+(:mod:`green_chain.callbacks.attribution`). Design notes (why a sync inline
+handler, ETR and its join rule, fault handling, agents) are in
+``docs/callbacks.md``; record fields and units in :mod:`green_chain.callbacks.records`.
 
-Sync handler, inline
---------------------
-The handler is a plain (sync) :class:`~langchain_core.callbacks.BaseCallbackHandler`
-with ``run_inline = True``. In async runs LangChain calls an inline sync handler
-directly on the event-loop thread at the moment of the event; a non-inline sync
-handler would instead be pushed to a thread-pool executor, so its meter reading
-would happen later than the event (and out of order with other events),
-skewing windows. An ``AsyncCallbackHandler`` would be awaited in order too, but
-sync ``invoke``/``batch`` would then have to run its coroutines on a helper
-loop. All work per event is short and non-blocking (one meter read under a
-lock, O(domains) bookkeeping), so inline sync is exact for ``invoke``,
-``ainvoke``, ``batch``, ``abatch``, ``stream`` and ``astream`` (all tested),
-and thread-safe for ``batch`` thread pools. Handler errors are logged, never
-raised (``raise_error = False``); a failing meter gives ``energy_j=None`` with
-``energy_reason``.
-
-ETR (effective token ratio)
----------------------------
-For a model call whose prompt passed through green-chain optimizers
-(compression, history filtering, example selection)::
-
-    ETR = tokens sent / tokens the prompt would have had without those optimizers
-        = prompt_tokens / (prompt_tokens + sum(tokens_before - tokens_after))
-
-Optimizers dispatch :data:`green_chain.events.OPTIMIZER_TOKENS_EVENT` from
-inside their own run. **Join rule:** an event is stored as *pending* on the run
-that dispatched it; when that run ends, its unconsumed pending events move to
-its parent (so they bubble up as runs finish). When a chat-model/LLM run
-starts, it consumes (takes and clears) the pending events of every one of its
-ancestors. This joins an optimizer that ran earlier in a sequence, one in a
-finished sibling branch of a ``RunnableParallel``, an agent's ``before_model``
-middleware node (a sibling of the model node) and a ``wrap_model_call``
-middleware that dispatches inside the model node (an ancestor of the model
-call). The first model call to start after the events consumes them. A call no
-optimizer touched has ``etr=None`` (never 1.0). The consumed events are listed
-in the model record's ``optimizer_events``; the dispatching run lists them in
-``published_events``.
-
-PER, carbon
------------
-``per = score / energy`` with ``score`` in 0-100 from :meth:`record_score` or the
-``evaluator(inputs, outputs)`` callable (applied to root runs), and
-``carbon_kg = carbon.carbon_kg(energy)`` (world-average grid by default). The
-energy is the record's basis (see :mod:`green_chain.callbacks.records`).
-
-Agents (``langchain.agents.create_agent``)
-------------------------------------------
-Verified with langchain 1.5.2 / langgraph 1.2: chat-model start/end events *do*
-fire inside ``create_agent`` (langchain-ai/langchain#36477 did not reproduce)
-as children of the ``model`` node run, and every tool call is a ``tool`` run
-under the ``tools`` node; each record carries ``langgraph_node`` from metadata.
+Never raises into the user's chain: a failing meter gives ``energy_j=None`` with
+``energy_reason``, a failure of the handler itself is logged and noted in the
+record's ``handler_error``, and every run tree is finished and delivered.
 """
 
 from __future__ import annotations
@@ -66,64 +19,72 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import OrderedDict
+from asyncio import _get_running_loop
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from langchain_core.callbacks import BaseCallbackHandler
-
 from green_chain.callbacks import lifecycle
+from green_chain.callbacks.adapters import RunEventAdapter
 from green_chain.callbacks.attribution import AttributionLedger
 from green_chain.callbacks.estimators import resolve_estimators
-from green_chain.callbacks.lifecycle import Run, Tree
-from green_chain.callbacks.records import RunRecord
+from green_chain.callbacks.lifecycle import Run, RunStart, Tree
+from green_chain.callbacks.records import MODEL_RUN_TYPES, RunRecord, checked_score
 from green_chain.energy.backends.base import NullBackend
-from green_chain.energy.monitor import EnergyMonitor
-from green_chain.events import OPTIMIZER_TOKENS_EVENT, ROUTING_DECISION_EVENT
+from green_chain.energy.measurement import Reading, checked_reading
+from green_chain.energy.monitor import EnergyMonitor, check_idle_power_w
+
+if TYPE_CHECKING:
+    from green_chain.callbacks.measure import MeasuredBlock
+    from green_chain.callbacks.report import EnergyReport
 
 logger = logging.getLogger(__name__)
 
 #: Default cap on kept run records (oldest finished root trees are dropped first).
 DEFAULT_MAX_RUNS = 10_000
+#: Longest wait (seconds) for a blocking meter read on an event-loop thread.
+LOOP_READ_TIMEOUT_S = 0.02
 
 
-def _name(serialized: Mapping[str, Any] | None, kwargs: Mapping[str, Any], default: str) -> str:
-    name = kwargs.get("name")
-    if name:
-        return str(name)
-    if serialized:
-        if serialized.get("name"):
-            return str(serialized["name"])
-        ids = serialized.get("id")
-        if isinstance(ids, list) and ids:
-            return str(ids[-1])
-    return default
+def _idle_power_w(idle_baseline: Any, monitor: EnergyMonitor) -> dict[str, float]:
+    if idle_baseline is None:
+        return dict(monitor.idle_power_w)
+    if isinstance(idle_baseline, Mapping):
+        return check_idle_power_w(idle_baseline, "idle_baseline")
+    power = getattr(idle_baseline, "power_w", None)
+    if not isinstance(power, Mapping):
+        raise TypeError(
+            "idle_baseline must be an IdleBaseline or a mapping of domain -> idle watts, "
+            f"got {type(idle_baseline).__name__} {idle_baseline!r}"
+        )
+    return check_idle_power_w(power, "idle_baseline.power_w")
 
 
-class EnergyCallbackHandler(BaseCallbackHandler):
+class EnergyCallbackHandler(RunEventAdapter):
     """Meter every LangChain run and keep one :class:`RunRecord` per run.
 
     Args:
-        monitor: The energy monitor to read; ``None`` probes the machine
+        monitor: The :class:`EnergyMonitor` to read; ``None`` probes the machine
             (falls back to a :class:`NullBackend` with the reason if probing fails).
         carbon: An object with ``carbon_kg(energy_j)`` (e.g.
             :class:`~green_chain.energy.carbon.CarbonIntensity`); ``None`` = world average.
-        idle_baseline: An :class:`~green_chain.energy.idle.IdleBaseline` (or a
-            mapping domain -> idle watts) for ``net_energy_j``; ``None`` uses the
-            monitor's ``idle_power_w``.
+        idle_baseline: An :class:`~green_chain.energy.idle.IdleBaseline` or a
+            mapping domain -> idle watts (finite, >= 0) for ``net_energy_j``;
+            ``None`` uses the monitor's ``idle_power_w``.
         evaluator: ``evaluator(inputs, outputs) -> score`` (0-100) applied to
             each root run when it ends; errors are logged.
-        max_runs: Most run records kept; older finished trees are dropped
-            (counted in :attr:`dropped_runs` / :attr:`dropped_roots`).
+        max_runs: Most run records kept (a whole number >= 1, or ``None`` for no
+            cap); older finished trees are dropped (counted in
+            :attr:`dropped_runs` / :attr:`dropped_roots`).
         sink: Called with each finished record (a plain dict) once its whole
             tree has ended; errors are logged.
         estimators: ``"auto"`` (entry points of ``green_chain.call_estimators``),
             ``None``, or a list of :class:`CallEnergyEstimator` for hosted-API calls.
+        loop_read_timeout_s: Longest wait in seconds for a blocking meter read
+            (``read_blocks`` backends, e.g. NVML) on an event-loop thread; a
+            read not done by then marks the window unavailable with the reason.
+            Unused when the monitor's ``read_timeout_s`` is ``None`` (no timeouts).
     """
-
-    raise_error: bool = False
-    run_inline: bool = True
 
     def __init__(
         self,
@@ -135,13 +96,25 @@ class EnergyCallbackHandler(BaseCallbackHandler):
         max_runs: int | None = DEFAULT_MAX_RUNS,
         sink: Callable[[dict[str, Any]], Any] | None = None,
         estimators: str | Sequence[Any] | None = "auto",
+        loop_read_timeout_s: float = LOOP_READ_TIMEOUT_S,
     ) -> None:
-        if max_runs is not None and max_runs < 1:
-            raise ValueError(f"max_runs must be >= 1 or None, got {max_runs}")
+        if monitor is not None and not isinstance(monitor, EnergyMonitor):
+            raise TypeError(
+                "monitor must be an EnergyMonitor (e.g. EnergyMonitor([NVMLBackend()])) or "
+                f"None to probe the machine, got {type(monitor).__name__} {monitor!r}"
+            )
+        if max_runs is not None and (
+            isinstance(max_runs, bool) or not isinstance(max_runs, int) or max_runs < 1
+        ):
+            raise ValueError(f"max_runs must be a whole number >= 1 or None, got {max_runs!r}")
         if evaluator is not None and not callable(evaluator):
             raise TypeError("evaluator must be a callable evaluator(inputs, outputs) -> float")
         if sink is not None and not callable(sink):
             raise TypeError("sink must be a callable receiving one record dict")
+        if not (isinstance(loop_read_timeout_s, int | float) and loop_read_timeout_s > 0):
+            raise ValueError(
+                f"loop_read_timeout_s must be a number of seconds > 0, got {loop_read_timeout_s!r}"
+            )
         if monitor is None:
             try:
                 monitor = EnergyMonitor()
@@ -156,24 +129,22 @@ class EnergyCallbackHandler(BaseCallbackHandler):
             raise TypeError("carbon needs a carbon_kg(energy_j) method (e.g. CarbonIntensity)")
         self.monitor = monitor
         self.carbon = carbon
-        if idle_baseline is None:
-            self.idle_power_w: dict[str, float] = dict(monitor.idle_power_w)
-        elif isinstance(idle_baseline, Mapping):
-            self.idle_power_w = {str(k): float(v) for k, v in idle_baseline.items()}
-        else:
-            self.idle_power_w = dict(idle_baseline.power_w)
+        self.idle_power_w: dict[str, float] = _idle_power_w(idle_baseline, monitor)
         self.evaluator = evaluator
         self.max_runs = max_runs
         self.sink = sink
         self.estimators = resolve_estimators(estimators)
+        self.loop_read_timeout_s = float(loop_read_timeout_s)
         self.dropped_runs = 0
         self.dropped_roots = 0
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # bookkeeping only; meter reads happen outside it
         self._ledger = AttributionLedger()
         self._open: dict[UUID, Run] = {}
         self._runs: dict[UUID, Run] = {}
-        self._trees: OrderedDict[UUID, Tree] = OrderedDict()
+        # a plain dict (insertion-ordered): OrderedDict rehashes every key on churn
+        self._trees: dict[UUID, Tree] = {}
         self._last_root: UUID | None = None
+        self._trusted_read = type(monitor).read is EnergyMonitor.read
         self._no_meter_reason = next(
             (b.reason for b in monitor.backends if isinstance(b, NullBackend)), None
         )
@@ -185,55 +156,15 @@ class EnergyCallbackHandler(BaseCallbackHandler):
     def __deepcopy__(self, memo: dict[int, Any]) -> EnergyCallbackHandler:
         return self
 
-    # ---------------------------------------------------------------- core
-    def _read(self) -> tuple[Any, str | None]:
+    # ---------------------------------------------------------------- open / close
+    def open_run(self, start: RunStart) -> None:
+        """Open a run (a window and a record) for ``start``; never raises."""
         try:
-            return self.monitor.read(), None
-        except Exception as exc:  # a custom monitor may raise; never break the chain
-            return None, f"meter read failed: {type(exc).__name__}: {exc}"
+            self._open_run(start)
+        except Exception:
+            logger.warning("EnergyCallbackHandler failed opening run %s", start.name, exc_info=True)
 
-    def _start(
-        self,
-        run_id: UUID,
-        parent_run_id: UUID | None,
-        run_type: str,
-        name: str,
-        tags: list[str] | None,
-        metadata: dict[str, Any] | None,
-        **extra: Any,
-    ) -> None:
-        unix_s = time.time()
-        with self._lock:
-            if run_id in self._runs:
-                return  # duplicate start (handler attached twice)
-            reading, read_error = self._read()
-            self._ledger.advance(reading)
-            parent = self._runs.get(parent_run_id) if parent_run_id is not None else None
-            if parent is not None and parent.tree.finished:
-                parent = None
-            run = lifecycle.new_run(
-                run_id,
-                parent_run_id,
-                parent,
-                run_type,
-                name,
-                tags,
-                metadata,
-                reading,
-                read_error,
-                unix_s,
-                extra,
-            )
-            if parent is None:
-                self._trees[run_id] = run.tree
-                self._last_root = run_id
-            self._ledger.open(run.node, parent.node if parent is not None else None)
-            self._open[run_id] = run
-            self._runs[run_id] = run
-            if run_type in ("chat_model", "llm"):
-                lifecycle.consume_pending(run)
-
-    def _end(
+    def close_run(
         self,
         run_id: UUID,
         *,
@@ -241,55 +172,114 @@ class EnergyCallbackHandler(BaseCallbackHandler):
         outputs: Any = None,
         response: Any = None,
     ) -> None:
+        """Close the run ``run_id`` (``error`` when it failed); never raises.
+
+        The run's tree is finished and delivered to the sink once its last run
+        closes, even when computing some figure of a record fails.
+        """
+        try:
+            self._close_run(run_id, error, outputs, response)
+        except Exception:
+            logger.warning("EnergyCallbackHandler failed closing run %s", run_id, exc_info=True)
+
+    def _read(self) -> tuple[Reading | None, str | None]:
+        try:
+            if not self._trusted_read:  # a custom monitor: plain read, check what it returned
+                reading = self.monitor.read()
+                if not isinstance(reading, Reading):
+                    return None, f"meter read returned {type(reading).__name__}, not a Reading"
+                domains = {n: checked_reading(v, "monitor") for n, v in reading.domains.items()}
+                return Reading(reading.timestamp_s, domains, reading.info, reading.seq), None
+            if self.monitor.read_timeout_s is not None and _get_running_loop() is not None:
+                return self.monitor.read(timeout_s=self.loop_read_timeout_s), None
+            return self.monitor.read(), None
+        except Exception as exc:  # a custom monitor may raise; never break the chain
+            return None, f"meter read failed: {type(exc).__name__}: {exc}"
+
+    def _open_run(self, start: RunStart) -> None:
         unix_s = time.time()
+        reading, read_error = self._read()
+        with self._lock:
+            if start.run_id in self._runs:
+                return  # duplicate start (handler attached twice)
+            self._ledger.advance(reading)
+            pid = start.parent_run_id
+            parent = self._runs.get(pid) if pid is not None else None
+            if parent is not None and parent.tree.finished:
+                parent = None
+            run = lifecycle.new_run(start, parent, reading, read_error, unix_s)
+            if parent is None:
+                self._trees[start.run_id] = run.tree
+                self._last_root = start.run_id
+            self._open[start.run_id] = run
+            self._runs[start.run_id] = run
+            self._ledger.open(run.node, parent.node if parent is not None else None)
+            if start.run_type in MODEL_RUN_TYPES:
+                lifecycle.consume_pending(run)
+
+    def _close_run(
+        self, run_id: UUID, error: BaseException | None, outputs: Any, response: Any
+    ) -> None:
+        unix_s = time.time()
+        reading, read_error = self._read()
         with self._lock:
             run = self._open.pop(run_id, None)
             if run is None:
                 return
-            reading, read_error = self._read()
-            self._ledger.advance(reading)
-            parent = run.parent
-            self._ledger.close(run.node, parent.node if parent is not None else None)
-            lifecycle.bubble_pending(run)
-        lifecycle.close_record(
-            run, reading, read_error, unix_s, error, self.idle_power_w, self._no_meter_reason
-        )
-        if run.record.run_type in ("chat_model", "llm") and error is None:
-            lifecycle.finish_model_call(run, response, self.estimators)
+            try:
+                self._ledger.advance(reading)
+            finally:  # the run leaves the attribution whatever happened
+                self._ledger.close(run.node, run.parent.node if run.parent is not None else None)
+                lifecycle.bubble_pending(run)
         finished: list[RunRecord] = []
-        with self._lock:
-            run.tree.open_count -= 1
-            if run.tree.open_count == 0 and not run.tree.finished:
-                finished = self._finish_tree(run.tree)
+        try:
+            lifecycle.close_record(
+                run, reading, read_error, unix_s, error, self.idle_power_w, self._no_meter_reason
+            )
+            if run.record.run_type in MODEL_RUN_TYPES and error is None:
+                lifecycle.finish_model_call(run, response, self.estimators)
+        except Exception as exc:
+            logger.warning("EnergyCallbackHandler failed closing run %s", run_id, exc_info=True)
+            lifecycle.note_failure(run.record, f"closing the record failed: {exc!r}")
+        finally:
+            with self._lock:
+                run.tree.open_count -= 1
+                if run.tree.open_count == 0 and not run.tree.finished:
+                    finished = self._finish_tree(run.tree)
         if run.parent is None and self.evaluator is not None and error is None:
             self._evaluate(run, outputs if response is None else response)
-        if finished and self.sink is not None:
-            for record in finished:
-                try:
-                    self.sink(record.to_dict())
-                except Exception:
-                    logger.warning("energy sink failed", exc_info=True)
+        for record in finished if self.sink is not None else ():
+            try:
+                self.sink(record.to_dict())  # type: ignore[misc]
+            except Exception:
+                logger.warning("energy sink failed", exc_info=True)
 
     def _finish_tree(self, tree: Tree) -> list[RunRecord]:
         tree.finished = True
-        lifecycle.compute_inclusive(tree, self.carbon)
-        records = [r.record for r in tree.runs]
+        try:
+            lifecycle.compute_inclusive(tree, self.carbon)
+        except Exception as exc:
+            logger.warning("EnergyCallbackHandler failed summing a run tree", exc_info=True)
+            for r in tree.runs:
+                lifecycle.note_failure(r.record, f"inclusive figures failed: {exc!r}")
         if self.max_runs is not None and len(self._runs) > self.max_runs:
-            drop: list[UUID] = []
-            kept = len(self._runs)
-            for root_id, old in self._trees.items():  # oldest first
+            kept, drop = len(self._runs), []
+            for root_id, old in self._trees.items():  # oldest first; stops early
                 if kept <= self.max_runs:
                     break
                 if old.finished:
                     drop.append(root_id)
                     kept -= len(old.runs)
             for root_id in drop:
-                old = self._trees.pop(root_id)
-                for r in old.runs:
+                for r in self._trees.pop(root_id).runs:
                     self._runs.pop(r.run_id, None)
-                self.dropped_runs += len(old.runs)
+                    self.dropped_runs += 1
                 self.dropped_roots += 1
-        return records
+        return [r.record for r in tree.runs]
+
+    @property
+    def keeps_root_inputs(self) -> bool:
+        return self.evaluator is not None
 
     def _evaluate(self, run: Run, outputs: Any) -> None:
         try:
@@ -298,196 +288,37 @@ class EnergyCallbackHandler(BaseCallbackHandler):
         except Exception:
             logger.warning("energy evaluator failed for run %s", run.record.name, exc_info=True)
 
-    def _safe(self, fn: Callable[..., None], *args: Any, **kwargs: Any) -> None:
+    def record_event(self, name: str, data: Any, run_id: UUID) -> None:
+        """Keep an optimizer-tokens or routing-decision event of ``run_id``; never raises.
+
+        An optimizer event whose token counts are not whole numbers >= 0 is
+        kept in ``published_events`` with an ``error`` and left out of ETR.
+        """
         try:
-            fn(*args, **kwargs)
+            self._record_event(name, data, run_id)
         except Exception:
-            logger.warning("EnergyCallbackHandler failed in %s", fn.__name__, exc_info=True)
+            logger.warning("EnergyCallbackHandler failed on event %s", name, exc_info=True)
 
-    # ---------------------------------------------------------------- events
-    def on_chain_start(
-        self,
-        serialized: dict[str, Any],
-        inputs: dict[str, Any],
-        *,
-        run_id: UUID,
-        parent_run_id: UUID | None = None,
-        tags: list[str] | None = None,
-        metadata: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        keep = inputs if (self.evaluator is not None and parent_run_id is None) else None
-        self._safe(
-            self._start,
-            run_id,
-            parent_run_id,
-            "chain",
-            _name(serialized, kwargs, "chain"),
-            tags,
-            metadata,
-            inputs=keep,
-        )
-
-    def on_chain_end(self, outputs: dict[str, Any], *, run_id: UUID, **kwargs: Any) -> None:
-        self._safe(self._end, run_id, outputs=outputs)
-
-    def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        self._safe(self._end, run_id, error=error)
-
-    def on_llm_start(
-        self,
-        serialized: dict[str, Any],
-        prompts: list[str],
-        *,
-        run_id: UUID,
-        parent_run_id: UUID | None = None,
-        tags: list[str] | None = None,
-        metadata: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        self._safe(
-            self._start,
-            run_id,
-            parent_run_id,
-            "llm",
-            _name(serialized, kwargs, "llm"),
-            tags,
-            metadata,
-            prompts=prompts,
-            serialized=serialized,
-            invocation_params=kwargs.get("invocation_params"),
-            inputs=prompts if parent_run_id is None else None,
-        )
-
-    def on_chat_model_start(
-        self,
-        serialized: dict[str, Any],
-        messages: list[list[Any]],
-        *,
-        run_id: UUID,
-        parent_run_id: UUID | None = None,
-        tags: list[str] | None = None,
-        metadata: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        self._safe(
-            self._start,
-            run_id,
-            parent_run_id,
-            "chat_model",
-            _name(serialized, kwargs, "chat_model"),
-            tags,
-            metadata,
-            messages=messages,
-            serialized=serialized,
-            invocation_params=kwargs.get("invocation_params"),
-            inputs=messages if parent_run_id is None else None,
-        )
-
-    def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        self._safe(self._end, run_id, response=response)
-
-    def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        self._safe(self._end, run_id, error=error)
-
-    def on_retriever_start(
-        self,
-        serialized: dict[str, Any],
-        query: str,
-        *,
-        run_id: UUID,
-        parent_run_id: UUID | None = None,
-        tags: list[str] | None = None,
-        metadata: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        self._safe(
-            self._start,
-            run_id,
-            parent_run_id,
-            "retriever",
-            _name(serialized, kwargs, "retriever"),
-            tags,
-            metadata,
-            inputs=query if parent_run_id is None else None,
-        )
-
-    def on_retriever_end(self, documents: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        self._safe(self._end, run_id, outputs=documents)
-
-    def on_retriever_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        self._safe(self._end, run_id, error=error)
-
-    def on_tool_start(
-        self,
-        serialized: dict[str, Any],
-        input_str: str,
-        *,
-        run_id: UUID,
-        parent_run_id: UUID | None = None,
-        tags: list[str] | None = None,
-        metadata: dict[str, Any] | None = None,
-        inputs: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        self._safe(
-            self._start,
-            run_id,
-            parent_run_id,
-            "tool",
-            _name(serialized, kwargs, "tool"),
-            tags,
-            metadata,
-            inputs=(inputs or input_str) if parent_run_id is None else None,
-        )
-
-    def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        self._safe(self._end, run_id, outputs=output)
-
-    def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        self._safe(self._end, run_id, error=error)
-
-    def on_custom_event(
-        self,
-        name: str,
-        data: Any,
-        *,
-        run_id: UUID,
-        tags: list[str] | None = None,
-        metadata: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        if name not in (OPTIMIZER_TOKENS_EVENT, ROUTING_DECISION_EVENT):
+    def _record_event(self, name: str, data: Any, run_id: UUID) -> None:
+        payload = lifecycle.checked_event(name, data)
+        if payload is None:
             return
-        self._safe(self._custom_event, name, data, run_id)
-
-    def _custom_event(self, name: str, data: Any, run_id: UUID) -> None:
         with self._lock:
             run = self._runs.get(run_id)
-            if run is None or not isinstance(data, Mapping):
-                return
-            if name == ROUTING_DECISION_EVENT:
-                run.record.routing = dict(data)
-                return
-            payload = dict(data)
-            run.record.published_events.append(payload)
-            if run.pending is None:
-                run.pending = []
-            run.pending.append(payload)
+            if run is not None:
+                lifecycle.add_event(run, name, payload)
 
     # ---------------------------------------------------------------- public API
     def record_score(self, score: float, run_id: UUID | str | None = None) -> None:
         """Record a task score (0-100) for ``run_id`` (default: the latest root run).
 
+        A score in (0, 1] is accepted with a warning: it looks like a 0-1 fraction.
+
         Raises:
             ValueError: the score is outside 0-100, or no run was recorded yet.
             KeyError: ``run_id`` is unknown (or its record was dropped by ``max_runs``).
         """
-        import math
-
-        score = float(score)
-        if not math.isfinite(score) or not 0.0 <= score <= 100.0:
-            raise ValueError(f"score must be a number in 0-100, got {score}")
+        score = checked_score(score, stacklevel=2)
         with self._lock:
             if run_id is None:
                 if self._last_root is None:
@@ -512,7 +343,7 @@ class EnergyCallbackHandler(BaseCallbackHandler):
         with self._lock:
             return sum(self._ledger.union_j.values())
 
-    def report(self) -> Any:
+    def report(self) -> EnergyReport:
         """An :class:`~green_chain.callbacks.report.EnergyReport` of every kept run."""
         from green_chain.callbacks.report import EnergyReport
 
@@ -532,7 +363,7 @@ class EnergyCallbackHandler(BaseCallbackHandler):
 
     def measure(
         self, name: str, *, tags: list[str] | None = None, metadata: dict[str, Any] | None = None
-    ) -> Any:
+    ) -> MeasuredBlock:
         """A context manager and decorator metering code outside LangChain as a run.
 
         The block becomes a ``measure`` run in the same tree: a child of the

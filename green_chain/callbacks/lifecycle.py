@@ -15,10 +15,16 @@ from uuid import UUID
 
 from green_chain.callbacks.attribution import LedgerNode
 from green_chain.callbacks.estimators import LLMCallInfo, is_hosted_provider
-from green_chain.callbacks.records import RunRecord
-from green_chain.callbacks.usage import model_name_at_end, model_name_at_start, token_usage
+from green_chain.callbacks.records import MODEL_RUN_TYPES, RunRecord
+from green_chain.callbacks.usage import (
+    count_or_none,
+    model_name_at_end,
+    model_name_at_start,
+    token_usage,
+)
 from green_chain.energy.measurement import Reading
 from green_chain.energy.monitor import energy_between
+from green_chain.events import OPTIMIZER_TOKENS_EVENT, ROUTING_DECISION_EVENT
 
 logger = logging.getLogger(__name__)
 
@@ -49,55 +55,134 @@ class Run:
     inputs: Any = None
 
 
+@dataclass(slots=True)
+class RunStart:
+    """What one start event says about a new run; built by the handler's ``on_*_start``.
+
+    Attributes:
+        run_id: LangChain's id of the run.
+        parent_run_id: Its parent's id (``None`` for a root).
+        run_type: One of :data:`~green_chain.callbacks.records.RUN_TYPES`.
+        name: Display name (run name, serialized name or class).
+        tags: LangChain tags of the run.
+        metadata: LangChain metadata of the run (``ls_provider``, ``langgraph_node``, ...).
+        inputs: The root's inputs, kept only when an evaluator will score the root.
+        messages: Chat-model input messages (for counting tokens when the
+            provider reports none).
+        prompts: LLM prompts (likewise).
+        serialized: The serialized model (for its name).
+        invocation_params: The model's invocation parameters (for its name).
+    """
+
+    run_id: UUID
+    parent_run_id: UUID | None
+    run_type: str
+    name: str
+    tags: list[str] | None = None
+    metadata: dict[str, Any] | None = None
+    inputs: Any = None
+    messages: Any = None
+    prompts: Any = None
+    serialized: Mapping[str, Any] | None = None
+    invocation_params: Mapping[str, Any] | None = None
+
+
 def new_run(
-    run_id: UUID,
-    parent_run_id: UUID | None,
+    start: RunStart,
     parent: Run | None,
-    run_type: str,
-    name: str,
-    tags: list[str] | None,
-    metadata: dict[str, Any] | None,
     reading: Reading | None,
     read_error: str | None,
     unix_s: float,
-    extra: Mapping[str, Any],
 ) -> Run:
     """A new open run, appended to its parent's tree (or to a new tree when a root)."""
-    meta = dict(metadata or {})
+    meta = dict(start.metadata or {})
     tree = parent.tree if parent is not None else Tree()
     record = RunRecord(
-        run_id=str(run_id),
-        parent_run_id=str(parent_run_id) if parent_run_id is not None else None,
-        root_run_id=parent.record.root_run_id if parent is not None else str(run_id),
-        name=name,
-        run_type=run_type,
-        tags=list(tags or []),
+        run_id=str(start.run_id),
+        parent_run_id=str(start.parent_run_id) if start.parent_run_id is not None else None,
+        root_run_id=parent.record.root_run_id if parent is not None else str(start.run_id),
+        name=start.name,
+        run_type=start.run_type,
+        tags=list(start.tags or []),
         metadata=meta,
         langgraph_node=meta.get("langgraph_node"),
         start_unix_s=unix_s,
         start_s=reading.timestamp_s if reading is not None else None,
     )
-    if run_type in ("chat_model", "llm"):
-        record.model_name = model_name_at_start(
-            extra.get("serialized"), extra.get("invocation_params"), meta
-        )
+    if start.run_type in MODEL_RUN_TYPES:
+        record.model_name = model_name_at_start(start.serialized, start.invocation_params, meta)
         provider = meta.get("ls_provider")
         record.provider = str(provider) if provider else None
     run = Run(
-        run_id=run_id,
+        run_id=start.run_id,
         record=record,
         node=LedgerNode(),
         tree=tree,
         parent=parent,
         start_reading=reading,
         start_error=read_error,
-        messages=extra.get("messages"),
-        prompts=extra.get("prompts"),
-        inputs=extra.get("inputs"),
+        messages=start.messages,
+        prompts=start.prompts,
+        inputs=start.inputs,
     )
     tree.runs.append(run)
     tree.open_count += 1
     return run
+
+
+def note_failure(rec: RunRecord, message: str) -> None:
+    """Record that the handler could not finish ``rec``'s figures, with the reason.
+
+    The run keeps every figure computed before the failure; a missing energy
+    figure gets ``message`` as its ``energy_reason``.
+    """
+    rec.handler_error = message if rec.handler_error is None else f"{rec.handler_error}; {message}"
+    if rec.status == "running":
+        rec.status = "ok"
+    if rec.energy_j is None and rec.energy_reason is None:
+        rec.energy_reason = message
+
+
+def optimizer_event_error(payload: Mapping[str, Any]) -> str | None:
+    """Why an optimizer-tokens event cannot enter ETR, or ``None`` when it is well formed.
+
+    ``tokens_before`` and ``tokens_after`` must be whole numbers >= 0.
+    """
+    for key in ("tokens_before", "tokens_after"):
+        if count_or_none(payload.get(key)) is None:
+            return f"{key} must be a whole number >= 0, got {payload.get(key)!r}"
+    return None
+
+
+def checked_event(name: str, data: Any) -> dict[str, Any] | None:
+    """A copy of a custom event's data to keep, or ``None`` (logged) when it is unusable.
+
+    A malformed optimizer-tokens event is kept with an ``error`` (see :func:`add_event`).
+    """
+    if not isinstance(data, Mapping):
+        logger.warning("ignoring %s event whose data is not a mapping: %r", name, data)
+        return None
+    payload = dict(data)
+    if name == OPTIMIZER_TOKENS_EVENT:
+        problem = optimizer_event_error(payload)
+        if problem is not None:
+            logger.warning("ignoring malformed %s event for ETR: %s", name, problem)
+            payload["error"] = problem
+    return payload
+
+
+def add_event(run: Run, name: str, payload: dict[str, Any]) -> None:
+    """Keep an event dispatched inside ``run``: a routing decision, or optimizer tokens.
+
+    Optimizer events are listed in ``published_events``; well-formed ones also
+    wait as *pending* for the next model call (the ETR join rule).
+    """
+    if name == ROUTING_DECISION_EVENT:
+        run.record.routing = payload
+        return
+    run.record.published_events.append(payload)
+    if "error" not in payload:
+        run.pending = [*(run.pending or []), payload]
 
 
 def consume_pending(run: Run) -> None:
@@ -140,7 +225,7 @@ def close_record(
         rec.duration_s = max(0.0, rec.end_s - rec.start_s)
     else:
         rec.duration_s = max(0.0, unix_s - (rec.start_unix_s or unix_s))
-    run.messages = run.messages if rec.run_type in ("chat_model", "llm") else None
+    run.messages = run.messages if rec.run_type in MODEL_RUN_TYPES else None
     start = run.start_reading
     run.start_reading = None
     if start is None or reading is None:
@@ -215,10 +300,7 @@ def finish_model_call(run: Run, response: Any, estimators: Sequence[Any]) -> Non
     rec.token_method = usage.method
     rec.tokens_approximate = usage.approximate
     if rec.optimizer_events:
-        saved = sum(
-            int(e.get("tokens_before", 0)) - int(e.get("tokens_after", 0))
-            for e in rec.optimizer_events
-        )
+        saved = sum(int(e["tokens_before"]) - int(e["tokens_after"]) for e in rec.optimizer_events)
         rec.tokens_saved = saved
         denominator = usage.prompt_tokens + saved
         rec.etr = usage.prompt_tokens / denominator if denominator > 0 else None
@@ -269,10 +351,20 @@ def compute_inclusive(tree: Tree, carbon: Any | None) -> None:
                 d, 0.0 if d not in node.failed_domains else None
             )
         values = [v for v in mine.values() if v is not None]
-        if rec.end_s is None and not values:
+        missing = sorted(d for d, v in mine.items() if v is None)
+        if (rec.end_s is None or missing) and not values:
             rec.attributed_inclusive_j = None
         else:
             rec.attributed_inclusive_j = sum(values) if values else rec.attributed_energy_j
+        if missing:
+            reason = (
+                "attributed_inclusive_j incomplete: unreadable interval in this run's tree "
+                f"for {', '.join(missing)}"
+            )
+            if reason not in (rec.energy_reason or ""):
+                rec.energy_reason = (
+                    f"{rec.energy_reason}; {reason}" if rec.energy_reason else reason
+                )
         parent = run.parent
         if parent is not None and parent.tree is tree:
             into = acc.setdefault(id(parent), {})

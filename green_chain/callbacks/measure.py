@@ -20,19 +20,19 @@ import functools
 import inspect
 from collections.abc import Callable
 from contextvars import Token
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
 from langchain_core.callbacks import BaseCallbackManager, CallbackManager
 from langchain_core.runnables.config import var_child_runnable_config
 
-if TYPE_CHECKING:
-    from green_chain.callbacks.handler import EnergyCallbackHandler
+from green_chain.callbacks.adapters import RunEventAdapter
+from green_chain.callbacks.lifecycle import RunStart
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _enter_config(handler: EnergyCallbackHandler, run_id: UUID) -> tuple[UUID | None, Token[Any]]:
+def _enter_config(handler: RunEventAdapter, run_id: UUID) -> tuple[UUID | None, Token[Any]]:
     """The current LangChain parent run id, and a child config whose parent is ``run_id``."""
     config = var_child_runnable_config.get() or {}
     callbacks = config.get("callbacks")
@@ -59,7 +59,7 @@ class MeasuredBlock:
 
     def __init__(
         self,
-        handler: EnergyCallbackHandler,
+        handler: RunEventAdapter,
         name: str,
         *,
         tags: list[str] | None = None,
@@ -86,8 +86,8 @@ class MeasuredBlock:
             parent, token = _enter_config(self.handler, run_id)
         except Exception:  # never break the user's code
             token = None
-        self.handler._safe(
-            self.handler._start, run_id, parent, "measure", self.name, self.tags, self.metadata
+        self.handler.open_run(
+            RunStart(run_id, parent, "measure", self.name, self.tags, self.metadata)
         )
         self._stack.append((run_id, token))
 
@@ -98,7 +98,7 @@ class MeasuredBlock:
                 var_child_runnable_config.reset(token)
             except ValueError:  # token from another context (e.g. a different task)
                 pass
-        self.handler._safe(self.handler._end, run_id, error=exc)
+        self.handler.close_run(run_id, error=exc)
 
     def __enter__(self) -> MeasuredBlock:
         self._open()

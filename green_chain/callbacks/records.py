@@ -24,6 +24,9 @@ Units are in the names: joules (``_j``), seconds (``_s``), kilograms CO2e
     :class:`~green_chain.callbacks.estimators.CallEnergyEstimator`; reported
     apart, never added to the local figures above.
 
+``handler_error`` says what the handler itself failed to compute for the run
+(a malformed payload or a bug): the run is still recorded and delivered.
+
 Tokens: ``prompt_tokens`` counts the whole prompt; ``cached_prompt_tokens`` of them
 were read from the provider's prefix (KV) cache, so ``prefilled_tokens`` =
 ``prompt_tokens - cached_prompt_tokens`` were encoded by this call (``None`` when the
@@ -37,12 +40,35 @@ overlapped nothing), falling back to ``energy_j``; ``energy_basis`` names it.
 from __future__ import annotations
 
 import datetime as _dt
+import math
+import warnings
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 #: Run types recorded by the handler (LangChain's, plus ``measure`` for handler.measure()).
 RUN_TYPES: tuple[str, ...] = ("chain", "llm", "chat_model", "retriever", "tool", "measure")
 MODEL_RUN_TYPES: frozenset[str] = frozenset({"llm", "chat_model"})
+
+
+def checked_score(score: Any, *, stacklevel: int = 2) -> float:
+    """``score`` as a float in 0-100; warns for (0, 1], which looks like a 0-1 fraction.
+
+    ``stacklevel`` 1 blames the caller, 2 its caller (as in :func:`warnings.warn`).
+
+    Raises:
+        ValueError: not a finite number in 0-100.
+    """
+    value = float(score)
+    if not math.isfinite(value) or not 0.0 <= value <= 100.0:
+        raise ValueError(f"score must be a number in 0-100, got {value}")
+    if 0.0 < value <= 1.0:
+        warnings.warn(
+            f"record_score({value:g}): scores are 0-100 (a percentage), so this is "
+            f"{value:g} %; pass {value * 100:g} for a {value:g} fraction",
+            UserWarning,
+            stacklevel=stacklevel + 1,
+        )
+    return value
 
 
 def _iso(unix_s: float | None) -> str | None:
@@ -97,6 +123,7 @@ class RunRecord:
     etr: float | None = None
     routing: dict[str, Any] | None = None
     score: float | None = None
+    handler_error: str | None = None
     energy_basis: str | None = None
     tokens_per_j: float | None = None
     per: float | None = None
@@ -146,16 +173,17 @@ class RunRecord:
     def to_dict(self) -> dict[str, Any]:
         """A plain, JSON-able dict (wall-clock times as ISO 8601 UTC strings)."""
         out: dict[str, Any] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, dict):
-                value = dict(value)
-            elif isinstance(value, list):
-                value = list(value)
-            out[f.name] = value
+        for name in _FIELD_NAMES:
+            value = getattr(self, name)
+            cls = value.__class__
+            out[name] = dict(value) if cls is dict else list(value) if cls is list else value
         out["start_time"] = _iso(self.start_unix_s)
         out["end_time"] = _iso(self.end_unix_s)
         out["inclusive_energy_j"] = self.energy_j
         out["total_tokens"] = self.total_tokens
         out["prefilled_tokens"] = self.prefilled_tokens
         return out
+
+
+#: Field names of :class:`RunRecord`, computed once (``dataclasses.fields`` is slow per call).
+_FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in fields(RunRecord))

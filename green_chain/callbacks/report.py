@@ -50,6 +50,14 @@ def _fmt(value: float | None, spec: str = ".3g") -> str:
     return "-" if value is None else format(value, spec)
 
 
+def model_label(record: Mapping[str, Any]) -> str:
+    """A model call's label: its model name, else its run name marked as unnamed."""
+    name = record.get("model_name")
+    if name:
+        return str(name)
+    return f"{record.get('name') or record.get('run_type') or 'model'} (no model name)"
+
+
 class EnergyReport:
     """Records of one handler (plain dicts, start order) plus aggregates.
 
@@ -159,6 +167,9 @@ class EnergyReport:
             "group": label,
             "calls": len(rs),
             "tokens": int(tokens) if tokens is not None else None,
+            "tokens_approximate": any(
+                r.get("tokens_approximate") and r.get("total_tokens") is not None for r in rs
+            ),
             "cached_tokens": _int(_sum(r.get("cached_prompt_tokens") for r in rs)),
             "energy_j": energy,
             "kind": _kinds(rs),
@@ -171,10 +182,19 @@ class EnergyReport:
         }
 
     def by_step_type(self) -> list[dict[str, Any]]:
-        """Aggregate rows per ``run_type`` (energy = exclusive attributed joules)."""
+        """Aggregate rows per ``run_type`` (energy = exclusive attributed joules).
+
+        A model run that wraps another model run (``RoutedChatModel``) has its own
+        group, ``<run_type> (wrapper)``, without tokens: the inner call counts them.
+        """
+        wrappers = self._wrapper_model_runs()
         groups: dict[str, list[Mapping[str, Any]]] = {}
         for r in self._records:
-            groups.setdefault(str(r["run_type"]), []).append(r)
+            if r["run_id"] in wrappers:
+                wrapped = {**r, "total_tokens": None, "prompt_tokens": None, "etr": None}
+                groups.setdefault(f"{r['run_type']} (wrapper)", []).append(wrapped)
+            else:
+                groups.setdefault(str(r["run_type"]), []).append(r)
         return [self._row(k, v, "attributed_energy_j") for k, v in sorted(groups.items())]
 
     def _wrapper_model_runs(self) -> set[Any]:
@@ -206,7 +226,7 @@ class EnergyReport:
         groups: dict[str, list[Mapping[str, Any]]] = {}
         for r in self._records:
             if r["run_type"] in MODEL_RUN_TYPES and r["run_id"] not in wrappers:
-                groups.setdefault(str(r.get("model_name") or "?"), []).append(r)
+                groups.setdefault(model_label(r), []).append(r)
         return [self._row(k, v, "attributed_inclusive_j") for k, v in sorted(groups.items())]
 
     def summary(self) -> str:
@@ -224,15 +244,18 @@ class EnergyReport:
                     if row["api_energy_j"] is None
                     else f"{row['api_energy_j']:.3g} ({row['api_kind']})"
                 )
+                tokens = "-" if row["tokens"] is None else str(row["tokens"])
+                tokens = f"~{tokens}" if row["tokens_approximate"] else tokens
                 lines.append(
-                    f"{row['group'][:28]:<28} {row['calls']:>6} "
-                    f"{row['tokens'] if row['tokens'] is not None else '-':>8} "
+                    f"{row['group'][:28]:<28} {row['calls']:>6} {tokens:>8} "
                     f"{row['cached_tokens'] if row['cached_tokens'] is not None else '-':>8} "
                     f"{_fmt(row['energy_j']):>10} {row['kind']:>9} "
                     f"{_fmt(row['tokens_per_j']):>9} {_fmt(row['etr'], '.2f'):>6} "
                     f"{_fmt(row['per']):>8} {_fmt(row['carbon_g']):>9} {api:>18}"
                 )
             lines.append("")
+        if any(r.get("tokens_approximate") for r in self._records):
+            lines.append("~ = some token counts are approximate (no tokenizer for the model)")
         total = sum(self.device_energy_j.values()) if self.device_energy_j else None
         lines.append(
             f"device energy over all windows: {_fmt(total)} J ({_kinds(self._records)}); "

@@ -8,10 +8,18 @@ Token source order (``token_method`` in the record):
    (``tokenizer:<model>``), or tiktoken for OpenAI names (``tiktoken:<enc>``);
 3. :func:`langchain_core.messages.utils.count_tokens_approximately`
    (``approximate``), flagged ``tokens_approximate=True``.
+
+When the tokens are counted here, the completion includes the generated text
+and every tool call's name and JSON arguments (what the model produced).
+
+A provider count that is not a whole number >= 0 (``"n/a"``, ``None``, NaN) is
+ignored, as if the provider had reported nothing: the next source counts.
 """
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -77,9 +85,29 @@ def model_name_at_end(response: Any) -> str | None:
     return None
 
 
+def count_or_none(value: Any) -> int | None:
+    """``value`` as a token count (a whole number >= 0), else ``None``."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    if isinstance(value, float) and math.isfinite(value) and value >= 0 and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
+def _pair(prompt: Any, completion: Any) -> tuple[int, int] | None:
+    p, c = count_or_none(prompt), count_or_none(completion)
+    if p is None or c is None:
+        return None
+    return p, c
+
+
 def _cache_read(details: Any, key: str) -> int | None:
-    if isinstance(details, Mapping) and details.get(key) is not None:
-        return int(details[key])
+    if isinstance(details, Mapping):
+        return count_or_none(details.get(key))
     return None
 
 
@@ -89,10 +117,13 @@ def _provider_usage(response: Any) -> tuple[int, int, int | None] | None:
     found = False
     for gen in _generations(response):
         usage = getattr(getattr(gen, "message", None), "usage_metadata", None)
-        if usage:
+        if usage and isinstance(usage, Mapping):
+            pair = _pair(usage.get("input_tokens", 0), usage.get("output_tokens", 0))
+            if pair is None:
+                return None  # one unusable count: count every generation ourselves
             found = True
-            prompt += int(usage.get("input_tokens", 0) or 0)
-            completion += int(usage.get("output_tokens", 0) or 0)
+            prompt += pair[0]
+            completion += pair[1]
             read = _cache_read(usage.get("input_token_details"), "cache_read")
             if read is not None:
                 cached = (cached or 0) + read
@@ -105,9 +136,24 @@ def _provider_usage(response: Any) -> tuple[int, int, int | None] | None:
             p = usage.get("prompt_tokens", usage.get("input_tokens"))
             c = usage.get("completion_tokens", usage.get("output_tokens"))
             if p is not None or c is not None:
+                pair = _pair(p if p is not None else 0, c if c is not None else 0)
+                if pair is None:
+                    return None
                 read = _cache_read(usage.get("prompt_tokens_details"), "cached_tokens")
-                return int(p or 0), int(c or 0), read
+                return pair[0], pair[1], read
     return None
+
+
+def _completion_text(generation: Any) -> str:
+    """The generated text plus, for a tool-calling message, each call's name and arguments."""
+    text = getattr(generation, "text", "") or ""
+    calls = getattr(getattr(generation, "message", None), "tool_calls", None) or []
+    parts = [text] if text else []
+    for call in calls:
+        if isinstance(call, Mapping):
+            args = call.get("args")
+            parts.append(f"{call.get('name', '')}({json.dumps(args, default=str)})")
+    return "\n".join(parts)
 
 
 def token_usage(
@@ -126,7 +172,7 @@ def token_usage(
         prompt = count_message_tokens(flat, model_name)
     else:
         prompt = count_tokens("\n".join(prompts or []), model_name)
-    texts = [getattr(g, "text", "") or "" for g in _generations(response)]
+    texts = [_completion_text(g) for g in _generations(response)]
     completion = count_tokens("\n".join(texts), model_name) if any(texts) else None
     completion_tokens = completion.tokens if completion is not None else 0
     method = prompt.method

@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "report": "report",
     "compare": "compare",
     "merge": "merge",
+    "data": "data",
 }
 
 

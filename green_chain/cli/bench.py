@@ -54,7 +54,10 @@ def register(subparsers: Any) -> None:
         "alone on the same items",
     )
     p.add_argument(
-        "--data", default=None, help="data folder (default: $GREEN_CHAIN_DATA or ../shared/data)"
+        "--data",
+        default=None,
+        help="data folder, or 'embedded' for the small sample inside the package (default: "
+        "$GREEN_CHAIN_DATA, else ../shared/data, else the embedded sample)",
     )
     p.add_argument(
         "--out", default=None, help=f"output folder (default: ./{DEFAULT_OUT}/<timestamp>/)"
@@ -126,6 +129,19 @@ def register(subparsers: Any) -> None:
         help="finish a killed run: write to DIR and take every scenario DIR's checkpoints "
         "hold from the same command and code instead of running it again",
     )
+    p.add_argument(
+        "--ray",
+        default=None,
+        metavar="ADDRESS",
+        help="run the items as Ray tasks on the cluster at ADDRESS ('local': a local Ray "
+        "instance); needs green-chain[ray]",
+    )
+    p.add_argument(
+        "--ray-workers", type=int, default=None, help="Ray worker actors (default: CPUs / 1)"
+    )
+    p.add_argument(
+        "--ray-cpus-per-worker", type=float, default=1.0, help="CPUs per Ray worker (default 1)"
+    )
     p.add_argument("--no-plots", action="store_true", help="do not write PNG plots")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument(
@@ -193,6 +209,9 @@ class BenchPlan:
 
     scenarios: list[Scenario]
     data_root: Path
+    #: How the data folder was chosen (``--data``, ``$GREEN_CHAIN_DATA``, ``../shared/data``,
+    #: ``embedded``; see :func:`green_chain.paths.resolve_data`).
+    data_source: str
     out: Path
     projection: Projection | CalibratedProjection | None
     projection_spec: str | None
@@ -209,7 +228,7 @@ def validate(args: argparse.Namespace) -> BenchPlan:
         calibrated_projection,
     )
     from green_chain.bench.scenarios import get_scenarios
-    from green_chain.paths import DATA_ENV, data_dir
+    from green_chain.paths import resolve_data
 
     if args.items is not None and args.items <= 0:
         raise ValueError(f"--items must be a positive number, got {args.items}")
@@ -229,12 +248,7 @@ def validate(args: argparse.Namespace) -> BenchPlan:
         spec = projection.spec
     elif spec.lower() != "none":
         projection = Projection.parse(spec)
-    root = data_dir(args.data)
-    if not root.is_dir():
-        raise FileNotFoundError(
-            f"data folder {root} does not exist: pass --data DIR or set ${DATA_ENV} to the folder "
-            "holding the shared evaluation data (qa/, classification/, dialogue/ ...)"
-        )
+    data = resolve_data(args.data)
     cost_ratios = (
         recorded_cost_ratios(args.route_costs) if getattr(args, "route_costs", None) else {}
     )
@@ -250,7 +264,8 @@ def validate(args: argparse.Namespace) -> BenchPlan:
     )
     return BenchPlan(
         scenarios=scenarios,
-        data_root=root,
+        data_root=data.root,
+        data_source=data.source,
         out=out,
         projection=projection,
         projection_spec=None if projection is None else spec,
@@ -316,6 +331,7 @@ def _document_options(
         "items": args.items,
         "seed": args.seed,
         "data": str(plan.data_root),
+        "data_source": plan.data_source,
         "data_env": os.environ.get(DATA_ENV),
         "scenarios": [s.name for s in plan.scenarios],
         "settings": options.settings.to_dict(),
@@ -393,12 +409,15 @@ def run(
     *,
     components: Components | None = None,
     monitor: EnergyMonitor | None = None,
+    worker_setup: Callable[[], tuple[Components, EnergyMonitor]] | None = None,
 ) -> int:
     """Run the benchmark: validate -> options -> run -> report.
 
     ``components``/``monitor`` may be injected (tests); by default the packaged models and
     green-chain's optimizers, with each scenario's router fitted on its calibration items,
     metered by an :class:`~green_chain.energy.monitor.EnergyMonitor` over the detected meters.
+    With ``--ray`` the test items run on Ray workers built by ``worker_setup`` (default:
+    :func:`green_chain.bench.ray_executor.default_worker_setup`).
     """
     from green_chain.bench.components import (
         DEFAULT_COMPRESSOR,
@@ -425,30 +444,66 @@ def run(
     if monitor is None:
         monitor = EnergyMonitor()
     options = run_options(args, plan)
+    executor = _ray_executor(args, worker_setup)
+    options.executor = executor
     print(
-        f"green-chain bench: {len(plan.scenarios)} scenario(s), data {plan.data_root}, "
-        f"results -> {plan.out}",
+        f"green-chain bench: {len(plan.scenarios)} scenario(s), data {plan.data_root} "
+        f"({plan.data_source}), results -> {plan.out}",
         file=sys.stderr,
     )
     started = time.monotonic()
     components.warm_up()
-    entries = run_benchmark(
-        plan.scenarios,
-        components,
-        monitor,
-        options,
-        log=lambda m: print(m, file=sys.stderr),
-        checkpoint_dir=plan.out,
-        fingerprint=run_fingerprint(args, plan, options, components),
-        resume=bool(getattr(args, "resume", None)),
-    )
+    if executor is not None:
+        try:
+            executor.start()
+        except RuntimeError as exc:  # Ray missing or the cluster unreachable
+            print(f"green-chain bench: error: {exc}", file=sys.stderr)
+            return 2
+    try:
+        entries = run_benchmark(
+            plan.scenarios,
+            components,
+            monitor,
+            options,
+            log=lambda m: print(m, file=sys.stderr),
+            checkpoint_dir=plan.out,
+            fingerprint=run_fingerprint(args, plan, options, components),
+            resume=bool(getattr(args, "resume", None)),
+        )
+    finally:
+        ray_info = executor.describe() if executor is not None else None
+        if executor is not None:
+            executor.shutdown()
     elapsed_s = time.monotonic() - started
+    doc_options = _document_options(args, plan, options, threads, elapsed_s)
+    doc_options["ray"] = ray_info
     doc = build_document(
         entries,
-        options=_document_options(args, plan, options, threads, elapsed_s),
+        options=doc_options,
         components_versions=dict(components.versions),
         meters=_meters(monitor),
         projection=plan.projection,
         projection_spec=plan.projection_spec,
     )
+    doc["data_source"] = {
+        "source": plan.data_source,
+        "root": str(plan.data_root),
+        "embedded": plan.data_source == "embedded",
+    }
     return report(args, plan, doc, elapsed_s, threads)
+
+
+def _ray_executor(args: argparse.Namespace, worker_setup: Any) -> Any:
+    """The Ray executor of ``--ray`` (``None`` without it)."""
+    if not args.ray:
+        return None
+    from functools import partial
+
+    from green_chain.bench.ray_executor import RayExecutor, default_worker_setup
+
+    return RayExecutor(
+        args.ray,
+        workers=args.ray_workers,
+        cpus_per_worker=args.ray_cpus_per_worker,
+        setup=worker_setup or partial(default_worker_setup, args.compressor),
+    )

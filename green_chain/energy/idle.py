@@ -11,6 +11,7 @@ time, never below zero (see
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -40,8 +41,8 @@ class IdleBaseline:
 
     def __post_init__(self) -> None:
         for name, p in self.power_w.items():
-            if p < 0:
-                raise ValueError(f"idle power of {name} must be >= 0 W, got {p}")
+            if not isinstance(p, int | float) or not math.isfinite(p) or p < 0:
+                raise ValueError(f"idle power of {name} must be a finite number >= 0 W, got {p!r}")
 
     @classmethod
     def measure(

@@ -15,6 +15,7 @@ available domains, and :attr:`Measurement.kind` says ``mixed`` when they differ.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -58,6 +59,10 @@ class DomainReading:
         approximate: True when ``energy_j`` was integrated from power samples
             rather than read from an energy counter.
         error: Why the domain could not be read, or ``None``.
+        epoch: Continuity epoch of the counter: two readings of a domain are
+            comparable only when their epochs are equal. A backend starts a new
+            epoch when it may have lost count (e.g. RAPL read too seldom to
+            rule out a second wrap), so windows spanning the gap are unknown.
     """
 
     energy_j: float | None
@@ -65,6 +70,7 @@ class DomainReading:
     update_period_s: float = 0.0
     approximate: bool = False
     error: str | None = None
+    epoch: int = 0
 
 
 @dataclass(frozen=True)
@@ -75,11 +81,63 @@ class Reading:
         timestamp_s: Monotonic clock time (seconds) when the snapshot was taken.
         domains: Per-domain cumulative readings.
         info: Per-domain static description (source and kind).
+        seq: Order of the snapshot among those of its monitor (1, 2, ...;
+            0 = unordered): readings taken in parallel may reach a consumer out
+            of order, and ``seq`` tells which one is newer.
     """
 
     timestamp_s: float
     domains: Mapping[str, DomainReading]
     info: Mapping[str, DomainInfo]
+    seq: int = 0
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def checked_reading(value: Any, source: str) -> DomainReading:
+    """``value`` if it is a usable :class:`DomainReading`, else one with ``energy_j=None``.
+
+    A meter that returns a non-number, NaN, infinity or a negative cumulative
+    energy gets the domain marked unreadable with the reason, exactly like a
+    failed read, so one bad value never poisons later figures. A non-finite
+    ``power_w`` is dropped (``None``).
+    """
+    if type(value) is DomainReading and value.energy_j.__class__ is float:
+        e, p, u = value.energy_j, value.power_w, value.update_period_s
+        if (  # the common case, checked cheaply (NaN fails every comparison)
+            0.0 <= e < math.inf
+            and (p is None or (p.__class__ is float and -math.inf < p < math.inf))
+            and u.__class__ is float
+            and 0.0 <= u < math.inf
+        ):
+            return value
+    if not isinstance(value, DomainReading):
+        return DomainReading(
+            energy_j=None, error=f"{source} returned {type(value).__name__}, not a DomainReading"
+        )
+    energy = value.energy_j
+    if energy is None:
+        return value
+    if not _finite(energy) or energy < 0:
+        return DomainReading(
+            energy_j=None,
+            error=f"{source} returned an invalid energy reading {energy!r} "
+            "(needs a finite number of joules >= 0)",
+        )
+    power = value.power_w
+    period = value.update_period_s
+    if (power is not None and not _finite(power)) or not _finite(period) or period < 0:
+        return DomainReading(
+            energy_j=float(energy),
+            power_w=power if power is None or _finite(power) else None,
+            update_period_s=period if _finite(period) and period >= 0 else 0.0,
+            approximate=value.approximate,
+            error=value.error,
+            epoch=value.epoch,
+        )
+    return value
 
 
 @dataclass(frozen=True)

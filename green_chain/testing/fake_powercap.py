@@ -86,8 +86,12 @@ class FakePowercapTree:
         vendor: str = "intel",
         energy_uj: int = 0,
         max_energy_range_uj: int = DEFAULT_MAX_ENERGY_RANGE_UJ,
+        max_power_uw: int | None = None,
     ) -> FakeZone:
         """Create a zone (``name`` as in sysfs: ``package-0``, ``dram``, ``core``, ``uncore``).
+
+        ``max_power_uw`` writes ``constraint_0_max_power_uw`` (the zone's maximum
+        power, which sets the backend's sampling interval).
 
         A top-level zone becomes ``<vendor>-rapl:<n>``; a subzone
         ``<parent>:<m>``. Like sysfs, every zone is also reachable directly
@@ -107,6 +111,8 @@ class FakePowercapTree:
         path.mkdir(parents=True)
         (path / "name").write_text(name + "\n")
         (path / "max_energy_range_uj").write_text(f"{max_energy_range_uj}\n")
+        if max_power_uw is not None:
+            (path / "constraint_0_max_power_uw").write_text(f"{max_power_uw}\n")
         zone = FakeZone(self, path, max_energy_range_uj)
         zone.set_energy_uj(energy_uj)
         if parent is not None:
@@ -120,7 +126,11 @@ class FakePowercapTree:
         return Path(path).read_text()
 
     def backend(self, **kwargs: object) -> RAPLBackend:
-        """A :class:`~green_chain.energy.backends.rapl.RAPLBackend` over this tree."""
+        """A :class:`~green_chain.energy.backends.rapl.RAPLBackend` over this tree.
+
+        The background sampler is off unless ``start_sampler=True``: tests read.
+        """
         from green_chain.energy.backends.rapl import RAPLBackend
 
+        kwargs.setdefault("start_sampler", False)
         return RAPLBackend(self.root, read_text=self.read_text, **kwargs)  # type: ignore[arg-type]

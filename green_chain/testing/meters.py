@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from green_chain.energy.backends.base import MeterBackend
 from green_chain.energy.measurement import DomainInfo, DomainReading, EnergyKind
@@ -35,6 +37,14 @@ class FakeMeterBackend(MeterBackend):
         clock: A clock (e.g. :class:`~green_chain.testing.clock.FakeClock`) for ``power_w``.
         update_period_s: Reported counter update period (for uncertainty tests).
         relative_uncertainty: Reported relative uncertainty of every domain.
+        blocking: Declare reads as possibly hanging (``read_blocks``), so the
+            monitor reads this meter on a worker thread with its timeout.
+        delay_s: Real seconds every read sleeps (a slow meter).
+
+    Faults for robustness tests: :meth:`fail` (an unreadable domain),
+    :meth:`set_raw` (a garbage, NaN or backwards value), :meth:`raise_on_read`
+    (``read()`` raises), :meth:`hang` / :meth:`release` (a read that never
+    returns until released).
     """
 
     def __init__(
@@ -47,8 +57,16 @@ class FakeMeterBackend(MeterBackend):
         clock: Callable[[], float] | None = None,
         update_period_s: float = 0.0,
         relative_uncertainty: float | None = None,
+        blocking: bool = False,
+        delay_s: float = 0.0,
     ) -> None:
         self.source = source
+        self.read_blocks = blocking
+        self.delay_s = delay_s
+        self._raw: dict[str, Any] = {}
+        self._read_error: BaseException | None = None
+        self._released = threading.Event()
+        self._released.set()
         self.kind: EnergyKind = kind
         self.update_period_s = update_period_s
         self.relative_uncertainty = relative_uncertainty
@@ -111,11 +129,40 @@ class FakeMeterBackend(MeterBackend):
             self._errors[domain] = reason
 
     def recover(self, domain: str) -> None:
-        """Make ``domain`` readable again."""
+        """Make ``domain`` readable again (undoes :meth:`fail` and :meth:`set_raw`)."""
         with self._lock:
             self._errors.pop(domain, None)
+            self._raw.pop(domain, None)
+
+    def set_raw(self, domain: str, value: Any) -> None:
+        """Report ``value`` as the cumulative energy of ``domain`` until :meth:`recover`.
+
+        For fault tests: ``float("nan")``, ``"n/a"``, or a value below the true counter.
+        """
+        if domain not in self._energy_j:
+            raise KeyError(f"unknown fake domain {domain!r}; known: {sorted(self._energy_j)}")
+        with self._lock:
+            self._raw[domain] = value
+
+    def raise_on_read(self, error: BaseException | None) -> None:
+        """Make ``read()`` raise ``error`` (``None``: read normally again)."""
+        self._read_error = error
+
+    def hang(self) -> None:
+        """Make every read block until :meth:`release`."""
+        self._released.clear()
+
+    def release(self) -> None:
+        """Let blocked and later reads return."""
+        self._released.set()
 
     def read(self) -> Mapping[str, DomainReading]:
+        if self.delay_s > 0:
+            time.sleep(self.delay_s)
+        if not self._released.is_set():
+            self._released.wait()
+        if self._read_error is not None:
+            raise self._read_error
         with self._lock:
             self.read_count += 1
             elapsed = (self._clock() - self._t0_s) if self._clock is not None else 0.0
@@ -123,6 +170,9 @@ class FakeMeterBackend(MeterBackend):
             for name, energy in self._energy_j.items():
                 if name in self._errors:
                     out[name] = DomainReading(energy_j=None, error=self._errors[name])
+                    continue
+                if name in self._raw:
+                    out[name] = DomainReading(energy_j=self._raw[name])
                     continue
                 power = self._power_w[name]
                 out[name] = DomainReading(

@@ -67,3 +67,12 @@ def test_handler_copies_share_records(metered):
     RunnableLambda(lambda x: x).invoke(1, config=deep)
     RunnableLambda(lambda x: x).invoke(1, config=copy.copy(config))
     assert len(h.records()) == 2
+
+
+async def test_async_with_block():
+    chain = RunnableLambda(lambda x: x + 1)
+    async with get_energy_callback(monitor=_monitor(), estimators=None) as handler:
+        assert await chain.ainvoke(1) == 2
+        assert active_energy_handlers() == (handler,)
+    assert active_energy_handlers() == ()
+    assert len(handler.records()) == 1

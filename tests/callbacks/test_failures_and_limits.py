@@ -80,7 +80,7 @@ def test_handler_bug_is_logged_not_raised(metered, caplog, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("handler bug")
 
-    monkeypatch.setattr(metered.handler, "_start", broken)
+    monkeypatch.setattr(metered.handler, "_open_run", broken)
     assert RunnableLambda(lambda x: x + 1).invoke(1, config={"callbacks": [metered.handler]}) == 2
     assert "handler bug" in caplog.text
 

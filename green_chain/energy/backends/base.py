@@ -5,6 +5,8 @@ into a :class:`~green_chain.energy.measurement.Measurement`. Backends must handl
 their own counter wrap-around so that successive ``read()`` values never go
 backwards, and must never raise from ``read()`` for a per-domain failure: they
 return a :class:`DomainReading` with ``energy_j=None`` and ``error`` set instead.
+The monitor still guards every call: an exception, a hang (for a backend with
+``read_blocks = True``) or a non-finite value marks the domains unreadable.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ class MeterBackend(abc.ABC):
 
     #: Short source label used in every record (``nvml``, ``rapl``, ``estimate``).
     source: str = "unknown"
+    #: True when ``read()`` calls a driver that can hang (NVML): the monitor then
+    #: reads it on a worker thread with a timeout (see :mod:`green_chain.energy.timeout`).
+    read_blocks: bool = False
 
     @classmethod
     def is_available(cls) -> tuple[bool, str]:

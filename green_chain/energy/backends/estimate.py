@@ -27,6 +27,7 @@ Override with arguments or the environment: ``GREEN_CHAIN_CPU_W_PER_CORE``
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -54,7 +55,9 @@ def _env_float(name: str) -> float | None:
     try:
         value = float(raw)
     except ValueError as exc:
-        raise ValueError(f"${name} must be a number of watts, got {raw!r}") from exc
+        raise ValueError(f"${name} must be a number of watts >= 0, got {raw!r}") from exc
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"${name} must be a finite number of watts >= 0, got {raw!r}")
     return value
 
 
@@ -100,13 +103,16 @@ class CPUTimeEstimateBackend(MeterBackend):
             active_power_per_core_w = DEFAULT_ACTIVE_POWER_PER_CORE_W
         if idle_power_w is None:
             idle_power_w = _env_float(ENV_IDLE_W) or 0.0
-        if active_power_per_core_w < 0 or idle_power_w < 0:
+        for argument, watts in (
+            ("active_power_per_core_w", active_power_per_core_w),
+            ("idle_power_w", idle_power_w),
+        ):
+            if not math.isfinite(watts) or watts < 0:
+                raise ValueError(f"{argument} must be a finite number >= 0 W, got {watts}")
+        if not math.isfinite(relative_uncertainty) or relative_uncertainty < 0:
             raise ValueError(
-                f"estimate powers must be >= 0 W (active_power_per_core_w="
-                f"{active_power_per_core_w}, idle_power_w={idle_power_w})"
+                f"relative_uncertainty must be a finite number >= 0, got {relative_uncertainty}"
             )
-        if relative_uncertainty < 0:
-            raise ValueError(f"relative_uncertainty must be >= 0, got {relative_uncertainty}")
         self.active_power_per_core_w = float(active_power_per_core_w)
         self.idle_power_w = float(idle_power_w)
         self.relative_uncertainty = float(relative_uncertainty)

@@ -102,6 +102,7 @@ class NVMLBackend(MeterBackend):
     """
 
     source = "nvml"
+    read_blocks = True
 
     def __init__(
         self,

@@ -15,7 +15,15 @@ Domains:
 Wrap-around: the backend keeps the last raw value of every zone and adds
 ``raw - last`` (plus ``max_energy_range_uj`` when the counter wrapped), so
 cumulative readings always go forward. One wrap between two reads is handled;
-a range is several hundred kJ, i.e. many minutes even at full package power.
+two are indistinguishable from one. So the backend reads every zone at least
+every ``wrap_s / 4`` seconds on a background thread, where ``wrap_s`` is the
+shortest time one wrap can take (``max_energy_range_uj`` divided by the zone's
+maximum power: its ``constraint_*_max_power_uw`` or ``max_power_uw`` file, else
+``max_power_w``, default :data:`DEFAULT_MAX_POWER_W`). When a read still comes
+more than ``wrap_s`` after the previous one (a suspended process, a stalled
+sampler), a second wrap cannot be ruled out: the zone starts a new continuity
+epoch and every window across the gap is reported unavailable with the reason,
+instead of silently under-counting.
 
 Permissions: since Linux 5.10 ``energy_uj`` is readable by root only. Then the
 backend warns once, naming the file and the fix, and is unavailable.
@@ -23,9 +31,11 @@ backend warns once, naming the file and the fix, and is unavailable.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import threading
+import time
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -39,6 +49,15 @@ _ZONE_RE = re.compile(r"^(intel|amd)-rapl:(\d+)((?::\d+)*)$")
 _OVERLAPPING = ("core", "uncore", "psys")
 _warned: set[str] = set()
 _warn_lock = threading.Lock()
+log = logging.getLogger(__name__)
+
+#: Assumed maximum power of a zone (watts) when sysfs does not give one: above the
+#: peak draw of current server packages, so the sampling interval stays safe.
+DEFAULT_MAX_POWER_W = 1000.0
+#: Reads per shortest wrap time (sampling margin).
+SAMPLES_PER_WRAP = 4
+#: Shortest background sampling interval (seconds).
+MIN_SAMPLE_INTERVAL_S = 0.01
 
 
 class RAPLPermissionWarning(RuntimeWarning):
@@ -73,7 +92,25 @@ class _Zone:
     path: Path
     max_range_uj: int
     last_raw_uj: int
+    wrap_s: float
+    last_read_s: float
     total_uj: int = 0
+    epoch: int = 0
+
+
+def _max_power_w(read_text: Callable[[Path], str], zone_dir: Path) -> float | None:
+    """The zone's maximum power in watts from sysfs, if it states one."""
+    candidates = [zone_dir / "max_power_uw"]
+    candidates += [zone_dir / f"constraint_{i}_max_power_uw" for i in range(3)]
+    best: float | None = None
+    for path in candidates:
+        try:
+            value = int(read_text(path)) / 1e6
+        except (OSError, ValueError):
+            continue
+        if value > 0:
+            best = value if best is None else max(best, value)
+    return best
 
 
 def _domain_name(zone_name: str, package: int, is_subzone: bool) -> str:
@@ -95,6 +132,11 @@ class RAPLBackend(MeterBackend):
         include_overlapping: Also report ``core``/``uncore``/``psys`` zones (they
             overlap the package; see the module docstring).
         read_text: File reader (injectable for tests); default ``Path.read_text``.
+        max_power_w: Maximum power of a zone in watts, for zones whose sysfs
+            folder states none (default :data:`DEFAULT_MAX_POWER_W`).
+        clock: Monotonic clock in seconds (tests: a FakeClock).
+        start_sampler: Read on a background thread every ``wrap_s / 4``
+            seconds (tests set False and call :meth:`read` themselves).
 
     Raises:
         MeterUnavailableError: no RAPL zone, or a counter is not readable (after
@@ -109,8 +151,22 @@ class RAPLBackend(MeterBackend):
         *,
         include_overlapping: bool = False,
         read_text: Callable[[Path], str] | None = None,
+        max_power_w: float = DEFAULT_MAX_POWER_W,
+        clock: Callable[[], float] = time.monotonic,
+        start_sampler: bool = True,
     ) -> None:
+        if (
+            isinstance(max_power_w, bool)
+            or not isinstance(max_power_w, int | float)
+            or not (0 < max_power_w < float("inf"))
+        ):
+            raise ValueError(
+                f"max_power_w must be a finite number of watts > 0, got {max_power_w!r}"
+            )
         self.root = Path(root)
+        self.clock = clock
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
         self._files = _OpenFiles()
         self._read_text: Callable[[Path], str] = read_text or self._files.read
         self._lock = threading.Lock()
@@ -146,15 +202,34 @@ class RAPLBackend(MeterBackend):
                 ) from exc
             except (OSError, ValueError):
                 continue
-            self._zones[domain] = _Zone(domain, energy_file, max_range, raw)
+            power_w = _max_power_w(self._read_text, entry) or float(max_power_w)
+            wrap_s = max_range / 1e6 / power_w
+            self._zones[domain] = _Zone(domain, energy_file, max_range, raw, wrap_s, clock())
         if not self._zones:
             self._files.close()
             raise MeterUnavailableError(f"no readable intel-rapl/amd-rapl zone under {self.root}")
+        #: Seconds between background reads: a quarter of the shortest wrap time
+        #: (at least :data:`MIN_SAMPLE_INTERVAL_S`; real ranges wrap in minutes).
+        self.sample_interval_s = max(
+            MIN_SAMPLE_INTERVAL_S, min(z.wrap_s for z in self._zones.values()) / SAMPLES_PER_WRAP
+        )
+        if start_sampler:
+            self._thread = threading.Thread(
+                target=self._sample_loop, name="green-chain-rapl-sampler", daemon=True
+            )
+            self._thread.start()
+
+    def _sample_loop(self) -> None:
+        while not self._stop.wait(self.sample_interval_s):
+            try:
+                self.read()
+            except Exception:  # keep sampling; read() reports per-zone failures itself
+                log.exception("RAPL sampler failed")
 
     @classmethod
     def is_available(cls) -> tuple[bool, str]:
         try:
-            cls()
+            cls(start_sampler=False).close()
         except MeterUnavailableError as exc:
             return False, str(exc)
         except Exception as exc:
@@ -168,6 +243,9 @@ class RAPLBackend(MeterBackend):
         }
 
     def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=1.0)
         self._files.close()
 
     def read(self) -> Mapping[str, DomainReading]:
@@ -181,9 +259,13 @@ class RAPLBackend(MeterBackend):
                         energy_j=None, error=f"reading {zone.path} failed: {exc}"
                     )
                     continue
+                now_s = self.clock()
+                if now_s - zone.last_read_s > zone.wrap_s:
+                    zone.epoch += 1  # a second wrap cannot be ruled out: restart continuity
                 zone.total_uj += wrap_delta_uj(zone.last_raw_uj, raw, zone.max_range_uj)
                 zone.last_raw_uj = raw
-                out[zone.domain] = DomainReading(energy_j=zone.total_uj / 1e6)
+                zone.last_read_s = now_s
+                out[zone.domain] = DomainReading(energy_j=zone.total_uj / 1e6, epoch=zone.epoch)
         return out
 
 

@@ -1,0 +1,284 @@
+"""Run the benchmark's test items as Ray tasks on an existing cluster (``bench --ray``).
+
+The driver (``green-chain bench``) keeps what needs the whole split: it selects the
+items, fits each scenario's router on its calibration items, scores quality and runs
+the validated-ETR sweep. The test items go to a pool of :class:`BenchWorker` actors,
+one per ``cpus_per_worker`` CPUs of the cluster. Each actor loads its models once (at
+start), builds and warms a scenario's chains once, and runs items as the local runner
+does (both variants, interleaved), each inside an energy window of *its own* monitor:
+every record says which host (hashed, as ``environment.machine.hostname_hash``),
+process and meters measured it (``worker``). Records come back in item order, so the
+run writes the same files as a local one.
+
+Ray is an optional extra: ``pip install 'green-chain[ray]'``. Workers must be able to
+import ``green_chain`` (installed on every node, or a Ray ``runtime_env``).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from green_chain.bench.components import Components
+from green_chain.bench.items import Item
+from green_chain.bench.records import ItemRecord
+from green_chain.bench.scenarios.base import GreenSettings, Scenario, ScenarioEnv
+from green_chain.energy.monitor import EnergyMonitor
+
+#: ``() -> (components, monitor)``, called once in each worker process.
+WorkerSetup = Callable[[], tuple[Components, EnergyMonitor]]
+#: ``--ray`` value that starts a local Ray instance instead of joining a cluster.
+LOCAL = "local"
+
+
+def default_worker_setup(compressor: str | None = None) -> tuple[Components, EnergyMonitor]:
+    """The real components (packaged local models) and an energy monitor of this host."""
+    from green_chain.bench.components import DEFAULT_COMPRESSOR, default_components
+
+    comps = default_components(compressor=compressor or DEFAULT_COMPRESSOR)
+    return comps, EnergyMonitor()
+
+
+def meter_info(monitor: EnergyMonitor) -> list[dict[str, Any]]:
+    """The monitor's meters: domain, source, kind (measured or estimated), description."""
+    return [
+        {"domain": d.domain, "source": d.source, "kind": d.kind, "description": d.description}
+        for d in monitor.domains.values()
+    ]
+
+
+def _detach_policy(policy: Any) -> tuple[Any, bool]:
+    """A copy of the fitted router policy to ship, without the driver's embeddings model.
+
+    The embedding scorer keeps its (large) embeddings model; workers re-attach their own
+    copy of the same packaged model. Returns ``(policy, needs_embeddings)``.
+    """
+    if policy is None:
+        return None, False
+    scorer = copy.copy(policy.scorer)
+    needs = getattr(scorer, "_embeddings", None) is not None
+    if needs:
+        scorer._embeddings = None
+    shipped = copy.copy(policy)
+    shipped.scorer = scorer
+    return shipped, needs
+
+
+@dataclass
+class _Prepared:
+    scenario: Scenario
+    chains: dict[str, Any]
+
+
+class BenchWorker:
+    """One worker process: its models, its monitor, and the chains of the scenarios it runs."""
+
+    def __init__(
+        self,
+        setup: WorkerSetup,
+        threads: int | None,
+        handler_factory: Callable[[EnergyMonitor], Any] | None,
+    ) -> None:
+        if threads:
+            os.environ["OMP_NUM_THREADS"] = str(threads)
+            try:
+                import torch
+
+                torch.set_num_threads(threads)
+            except ImportError:
+                pass
+        from green_chain.bench.document import hash_host
+
+        self.components, self.monitor = setup()
+        self.components.warm_up()
+        self.handler_factory = handler_factory
+        self.identity = {
+            "host": hash_host(),
+            "pid": os.getpid(),
+            "meters": meter_info(self.monitor),
+        }
+        self._prepared: dict[str, _Prepared] = {}
+
+    def info(self) -> dict[str, Any]:
+        return self.identity
+
+    def prepare(self, key: str, spec: dict[str, Any]) -> None:
+        """Build (and warm up) one scenario's chains for this run, once per worker."""
+        from green_chain.bench.runner import _warm_up
+        from green_chain.bench.scenarios import get_scenarios
+
+        (scenario,) = get_scenarios([spec["scenario"]])
+        policy = spec["route_policy"]
+        if policy is not None and spec["policy_needs_embeddings"]:
+            policy.scorer._embeddings = self.components.embeddings
+        calibration: list[Item] = spec["calibration"]
+        env = ScenarioEnv(
+            self.components,
+            calibration,
+            spec["settings"],
+            spec["seed"],
+            stop=scenario.stop,
+            first_line=scenario.first_line,
+            route_policy=policy,
+            monitor=self.monitor,
+        )
+        chains = {"baseline": scenario.baseline(env), "green": scenario.green(env)}
+        if spec["warm_up"]:
+            _warm_up(scenario, chains["green"], calibration)
+        self._prepared[key] = _Prepared(scenario, chains)
+
+    def run(self, key: str, item: Item) -> list[ItemRecord]:
+        """Both variants on one item, measured here; the records name this worker."""
+        from green_chain.bench.runner import run_items
+
+        prepared = self._prepared[key]
+        records = run_items(
+            prepared.scenario.name, prepared.chains, [item], self.monitor, self.handler_factory
+        )
+        for rec in records:
+            rec.worker = dict(self.identity)
+        return records
+
+    def forget(self, key: str) -> None:
+        self._prepared.pop(key, None)
+
+
+def _import_ray() -> Any:
+    try:
+        import ray
+    except ImportError as exc:
+        raise RuntimeError(
+            f"--ray needs Ray ({exc}); install it with `pip install 'green-chain[ray]'`"
+        ) from exc
+    return ray
+
+
+class RayExecutor:
+    """Runs test items on a pool of :class:`BenchWorker` actors (a runner ``ItemExecutor``).
+
+    Args:
+        address: A Ray cluster address (``ray://host:10001``, ``auto``, ``host:6379``), or
+            ``"local"`` to start a local Ray instance for this run.
+        workers: Actors in the pool (``None``: the cluster's CPUs / ``cpus_per_worker``).
+        cpus_per_worker: CPUs each actor reserves (and its torch threads).
+        setup: ``() -> (components, monitor)`` run once in each actor (default: the real
+            packaged models and this host's meters).
+        handler_factory: The energy callback handler per item and variant, as locally.
+        local_cpus: CPUs of a ``"local"`` instance (``None``: ``workers * cpus_per_worker``,
+            or Ray's default without ``workers``).
+    """
+
+    def __init__(
+        self,
+        address: str,
+        *,
+        workers: int | None = None,
+        cpus_per_worker: float = 1.0,
+        setup: WorkerSetup | None = None,
+        handler_factory: Callable[[EnergyMonitor], Any] | None = None,
+        local_cpus: int | None = None,
+    ) -> None:
+        if not address:
+            raise ValueError("--ray needs a cluster address or 'local'")
+        if workers is not None and workers < 1:
+            raise ValueError(f"--ray-workers must be >= 1, got {workers}")
+        if cpus_per_worker <= 0:
+            raise ValueError(f"--ray-cpus-per-worker must be > 0, got {cpus_per_worker}")
+        self.address = address
+        self.workers = workers
+        self.cpus_per_worker = cpus_per_worker
+        self.setup = setup or partial(default_worker_setup, None)
+        self.handler_factory = handler_factory
+        self.local_cpus = local_cpus
+        self._actors: list[Any] = []
+        self._identities: list[dict[str, Any]] = []
+        self._started_ray = False
+
+    def start(self) -> None:
+        """Connect to (or start) Ray and create the worker pool; each worker loads its models."""
+        ray = _import_ray()
+        if not ray.is_initialized():
+            kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+            if self.address == LOCAL:
+                cpus = self.local_cpus
+                if cpus is None and self.workers is not None:
+                    cpus = math.ceil(self.workers * self.cpus_per_worker)
+                if cpus is not None:
+                    kwargs["num_cpus"] = cpus
+            else:
+                kwargs["address"] = self.address
+            try:
+                ray.init(**kwargs)
+            except (ConnectionError, ValueError) as exc:
+                raise RuntimeError(f"--ray {self.address}: cannot connect to Ray ({exc})") from exc
+            self._started_ray = True
+        n = self.workers
+        if n is None:
+            cluster_cpus = float(ray.cluster_resources().get("CPU", 1.0))
+            n = max(1, int(cluster_cpus // self.cpus_per_worker))
+        threads = max(1, int(self.cpus_per_worker))
+        actor_cls = ray.remote(num_cpus=self.cpus_per_worker)(BenchWorker)
+        try:
+            self._actors = [
+                actor_cls.remote(self.setup, threads, self.handler_factory) for _ in range(n)
+            ]
+            self._identities = ray.get([a.info.remote() for a in self._actors])
+        except Exception as exc:  # a worker could not load its models
+            self.shutdown()
+            last = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]  # the cause
+            raise RuntimeError(f"the Ray workers did not start: {last}") from exc
+
+    def run(self, scenario: Scenario, env: ScenarioEnv, items: Sequence[Item]) -> list[ItemRecord]:
+        """Run ``items`` on the pool; records in item order (both variants per item)."""
+        ray = _import_ray()
+        from ray.util import ActorPool
+
+        if not self._actors:
+            self.start()
+        policy, needs = _detach_policy(env.route_policy)
+        settings: GreenSettings = env.settings
+        spec = {
+            "scenario": scenario.name,
+            "calibration": list(env.calibration),
+            "settings": settings,
+            "seed": env.seed,
+            "route_policy": policy,
+            "policy_needs_embeddings": needs,
+            "warm_up": True,
+        }
+        key = f"{scenario.name}:{uuid.uuid4().hex}"
+        spec_ref = ray.put(spec)
+        ray.get([a.prepare.remote(key, spec_ref) for a in self._actors])
+        try:
+            pool = ActorPool(self._actors)
+            per_item = pool.map(lambda a, it: a.run.remote(key, it), list(items))
+            return [rec for recs in per_item for rec in recs]
+        finally:
+            ray.get([a.forget.remote(key) for a in self._actors])
+
+    def describe(self) -> dict[str, Any]:
+        """For results.json: address, pool size, and each worker's host, process and meters."""
+        return {
+            "address": self.address,
+            "workers": len(self._actors),
+            "cpus_per_worker": self.cpus_per_worker,
+            "worker_identities": self._identities,
+        }
+
+    def shutdown(self) -> None:
+        """Release the actors (and the local Ray instance this executor started)."""
+        if not self._actors and not self._started_ray:
+            return
+        ray = _import_ray()
+        for a in self._actors:
+            ray.kill(a)
+        self._actors = []
+        if self._started_ray:
+            ray.shutdown()
+            self._started_ray = False
