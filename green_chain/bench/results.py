@@ -33,12 +33,19 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from green_chain.bench.records import ItemRecord, as_record
+from green_chain.bench.results_schema import (
+    INVALID,
+    ResultsFileError,
+    check_results,
+    is_valid_energy,
+)
 from green_chain.bench.stats import (
     DEFAULT_RESAMPLES,
     MIN_RETAINED_PCT,
@@ -397,26 +404,37 @@ def energy_source_of(summaries: Sequence[dict[str, Any]]) -> str:
     )
 
 
-def write_json(doc: dict[str, Any], path: str | os.PathLike[str]) -> Path:
+def write_json(
+    doc: dict[str, Any], path: str | os.PathLike[str], *, allow_nan: bool = True
+) -> Path:
+    """Write ``doc`` as JSON; with ``allow_nan=False`` a NaN or inf is a ``ValueError``.
+
+    The JSON is built before the file is opened, so a refused document leaves no file.
+    """
     p = Path(path)
-    p.write_text(json.dumps(doc, indent=2, default=str), encoding="utf-8")
+    text = json.dumps(doc, indent=2, default=str, allow_nan=allow_nan)
+    p.write_text(text, encoding="utf-8")
     return p
 
 
 def load_results(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a results.json; a clear ``ValueError`` when it is not one."""
+    """Read a results.json and check its shape (:mod:`green_chain.bench.results_schema`).
+
+    Raises:
+        FileNotFoundError: ``path`` is not a file.
+        ResultsFileError: not valid JSON, or JSON of the wrong shape (a ``ValueError``
+            naming the file and the field).
+    """
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"results file {p} not found")
     try:
         doc = json.loads(p.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{p} is not valid JSON ({exc})") from exc
-    if not isinstance(doc, dict) or "overall" not in doc or "scenarios" not in doc:
-        raise ValueError(
-            f"{p} is not a green-chain results.json (missing 'overall' or 'scenarios')"
-        )
-    return doc
+        raise ResultsFileError(f"{p} is not valid JSON ({exc})") from exc
+    except RecursionError as exc:
+        raise ResultsFileError(f"{p} is nested too deeply to be a results.json") from exc
+    return check_results(doc, str(p))
 
 
 def write_csv(doc: dict[str, Any], path: str | os.PathLike[str]) -> Path:
@@ -431,16 +449,34 @@ def write_csv(doc: dict[str, Any], path: str | os.PathLike[str]) -> Path:
 
 
 def _f(value: Any, fmt: str = "{:.1f}") -> str:
-    return "-" if value is None else fmt.format(value)
-
-
-def _ci(value: Any, ci: Any, fmt: str = "{:.1f}") -> str:
-    """``value [lo, hi]`` (a dash when the value is missing)."""
+    """``-`` for a missing figure, ``invalid`` for NaN/inf, else ``fmt``."""
     if value is None:
         return "-"
-    if not ci:
-        return fmt.format(value)
-    return f"{fmt.format(value)} [{fmt.format(ci[0])}, {fmt.format(ci[1])}]"
+    if not math.isfinite(value):
+        return INVALID
+    return fmt.format(value)
+
+
+def _fj(value: Any) -> str:
+    """A figure in joules: ``invalid`` when NaN, infinite or negative."""
+    return _f(value, "{:.2f}") if value is None or is_valid_energy(value) else INVALID
+
+
+def _fsaved(entry: dict[str, Any], key: str = "energy_saved_pct") -> str:
+    """A saving, ``invalid`` when either energy it is computed from is invalid."""
+    suffix = key.removeprefix("energy_saved_pct")
+    sources = [entry.get(f"energy_{v}_j{suffix}") for v in ("baseline", "green")]
+    if any(v is not None and not is_valid_energy(v) for v in sources):
+        return INVALID
+    return _f(entry.get(key))
+
+
+def _ci(value: Any, ci: Any, fmt: str = "{:.1f}", shown: str | None = None) -> str:
+    """``value [lo, hi]`` (a dash when the value is missing; ``shown`` replaces the value)."""
+    text = shown if shown is not None else _f(value, fmt)
+    if value is None or not ci or text in ("-", INVALID):
+        return text
+    return f"{text} [{_f(ci[0], fmt)}, {_f(ci[1], fmt)}]"
 
 
 def format_table(doc: dict[str, Any]) -> str:
@@ -462,9 +498,9 @@ def format_table(doc: dict[str, Any]) -> str:
             name,
             str(s["n_items"]),
             str(s.get("failed_items", 0)),
-            _f(s["energy_baseline_j"], "{:.2f}"),
-            _f(s["energy_green_j"], "{:.2f}"),
-            _ci(s["energy_saved_pct"], s.get("energy_saved_ci95")),
+            _fj(s["energy_baseline_j"]),
+            _fj(s["energy_green_j"]),
+            _ci(s["energy_saved_pct"], s.get("energy_saved_ci95"), shown=_fsaved(s)),
             _f(s.get("quality_baseline"), "{:.2f}") + "/" + _f(s.get("quality_green"), "{:.2f}"),
             (s.get("quality_metric") or "-") + ("" if measurable else " (n.m.)"),
             _ci(s.get("quality_delta_pts"), s.get("quality_delta_ci95")),
@@ -474,11 +510,15 @@ def format_table(doc: dict[str, Any]) -> str:
             _f(s.get("prompt_token_ratio", s.get("etr")), "{:.2f}"),
             _f(s.get("etr_handler"), "{:.2f}"),
             _f(s.get("validated_token_share"), "{:.2f}"),
-            _f(s["optimizer_energy_j"], "{:.2f}"),
+            _fj(s["optimizer_energy_j"]),
         ]
         if proj:
             row.append(
-                _ci(s.get("energy_saved_pct_projected"), s.get("energy_saved_ci95_projected"))
+                _ci(
+                    s.get("energy_saved_pct_projected"),
+                    s.get("energy_saved_ci95_projected"),
+                    shown=_fsaved(s, "energy_saved_pct_projected"),
+                )
             )
         rows.append(row)
     o = doc["overall"]
@@ -486,9 +526,9 @@ def format_table(doc: dict[str, Any]) -> str:
         "OVERALL",
         str(o.get("n_items", "")),
         str(o.get("failed_items", 0)),
-        _f(o["energy_baseline_j"], "{:.2f}"),
-        _f(o["energy_green_j"], "{:.2f}"),
-        _ci(o["energy_saved_pct"], o.get("energy_saved_ci95")),
+        _fj(o["energy_baseline_j"]),
+        _fj(o["energy_green_j"]),
+        _ci(o["energy_saved_pct"], o.get("energy_saved_ci95"), shown=_fsaved(o)),
         "",
         "",
         _ci(o.get("quality_delta_pts"), o.get("quality_delta_ci95")),
@@ -501,7 +541,7 @@ def format_table(doc: dict[str, Any]) -> str:
         "",
     ]
     if proj:
-        last.append(_f(o.get("energy_saved_pct_projected")))
+        last.append(_fsaved(o, "energy_saved_pct_projected"))
     rows.append(last)
     widths = [max(len(r[i]) for r in rows if i < len(r)) for i in range(len(head))]
     lines = ["  ".join(c.ljust(widths[i]) for i, c in enumerate(r)) for r in rows]
@@ -544,6 +584,8 @@ def format_table(doc: dict[str, Any]) -> str:
             "valid. share: smallest share of prompt tokens whose quality stays within 5 % of the "
             "uncompressed prompt's (rate sweep on calibration items; validated ETR)"
         )
+    if any(INVALID in r for r in rows):
+        lines.append(f"{INVALID}: a NaN, infinite or negative figure in the results file")
     lines.append(f"energy: {o['energy_source']} (measured/estimated on this machine)")
     source = (doc.get("data_source") or {}).get("source") or doc.get("options", {}).get(
         "data_source"

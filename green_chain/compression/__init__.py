@@ -2,6 +2,8 @@
 
 - :class:`PromptCompressor`: a LangChain ``Runnable`` (str, PromptValue, messages, dict).
 - :class:`GreenDocumentCompressor`: a ``BaseDocumentCompressor`` for retrievers.
+- :class:`CompressingRetriever`: a retriever that compresses what another one retrieves
+  (LangChain 1.x's replacement-free ``ContextualCompressionRetriever``).
 - Backends (:class:`CompressionBackend`): ``lexical`` (BM25, no model), ``embedding``
   (MiniLM sentence relevance), ``learned`` (one MiniLM pass and a trained evidence head);
   experimental: ``selective`` (contrastive LM relevance), ``llmlingua`` /
@@ -19,9 +21,11 @@ from green_chain.compression.backends.base import CompressionBackend
 from green_chain.compression.budget import FitResult, fit_budget, tolerance
 from green_chain.compression.core import CompressionResult
 from green_chain.compression.documents import GreenDocumentCompressor
+from green_chain.compression.retriever import CompressingRetriever
 from green_chain.compression.runnable import PromptCompressor, make_backend
 
 __all__ = [
+    "CompressingRetriever",
     "CompressionBackend",
     "CompressionResult",
     "FitResult",

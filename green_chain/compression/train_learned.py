@@ -119,7 +119,14 @@ def top_sentence_accuracy(backend: LearnedBackend, items: Sequence[dict[str, Any
 def fit_head(x: Any, y: Any, *, layers: Sequence[int], seed: int, c: float) -> LearnedHead:
     """Standardize and fit an L2 logistic regression (lbfgs, deterministic)."""
     import numpy as np
-    from sklearn.linear_model import LogisticRegression
+
+    try:
+        from sklearn.linear_model import LogisticRegression
+    except ImportError as exc:
+        raise ImportError(
+            f"training the learned head needs scikit-learn ({exc}): "
+            'pip install "green-chain[train]"'
+        ) from exc
 
     mean = x.mean(axis=0)
     scale = x.std(axis=0)

@@ -109,7 +109,13 @@ class LLMLinguaBackend(CompressionBackend):
     def compressor(self) -> Any:
         """The :class:`OfflineLLMLingua` instance (built on first use)."""
         if self._compressor is None:
-            from green_chain.compression.llmlingua_adapter import OfflineLLMLingua
+            try:
+                from green_chain.compression.llmlingua_adapter import OfflineLLMLingua
+            except ImportError as exc:
+                raise ImportError(
+                    f"the llmlingua backend needs the llmlingua package ({exc}): "
+                    'pip install "green-chain[llmlingua]"'
+                ) from exc
 
             if self.mode == "llmlingua2":
                 assert self.model_path is not None
