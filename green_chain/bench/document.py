@@ -122,8 +122,12 @@ def build_document(
     projection: Any = None,
     projection_spec: str | None = None,
     command: Sequence[str] | None = None,
+    git: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The results document: overall, one entry per scenario (summary + records), provenance."""
+    """The results document: overall, one entry per scenario (summary + records), provenance.
+
+    ``git`` is the code's :func:`git_state` taken when the run *started* (default: now).
+    """
     g_per_j, carbon_info = carbon_g_per_j()
     cheap_names = {components_versions.get("cheap", "")}
     scenarios: dict[str, Any] = {}
@@ -143,7 +147,7 @@ def build_document(
             "machine": machine(),
             "meters": meters,
             "carbon": carbon_info,
-            "git": git_state(),
+            "git": git if git is not None else git_state(),
         },
         "overall": overall(list(scenarios.values())),
         "scenarios": scenarios,

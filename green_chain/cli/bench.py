@@ -463,6 +463,9 @@ def run(
         f"({plan.data_source}), results -> {plan.out}",
         file=sys.stderr,
     )
+    from green_chain.bench.document import git_state
+
+    git = git_state()  # the code that runs, before a long run can see a later commit
     started = time.monotonic()
     components.warm_up()
     if executor is not None:
@@ -496,6 +499,7 @@ def run(
         meters=_meters(monitor),
         projection=plan.projection,
         projection_spec=plan.projection_spec,
+        git=git,
     )
     doc["data_source"] = {
         "source": plan.data_source,
