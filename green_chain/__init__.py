@@ -9,8 +9,10 @@ The most used names are importable from the top level; they load lazily, so
 - optimizers: :class:`PromptCompressor`, :class:`GreenDocumentCompressor`,
   :class:`RelevantHistory`, :func:`relevant_history` (configured by a
   :class:`HistoryPolicy`), :class:`BudgetedExampleSelector`
-- routing: :class:`RoutedChatModel`, :class:`EnergyRouter`
-- agent middleware: :class:`RelevantHistoryMiddleware`, :class:`EnergyRouterMiddleware`
+- routing: :class:`RoutedChatModel`, :class:`EnergyRouter`, :class:`ExampleClassifier`
+- response budgets: :class:`ResponseBudget`
+- agent middleware: :class:`RelevantHistoryMiddleware`, :class:`EnergyRouterMiddleware`,
+  :class:`ResponseBudgetMiddleware`
 """
 
 from __future__ import annotations
@@ -39,8 +41,11 @@ _LAZY = {
     "BudgetedExampleSelector": "green_chain.selection",
     "RoutedChatModel": "green_chain.routing",
     "EnergyRouter": "green_chain.routing",
+    "ExampleClassifier": "green_chain.routing",
+    "ResponseBudget": "green_chain.response",
     "RelevantHistoryMiddleware": "green_chain.middleware",
     "EnergyRouterMiddleware": "green_chain.middleware",
+    "ResponseBudgetMiddleware": "green_chain.middleware",
 }
 
 __all__ = ["__version__", *_LAZY]

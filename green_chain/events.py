@@ -25,6 +25,8 @@ logger = logging.getLogger(__name__)
 OPTIMIZER_TOKENS_EVENT = "green_chain.optimizer_tokens"
 #: Event name for a router's decision.
 ROUTING_DECISION_EVENT = "green_chain.routing_decision"
+#: Event name for a response budget's outcome (budget bound, whether the answer hit it).
+RESPONSE_BUDGET_EVENT = "green_chain.response_budget"
 
 
 def _dispatch(name: str, data: dict[str, Any], config: RunnableConfig | None) -> bool:
@@ -122,3 +124,32 @@ async def apublish_routing_decision(
 ) -> bool:
     """Async twin of :func:`publish_routing_decision`."""
     return await _adispatch(ROUTING_DECISION_EVENT, dict(decision), config)
+
+
+def publish_response_budget(
+    outcome: dict[str, Any], *, config: RunnableConfig | None = None
+) -> bool:
+    """Publish a response budget's outcome for the model call that just ended.
+
+    Dispatch it from the run that made the call, right after the call: the
+    handler stores it on that run's latest finished model-call descendant
+    (``RunRecord.response_budget``). Never raises.
+    """
+    try:
+        payload = dict(outcome)
+    except Exception:
+        logger.debug("response budget outcome is not a mapping", exc_info=True)
+        return False
+    return _dispatch(RESPONSE_BUDGET_EVENT, payload, config)
+
+
+async def apublish_response_budget(
+    outcome: dict[str, Any], *, config: RunnableConfig | None = None
+) -> bool:
+    """Async twin of :func:`publish_response_budget`."""
+    try:
+        payload = dict(outcome)
+    except Exception:
+        logger.debug("response budget outcome is not a mapping", exc_info=True)
+        return False
+    return await _adispatch(RESPONSE_BUDGET_EVENT, payload, config)

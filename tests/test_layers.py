@@ -20,7 +20,8 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "memory": frozenset({"models"}),
     "selection": frozenset({"memory", "models"}),
     "routing": frozenset({"models", "energy"}),
-    "middleware": frozenset({"memory", "routing"}),
+    "response": frozenset({"models", "routing"}),
+    "middleware": frozenset({"memory", "routing", "response"}),
     "bench": frozenset(
         {"energy", "callbacks", "models", "compression", "memory", "selection", "routing"}
     ),
@@ -34,6 +35,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
             "memory",
             "selection",
             "routing",
+            "response",
             "middleware",
             "bench",
             "testing",

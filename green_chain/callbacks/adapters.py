@@ -18,9 +18,13 @@ from uuid import UUID
 from langchain_core.callbacks import BaseCallbackHandler
 
 from green_chain.callbacks.lifecycle import RunStart
-from green_chain.events import OPTIMIZER_TOKENS_EVENT, ROUTING_DECISION_EVENT
+from green_chain.events import (
+    OPTIMIZER_TOKENS_EVENT,
+    RESPONSE_BUDGET_EVENT,
+    ROUTING_DECISION_EVENT,
+)
 
-_EVENTS = (OPTIMIZER_TOKENS_EVENT, ROUTING_DECISION_EVENT)
+_EVENTS = (OPTIMIZER_TOKENS_EVENT, ROUTING_DECISION_EVENT, RESPONSE_BUDGET_EVENT)
 
 
 def _name(serialized: Mapping[str, Any] | None, kwargs: Mapping[str, Any], default: str) -> str:

@@ -24,7 +24,11 @@ from green_chain.callbacks.usage import (
 )
 from green_chain.energy.measurement import Reading
 from green_chain.energy.monitor import energy_between
-from green_chain.events import OPTIMIZER_TOKENS_EVENT, ROUTING_DECISION_EVENT
+from green_chain.events import (
+    OPTIMIZER_TOKENS_EVENT,
+    RESPONSE_BUDGET_EVENT,
+    ROUTING_DECISION_EVENT,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -172,17 +176,36 @@ def checked_event(name: str, data: Any) -> dict[str, Any] | None:
 
 
 def add_event(run: Run, name: str, payload: dict[str, Any]) -> None:
-    """Keep an event dispatched inside ``run``: a routing decision, or optimizer tokens.
+    """Keep an event dispatched inside ``run``: a routing decision, a response budget's
+    outcome, or optimizer tokens.
 
+    A response budget's outcome goes on the model call it reports on: the latest
+    model-call run under ``run`` (it is dispatched right after that call).
     Optimizer events are listed in ``published_events``; well-formed ones also
     wait as *pending* for the next model call (the ETR join rule).
     """
     if name == ROUTING_DECISION_EVENT:
         run.record.routing = payload
         return
+    if name == RESPONSE_BUDGET_EVENT:
+        latest_model_call(run).record.response_budget = payload
+        return
     run.record.published_events.append(payload)
     if "error" not in payload:
         run.pending = [*(run.pending or []), payload]
+
+
+def latest_model_call(run: Run) -> Run:
+    """The last-started model-call run under ``run`` (``run`` itself when none)."""
+    for other in reversed(run.tree.runs):
+        if other.record.run_type not in MODEL_RUN_TYPES:
+            continue
+        ancestor: Run | None = other
+        while ancestor is not None and ancestor is not run:
+            ancestor = ancestor.parent
+        if ancestor is run:
+            return other
+    return run
 
 
 def consume_pending(run: Run) -> None:

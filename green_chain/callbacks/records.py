@@ -122,6 +122,7 @@ class RunRecord:
     tokens_saved: int | None = None
     etr: float | None = None
     routing: dict[str, Any] | None = None
+    response_budget: dict[str, Any] | None = None
     score: float | None = None
     handler_error: str | None = None
     energy_basis: str | None = None

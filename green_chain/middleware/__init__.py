@@ -2,6 +2,7 @@
 
 - :class:`RelevantHistoryMiddleware`: relevance-filtered history per model call.
 - :class:`EnergyRouterMiddleware`: cheap-vs-large model choice per model call.
+- :class:`ResponseBudgetMiddleware`: a predicted answer budget per model call.
 
 They need the ``agents`` extra (``pip install "green-chain[agents]"``); the names
 load lazily so ``import green_chain.middleware`` works without langchain.
@@ -15,6 +16,7 @@ from typing import Any
 _LAZY = {
     "RelevantHistoryMiddleware": "green_chain.middleware.history",
     "EnergyRouterMiddleware": "green_chain.middleware.routing",
+    "ResponseBudgetMiddleware": "green_chain.middleware.response",
 }
 
 __all__ = list(_LAZY)

@@ -5,6 +5,8 @@
 - Scorers (P(a cheaper model is good enough)): :class:`EmbeddingScorer`,
   :class:`CascadeScorer`, :class:`HeuristicScorer`, behind :class:`RouteScorer`.
 - :func:`label_requests` and :func:`calibrate` to train scorers and pick thresholds.
+- A first tier with no LLM: :class:`ExampleClassifier` (protocol :class:`TierAnswer`),
+  passed as ``first_tier=`` to either router.
 - The agent middleware lives in :mod:`green_chain.middleware.routing`.
 """
 
@@ -16,6 +18,7 @@ from green_chain.routing.calibration import (
 )
 from green_chain.routing.cascade import CascadeScorer, logprob_confidence
 from green_chain.routing.chat_model import RoutedChatModel
+from green_chain.routing.classifier import ClassifierCalibration, ExampleClassifier
 from green_chain.routing.decision import RoutingDecision, RoutingPolicy, choose
 from green_chain.routing.embedding_scorer import EmbeddingScorer
 from green_chain.routing.labels import LabelledRequests, label_requests, labels_from_quality
@@ -27,20 +30,24 @@ from green_chain.routing.scorers import (
     as_messages,
     conversation_text,
 )
+from green_chain.routing.tier import TierAnswer
 
 __all__ = [
     "CalibrationResult",
     "CascadeScorer",
+    "ClassifierCalibration",
     "CurvePoint",
     "EmbeddingScorer",
     "EmptyRequestError",
     "EnergyRouter",
+    "ExampleClassifier",
     "HeuristicScorer",
     "LabelledRequests",
     "RouteScorer",
     "RoutedChatModel",
     "RoutingDecision",
     "RoutingPolicy",
+    "TierAnswer",
     "as_messages",
     "calibrate",
     "choose",

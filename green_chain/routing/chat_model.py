@@ -7,6 +7,11 @@ with the chosen model's call as its child run; the decision is published as the
 custom event ``green_chain.routing_decision`` on the router's run and stored in
 ``response_metadata["routing"]`` of the answer.
 
+``first_tier``: a runnable tried before any candidate (e.g.
+:class:`~green_chain.routing.classifier.ExampleClassifier`, protocol in
+:mod:`green_chain.routing.tier`); its answer comes back as an ``AIMessage`` and
+no model is called. With a first tier, ``stream`` yields the answer as one chunk.
+
 Force a candidate with ``invoke(..., route_to="name")`` or LangChain's per-call model
 override ``invoke(..., model="name")`` (unknown names raise a ``KeyError`` listing the
 candidates).
@@ -35,6 +40,7 @@ from green_chain.events import apublish_routing_decision, publish_routing_decisi
 from green_chain.routing.decision import RoutingDecision, RoutingPolicy, unique_names
 from green_chain.routing.execute import aexecute, attach_decision, child_config, execute
 from green_chain.routing.scorers import RouteScorer, as_messages
+from green_chain.routing.tier import TierAnswer, as_tier_answer, tier_name
 
 #: Name of the router's own ``ls_provider`` when its candidates' providers differ.
 ROUTER_PROVIDER = "green_chain"
@@ -88,6 +94,15 @@ def _as_chunk(message: BaseMessage) -> BaseMessageChunk:
     return AIMessageChunk(content=message.content, response_metadata=message.response_metadata)
 
 
+def _tier_message(answer: TierAnswer) -> TierAnswer:
+    """The tier's answer as an ``AIMessage`` (content: the answer as text)."""
+    if not answer.answered or isinstance(answer.answer, BaseMessage):
+        return answer
+    text = answer.answer if isinstance(answer.answer, str) else json.dumps(answer.answer)
+    message = AIMessage(content=text, response_metadata={"finish_reason": "stop"})
+    return TierAnswer(message, answer.confidence, answer.threshold, answer.label, answer.reason)
+
+
 class RoutedChatModel(BaseChatModel):
     """Route each request among chat models ordered cheapest to largest.
 
@@ -103,6 +118,8 @@ class RoutedChatModel(BaseChatModel):
             ``projected``.
         names: Candidate names (default: each model's ``model_name``/``model``).
         token_model: Tokenizer name for the prompt-token count (default: largest).
+        first_tier: A runnable tried first, used when it answers (no LLM called).
+
         temperature, max_tokens, stop, timeout: LangChain's standard parameters; when set
             (not ``None``) they are passed to every candidate call (``max_tokens`` caps the
             generated tokens, ``timeout`` is in seconds); per-call values win.
@@ -121,6 +138,7 @@ class RoutedChatModel(BaseChatModel):
     energy_curves: dict[str, Any] | None = None
     names: list[str] | None = None
     token_model: str | None = None
+    first_tier: Runnable[Any, Any] | None = None
     temperature: float | None = Field(default=None, ge=0.0)
     max_tokens: int | None = Field(default=None, ge=1)
     stop: list[str] | None = None
@@ -259,7 +277,15 @@ class RoutedChatModel(BaseChatModel):
                 d.reason = MEDIA_ONLY_REASON
             publish_routing_decision(d.to_dict(), config=config)
 
-        return execute(self._policy, messages, call, publish, route_to=route_to)
+        tier = None
+        if self.first_tier is not None:
+            first = self.first_tier
+
+            def ask() -> TierAnswer:
+                return _tier_message(as_tier_answer(first.invoke(messages, config)))
+
+            tier = (tier_name(first), ask)
+        return execute(self._policy, messages, call, publish, route_to=route_to, tier=tier)
 
     def _generate(
         self,
@@ -282,7 +308,7 @@ class RoutedChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        if self.scorer.needs_response:  # the answer exists already: one chunk
+        if self.scorer.needs_response or self.first_tier is not None:  # one chunk
             message, decision = self._route(messages, stop, run_manager, kwargs)
             yield ChatGenerationChunk(message=_as_chunk(attach_decision(message, decision)))
             return
@@ -333,7 +359,15 @@ class RoutedChatModel(BaseChatModel):
                 d.reason = MEDIA_ONLY_REASON
             await apublish_routing_decision(d.to_dict(), config=config)
 
-        return await aexecute(self._policy, messages, call, publish, route_to=route_to)
+        tier = None
+        if self.first_tier is not None:
+            first = self.first_tier
+
+            async def ask() -> TierAnswer:
+                return _tier_message(as_tier_answer(await first.ainvoke(messages, config)))
+
+            tier = (tier_name(first), ask)
+        return await aexecute(self._policy, messages, call, publish, route_to=route_to, tier=tier)
 
     async def _agenerate(
         self,
@@ -356,7 +390,7 @@ class RoutedChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        if self.scorer.needs_response:
+        if self.scorer.needs_response or self.first_tier is not None:
             message, decision = await self._aroute(messages, stop, run_manager, kwargs)
             yield ChatGenerationChunk(message=_as_chunk(attach_decision(message, decision)))
             return

@@ -98,6 +98,11 @@ def choose(probabilities: Sequence[float], thresholds: Sequence[float]) -> int:
 class RoutingDecision:
     """One routing decision, as recorded on the run.
 
+    With a first tier (:mod:`green_chain.routing.tier`) the ``first_tier*`` fields
+    record its name, calibrated confidence, threshold, label and whether it
+    answered; when it answered, ``chosen_model`` is the tier's name and
+    ``chosen_index`` is ``-1`` (no candidate model was called).
+
     ``predicted_energy_j`` maps each candidate with a fitted curve to E(n) at the
     request's prompt tokens; those figures are ``projected`` (a model of energy,
     not a measurement).
@@ -119,6 +124,12 @@ class RoutingDecision:
     predicted_saving_j: float | None = None
     scorer_error: str | None = None
     cascade_calls: list[str] = field(default_factory=list)
+    first_tier: str | None = None
+    first_tier_answered: bool = False
+    first_tier_confidence: float | None = None
+    first_tier_threshold: float | None = None
+    first_tier_label: str | None = None
+    first_tier_reason: str | None = None
 
     @property
     def score(self) -> float | None:
@@ -222,6 +233,20 @@ class RoutingPolicy:
             predicted_energy_j=predicted,
             predicted_energy_source="; ".join(sources),
         )
+
+    def note_tier(self, decision: RoutingDecision, name: str, answer: Any) -> RoutingDecision:
+        """Record a first tier's outcome (a ``TierAnswer``); chooses the tier if it answered."""
+        decision.first_tier = name
+        decision.first_tier_answered = bool(answer.answered)
+        decision.first_tier_confidence = answer.confidence
+        decision.first_tier_threshold = answer.threshold
+        decision.first_tier_label = answer.label
+        decision.first_tier_reason = answer.reason
+        if answer.answered:
+            decision.chosen_index = -1
+            decision.chosen_model = name
+            decision.reason = f"first tier {name} answered: {answer.reason}"
+        return decision
 
     def set_choice(self, decision: RoutingDecision, index: int, reason: str) -> RoutingDecision:
         decision.chosen_index = index

@@ -11,6 +11,7 @@ is kept: it is never generated twice.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -19,6 +20,9 @@ from langchain_core.messages import BaseMessage
 from langchain_core.runnables import RunnableConfig
 
 from green_chain.routing.decision import RoutingDecision, RoutingPolicy
+from green_chain.routing.tier import TierAnswer
+
+logger = logging.getLogger(__name__)
 
 
 def output_message(output: Any) -> BaseMessage:
@@ -53,6 +57,17 @@ def _start(
     return policy.set_choice(policy.new_decision(messages), index, f"selected by name {route_to!r}")
 
 
+def _declined(exc: Exception) -> TierAnswer:
+    logger.warning("first tier failed; routing to the LLM tiers: %s", exc)
+    return TierAnswer(reason=f"first tier failed ({type(exc).__name__}: {exc})")
+
+
+def _with_tier(
+    decision: RoutingDecision, policy: RoutingPolicy, tier: TierAnswer | None, name: str
+) -> RoutingDecision:
+    return policy.note_tier(decision, name, tier) if tier is not None else decision
+
+
 def execute(
     policy: RoutingPolicy,
     messages: Sequence[BaseMessage],
@@ -60,11 +75,36 @@ def execute(
     publish: Callable[[RoutingDecision], Any],
     *,
     route_to: str | None = None,
+    tier: tuple[str, Callable[[], TierAnswer]] | None = None,
 ) -> tuple[Any, RoutingDecision]:
     """Route one request synchronously; returns (output of the chosen model, decision)."""
+    asked: TierAnswer | None = None
+    if tier is not None and route_to is None:
+        try:
+            asked = tier[1]()
+        except Exception as exc:  # a failing first tier declines
+            asked = _declined(exc)
+        if asked.answered:
+            decision = policy.note_tier(policy.new_decision(messages), tier[0], asked)
+            publish(decision)
+            return asked.answer, decision
+    return _execute(policy, messages, call, publish, route_to, asked, tier)
+
+
+def _execute(
+    policy: RoutingPolicy,
+    messages: Sequence[BaseMessage],
+    call: Callable[[int], Any],
+    publish: Callable[[RoutingDecision], Any],
+    route_to: str | None,
+    asked: TierAnswer | None,
+    tier: tuple[str, Any] | None,
+) -> tuple[Any, RoutingDecision]:
+    name = tier[0] if tier is not None else ""
     decision = _start(policy, messages, route_to)
     if decision is None and policy.scorer.needs_response:
         decision = policy.new_decision(messages)
+        _with_tier(decision, policy, asked, name)
         for i in range(policy.n_cheaper):
             output = call(i)
             if policy.cascade_check(decision, i, messages, output_message(output)):
@@ -73,7 +113,7 @@ def execute(
         policy.cascade_final(decision)
     elif decision is None:
         decision = policy.decide(messages)
-    publish(decision)
+    publish(_with_tier(decision, policy, asked, name))
     return call(decision.chosen_index), decision
 
 
@@ -84,11 +124,24 @@ async def aexecute(
     publish: Callable[[RoutingDecision], Awaitable[Any]],
     *,
     route_to: str | None = None,
+    tier: tuple[str, Callable[[], Awaitable[TierAnswer]]] | None = None,
 ) -> tuple[Any, RoutingDecision]:
     """Async twin of :func:`execute`."""
+    asked: TierAnswer | None = None
+    name = tier[0] if tier is not None else ""
+    if tier is not None and route_to is None:
+        try:
+            asked = await tier[1]()
+        except Exception as exc:
+            asked = _declined(exc)
+        if asked.answered:
+            answered = policy.note_tier(policy.new_decision(messages), name, asked)
+            await publish(answered)
+            return asked.answer, answered
     decision = _start(policy, messages, route_to)
     if decision is None and policy.scorer.needs_response:
         decision = policy.new_decision(messages)
+        _with_tier(decision, policy, asked, name)
         for i in range(policy.n_cheaper):
             output = await call(i)
             if policy.cascade_check(decision, i, messages, output_message(output)):
@@ -97,7 +150,7 @@ async def aexecute(
         policy.cascade_final(decision)
     elif decision is None:
         decision = policy.decide(messages)
-    await publish(decision)
+    await publish(_with_tier(decision, policy, asked, name))
     return await call(decision.chosen_index), decision
 
 

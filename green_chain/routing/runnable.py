@@ -7,6 +7,10 @@ receives the *original* input. Each call is one chain run named ``EnergyRouter``
 with the chosen route as its child run; the decision is published on that run and,
 when the output is a message (or ``{"raw": message}``), stored in its
 ``response_metadata["routing"]``.
+
+``first_tier``: a runnable tried first with the original input (protocol in
+:mod:`green_chain.routing.tier`); when it answers, its answer is returned as is
+and no route is called.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from green_chain.events import apublish_routing_decision, publish_routing_decisi
 from green_chain.routing.decision import RoutingDecision, RoutingPolicy, unique_names
 from green_chain.routing.execute import aexecute, attach_decision, execute
 from green_chain.routing.scorers import RouteScorer, as_messages
+from green_chain.routing.tier import TierAnswer, as_tier_answer, tier_name
 
 
 class EnergyRouter(Runnable[Any, Any]):
@@ -36,6 +41,7 @@ class EnergyRouter(Runnable[Any, Any]):
         scorer, threshold, energy_curves, token_model: As for ``RoutedChatModel``.
         names: Route names (default: each route's model name).
         input_to_messages: Reads an input as chat messages for the scorer.
+        first_tier: A runnable tried first, used when it answers (no route called).
 
     Call with ``config={"configurable": {"route_to": name}}`` to force a route.
     """
@@ -50,6 +56,7 @@ class EnergyRouter(Runnable[Any, Any]):
         names: Sequence[str] | None = None,
         token_model: str | None = None,
         input_to_messages: Callable[[Any], Sequence[BaseMessage]] | None = None,
+        first_tier: Runnable[Any, Any] | None = None,
     ) -> None:
         if len(routes) < 2:
             raise ValueError(
@@ -68,6 +75,7 @@ class EnergyRouter(Runnable[Any, Any]):
             router="EnergyRouter",
         )
         self.input_to_messages = input_to_messages or as_messages
+        self.first_tier = first_tier
 
     @property
     def names(self) -> list[str]:
@@ -93,8 +101,16 @@ class EnergyRouter(Runnable[Any, Any]):
         def publish(d: RoutingDecision) -> None:
             publish_routing_decision(d.to_dict(), config=child)
 
+        tier = None
+        if self.first_tier is not None:
+            first = self.first_tier
+
+            def ask() -> TierAnswer:
+                return as_tier_answer(first.invoke(input, child))
+
+            tier = (tier_name(first), ask)
         output, decision = execute(
-            self.policy, messages, call, publish, route_to=self._route_to(config)
+            self.policy, messages, call, publish, route_to=self._route_to(config), tier=tier
         )
         return attach_decision(output, decision)
 
@@ -110,8 +126,16 @@ class EnergyRouter(Runnable[Any, Any]):
         async def publish(d: RoutingDecision) -> None:
             await apublish_routing_decision(d.to_dict(), config=child)
 
+        tier = None
+        if self.first_tier is not None:
+            first = self.first_tier
+
+            async def ask() -> TierAnswer:
+                return as_tier_answer(await first.ainvoke(input, child))
+
+            tier = (tier_name(first), ask)
         output, decision = await aexecute(
-            self.policy, messages, call, publish, route_to=self._route_to(config)
+            self.policy, messages, call, publish, route_to=self._route_to(config), tier=tier
         )
         return attach_decision(output, decision)
 

@@ -6,7 +6,10 @@
 * :class:`FakeNVML` - a fake ``pynvml`` module (counters, power, errors, pre-Volta).
 * :class:`FakePowercapTree` - builds a fake ``/sys/class/powercap`` RAPL tree.
 * :class:`BagOfWordsEmbeddings` - deterministic hashed bag-of-words embeddings
-  (:mod:`green_chain.testing.embeddings`).
+  (:mod:`green_chain.testing.embeddings`), recording texts embedded and batch sizes.
+* :class:`ScriptedChatModel` - a chat model replaying scripted replies (then a
+  ``default``), recording each call's messages, kwargs, ``stop`` and bound tools, with a
+  ``with_structured_output`` that parses the reply (:mod:`green_chain.testing.models`).
 * :mod:`green_chain.testing.bench` - fake components and a tiny data folder for the
   benchmark library (``make_components``, ``write_tiny_data``).
 
@@ -19,8 +22,8 @@ Typical use::
     meter = FakeMeterBackend(["gpu:0"])
     monitor = EnergyMonitor([meter], clock=clock)
 
-The LangChain-based doubles (``ScriptedChatModel``, ``ai_message``, ``tool_call`` of
-:mod:`green_chain.testing.models`, and ``BagOfWordsEmbeddings``) load on first access.
+The LangChain-based doubles (``ScriptedChatModel``, ``FakeOpenAIChatModel``,
+``ai_message``, ``tool_call`` of :mod:`green_chain.testing.models`, and ``BagOfWordsEmbeddings``) load on first access.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from green_chain.testing.meters import FakeMeterBackend
 
 #: Lazily loaded names -> their module (they import langchain-core).
 _LAZY = {
+    "FakeOpenAIChatModel": "green_chain.testing.models",
     "ScriptedChatModel": "green_chain.testing.models",
     "ai_message": "green_chain.testing.models",
     "tool_call": "green_chain.testing.models",
@@ -46,6 +50,7 @@ __all__ = [
     "FakeGPU",
     "FakeMeterBackend",
     "FakeNVML",
+    "FakeOpenAIChatModel",
     "FakePowercapTree",
     "FakeZone",
     "ScriptedChatModel",

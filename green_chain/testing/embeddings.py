@@ -18,7 +18,13 @@ class BagOfWordsEmbeddings(Embeddings):
 
     Args:
         dim: Vector size.
-        stop_words: Words ignored (common English function words by default).
+        stop_words: Words ignored (common English function words by default;
+            ``frozenset()`` keeps every word).
+
+    Attributes:
+        calls: Number of texts embedded so far, documents and queries (to test caching).
+        batch_sizes: Per ``embed_documents`` call, the number of texts it was given (to
+            test batching: ``len(batch_sizes)`` calls, ``max(batch_sizes)`` largest batch).
     """
 
     DEFAULT_STOP_WORDS = frozenset(
@@ -63,7 +69,8 @@ class BagOfWordsEmbeddings(Embeddings):
             raise ValueError(f"dim must be >= 1, got {dim}")
         self.dim = dim
         self.stop_words = self.DEFAULT_STOP_WORDS if stop_words is None else stop_words
-        self.calls = 0  # number of texts embedded (to test caching)
+        self.calls = 0
+        self.batch_sizes: list[int] = []
 
     def _embed(self, text: str) -> list[float]:
         self.calls += 1
@@ -74,6 +81,7 @@ class BagOfWordsEmbeddings(Embeddings):
         return vec
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        self.batch_sizes.append(len(texts))
         return [self._embed(t) for t in texts]
 
     def embed_query(self, text: str) -> list[float]:

@@ -1,16 +1,15 @@
-"""Fakes for the compression tests: token counters, embeddings, generated text.
+"""Helpers for the compression tests: token counters, embeddings, generated text.
 
 The tiny random causal LM (``tiny_lm``) is the shared one of ``tests/conftest.py``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
-import re
 
 import pytest
-from langchain_core.embeddings import Embeddings
+
+from green_chain.testing.embeddings import BagOfWordsEmbeddings
 
 WORDS = [
     "the",
@@ -74,32 +73,14 @@ def char_count(text: str) -> int:
     return math.ceil(len(text.strip()) / 4)
 
 
-class FakeEmbeddings(Embeddings):
-    """Deterministic bag-of-words embeddings (hashed words, 64 dims)."""
-
-    dim = 64
-
-    def __init__(self) -> None:
-        self.calls: list[int] = []
-
-    def _vec(self, text: str) -> list[float]:
-        v = [0.0] * self.dim
-        for w in re.findall(r"\w+", text.lower()):
-            h = int(hashlib.md5(w.encode()).hexdigest(), 16)
-            v[h % self.dim] += 1.0
-        return v
-
-    def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        self.calls.append(len(texts))
-        return [self._vec(t) for t in texts]
-
-    def embed_query(self, text: str) -> list[float]:
-        return self._vec(text)
+def word_embeddings() -> BagOfWordsEmbeddings:
+    """The shipped hashed bag-of-words embeddings, 64 dims, keeping every word."""
+    return BagOfWordsEmbeddings(dim=64, stop_words=frozenset())
 
 
 @pytest.fixture
-def fake_embeddings() -> FakeEmbeddings:
-    return FakeEmbeddings()
+def fake_embeddings() -> BagOfWordsEmbeddings:
+    return word_embeddings()
 
 
 def make_text(n_words: int, seed: int = 0) -> str:

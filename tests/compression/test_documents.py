@@ -6,7 +6,7 @@ from typing import Any
 from uuid import UUID
 
 import pytest
-from conftest import FakeEmbeddings, make_text, word_count
+from conftest import make_text, word_count, word_embeddings
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.documents import Document
 
@@ -16,7 +16,7 @@ from green_chain.compression.backends.embedding import EmbeddingBackend
 
 def _gdc(rate: float = 0.4) -> GreenDocumentCompressor:
     pc = PromptCompressor(
-        EmbeddingBackend(FakeEmbeddings()), rate=rate, token_counter=word_count, min_tokens=20
+        EmbeddingBackend(word_embeddings()), rate=rate, token_counter=word_count, min_tokens=20
     )
     return GreenDocumentCompressor(compressor=pc)
 
@@ -82,5 +82,5 @@ def test_backend_name_is_accepted() -> None:
 
 
 def test_backend_instance_is_accepted() -> None:
-    gdc = GreenDocumentCompressor(compressor=EmbeddingBackend(FakeEmbeddings()))
+    gdc = GreenDocumentCompressor(compressor=EmbeddingBackend(word_embeddings()))
     assert gdc.compressor.backend.name == "embedding"

@@ -6,7 +6,7 @@ from typing import Any
 from uuid import UUID
 
 import pytest
-from conftest import FakeEmbeddings, make_text, word_count
+from conftest import make_text, word_count, word_embeddings
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
@@ -46,7 +46,7 @@ class Runs(BaseCallbackHandler):
 
 def _retriever(docs: list[Document] = DOCS) -> CompressingRetriever:
     pc = PromptCompressor(
-        EmbeddingBackend(FakeEmbeddings()), rate=0.4, token_counter=word_count, min_tokens=20
+        EmbeddingBackend(word_embeddings()), rate=0.4, token_counter=word_count, min_tokens=20
     )
     return CompressingRetriever(
         base_retriever=ListRetriever(docs=docs), compressor=GreenDocumentCompressor(compressor=pc)
@@ -76,7 +76,7 @@ async def test_async_and_empty() -> None:
 
 
 def test_any_runnable_retriever_and_bad_input() -> None:
-    pc = PromptCompressor(EmbeddingBackend(FakeEmbeddings()), rate=0.4, token_counter=word_count)
+    pc = PromptCompressor(EmbeddingBackend(word_embeddings()), rate=0.4, token_counter=word_count)
     r = CompressingRetriever(
         base_retriever=RunnableLambda(lambda q: list(DOCS)),
         compressor=GreenDocumentCompressor(compressor=pc),

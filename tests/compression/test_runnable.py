@@ -6,7 +6,7 @@ from typing import Any
 from uuid import UUID
 
 import pytest
-from conftest import FakeEmbeddings, make_text, word_count
+from conftest import make_text, word_count, word_embeddings
 from langchain_core.callbacks import AsyncCallbackHandler, BaseCallbackHandler
 from langchain_core.documents import Document
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
@@ -16,12 +16,13 @@ from langchain_core.runnables import RunnableLambda
 from green_chain.compression import CompressionBackend, PromptCompressor, tolerance
 from green_chain.compression.backends.embedding import EmbeddingBackend
 from green_chain.events import OPTIMIZER_TOKENS_EVENT
+from green_chain.testing.embeddings import BagOfWordsEmbeddings
 
 
 def make(
-    rate: float | None = 0.5, fake: FakeEmbeddings | None = None, **kw: Any
+    rate: float | None = 0.5, fake: BagOfWordsEmbeddings | None = None, **kw: Any
 ) -> PromptCompressor:
-    backend = EmbeddingBackend(fake or FakeEmbeddings())
+    backend = EmbeddingBackend(fake or word_embeddings())
     kw.setdefault("token_counter", word_count)
     return PromptCompressor(backend, rate=rate, min_tokens=20, **kw)
 
@@ -56,7 +57,7 @@ def test_target_tokens_budget() -> None:
 
 def test_min_tokens_passes_unchanged() -> None:
     short = "just a few words here ."
-    c = PromptCompressor(EmbeddingBackend(FakeEmbeddings()), token_counter=word_count)
+    c = PromptCompressor(EmbeddingBackend(word_embeddings()), token_counter=word_count)
     assert c.invoke(short) == short
 
 
@@ -125,7 +126,7 @@ def test_image_parts_pass_untouched() -> None:
 
 
 def test_dict_keys_and_question() -> None:
-    fake = FakeEmbeddings()
+    fake = word_embeddings()
     inp = {"context": TEXT, "question": "paris tower", "other": TEXT}
     out = make(fake=fake).invoke(inp)
     assert out["question"] == "paris tower" and out["other"] == TEXT
@@ -198,11 +199,11 @@ async def test_ainvoke_publishes_event() -> None:
 
 
 def test_long_input_embedded_in_batches() -> None:
-    fake = FakeEmbeddings()
+    fake = word_embeddings()
     c = PromptCompressor(EmbeddingBackend(fake, batch_size=64), rate=0.3, token_counter=word_count)
     text = make_text(50_000, 9)
     out = c.invoke(text)
-    assert max(fake.calls) <= 64 and len(fake.calls) > 10
+    assert max(fake.batch_sizes) <= 64 and len(fake.batch_sizes) > 10
     assert_rate(text, out, 0.3)
 
 

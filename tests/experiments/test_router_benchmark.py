@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
 import random
 
-import numpy as np
 import pytest
-from langchain_core.embeddings import Embeddings
 
 from green_chain.energy.monitor import EnergyMonitor
 from green_chain.experiments.router import (
@@ -20,21 +17,8 @@ from green_chain.experiments.router import (
     f1_score,
     load_items,
 )
+from green_chain.testing.embeddings import BagOfWordsEmbeddings
 from green_chain.testing.meters import FakeMeterBackend
-
-
-class WordEmbeddings(Embeddings):
-    def _one(self, text: str) -> list[float]:
-        v = np.zeros(32)
-        for w in text.lower().split():
-            v[int(hashlib.md5(w.encode()).hexdigest(), 16) % 32] += 1.0
-        return v.tolist()
-
-    def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        return [self._one(t) for t in texts]
-
-    def embed_query(self, text: str) -> list[float]:
-        return self._one(text)
 
 
 def test_em_f1() -> None:
@@ -75,7 +59,12 @@ def test_evaluate_saves_energy_at_the_floor_with_scripted_results() -> None:
         LARGE: {"train": _results(train, False), "test": _results(test, False)},
     }
     monitor = EnergyMonitor([FakeMeterBackend()])
-    reports = {r.scorer: r for r in evaluate(train, test, res, 0.95, monitor, WordEmbeddings())}
+    reports = {
+        r.scorer: r
+        for r in evaluate(
+            train, test, res, 0.95, monitor, BagOfWordsEmbeddings(dim=32, stop_words=frozenset())
+        )
+    }
     assert set(reports) == {"heuristic", "embedding:logistic", "cascade", "oracle (test labels)"}
     # oracle: half the items go cheap at full quality: 1 - (20*1 + 20*2) / 80 = 25% saved
     assert reports["oracle (test labels)"].energy_saved_pct == pytest.approx(25.0)

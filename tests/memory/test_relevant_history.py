@@ -9,7 +9,6 @@ from uuid import UUID
 import pytest
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.chat_history import InMemoryChatMessageHistory
-from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import (
     AIMessage,
     BaseMessage,
@@ -28,6 +27,7 @@ from green_chain.memory import (
 )
 from green_chain.memory.messages import message_tokens
 from green_chain.testing.embeddings import BagOfWordsEmbeddings
+from green_chain.testing.models import ScriptedChatModel
 
 
 def words(text: str) -> int:
@@ -284,7 +284,7 @@ async def test_async_publishes_token_counts() -> None:
 
 def test_summarizer_replaces_dropped_messages_inside_the_history_run() -> None:
     rec = Recorder()
-    model = GenericFakeChatModel(messages=iter([AIMessage("user has a dog named rex")]))
+    model = ScriptedChatModel(responses=["user has a dog named rex"])
     history = make(60, summarizer=model, summary_max_tokens=20, recency_weight=1.0, keep_last=0)
     out = history.invoke(conversation(), config={"callbacks": [rec]})
     summaries = [m for m in out if "Summary of the earlier conversation" in m.text]
@@ -297,9 +297,10 @@ def test_summarizer_replaces_dropped_messages_inside_the_history_run() -> None:
 
 
 def test_no_summary_when_nothing_is_dropped() -> None:
-    model = GenericFakeChatModel(messages=iter([AIMessage("never used")]))
+    model = ScriptedChatModel(responses=["never used"])
     msgs = conversation()
     assert make(1000, summarizer=model).invoke(msgs) == msgs
+    assert not model.calls
 
 
 GATE = [
@@ -327,7 +328,7 @@ def test_relevant_above_none_restores_recency_first() -> None:
     assert "food tips" in kept and GATE[0].text not in kept
 
 
-class TemplateCounter(GenericFakeChatModel):
+class TemplateCounter(ScriptedChatModel):
     """Counts like a chat template: words + 5 per message + 7 fixed + 20 per tool."""
 
     def get_num_tokens_from_messages(self, messages: list[BaseMessage], tools: Any = None) -> int:
@@ -340,7 +341,7 @@ def flight_tool(flight: str) -> str:
 
 
 def test_prompt_budget_counts_template_and_tools() -> None:
-    counter = TemplateCounter(messages=iter([]))
+    counter = TemplateCounter()
     msgs = conversation()
     by_messages = make(40, token_counter=counter).filter(msgs)
     assert by_messages.budget == "messages"

@@ -1,4 +1,4 @@
-"""Fakes shared by the routing tests: a recording chat model, fixed scorers, a curve."""
+"""Helpers shared by the routing tests: answering models, fixed scorers, a curve."""
 
 from __future__ import annotations
 
@@ -7,65 +7,17 @@ from typing import Any
 from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
-from langchain_core.runnables import RunnableLambda
-from langchain_core.utils.function_calling import convert_to_openai_tool
-from pydantic import Field
+from langchain_core.messages import BaseMessage
 
 from green_chain.routing import RouteScorer
+from green_chain.testing.models import ScriptedChatModel
 
 
-class FakeModel(BaseChatModel):
-    """Answers ``"<name> answer"``; records calls and bound tools."""
-
-    model_name: str
-    logprob: float | None = None
-    calls: list[Any] = Field(default_factory=list)
-    bound_tools: list[list[str]] = Field(default_factory=list)
-
-    @property
-    def _llm_type(self) -> str:
-        return "fake-routing"
-
-    def _generate(
-        self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kwargs: Any
-    ) -> ChatResult:
-        self.calls.append({"messages": messages, "kwargs": kwargs, "stop": stop})
-        meta: dict[str, Any] = {"model_name": self.model_name}
-        if self.logprob is not None:
-            meta["mean_token_logprob"] = self.logprob
-        msg = AIMessage(content=f"{self.model_name} answer", response_metadata=meta)
-        return ChatResult(generations=[ChatGeneration(message=msg)])
-
-    def bind_tools(self, tools: Sequence[Any], *, tool_choice: Any = None, **kwargs: Any) -> Any:
-        names = [convert_to_openai_tool(t)["function"]["name"] for t in tools]
-        self.bound_tools.append(names)
-        return self.bind(tools=names, **kwargs)
-
-    def with_structured_output(
-        self, schema: Any, *, include_raw: bool = False, **kwargs: Any
-    ) -> Any:
-        name = self.model_name
-
-        def parse(_: Any) -> Any:
-            self.calls.append({"structured": True})
-            out = {"model": name, "schema": getattr(schema, "__name__", str(schema))}
-            if include_raw:
-                return {
-                    "raw": AIMessage(
-                        content=name,
-                        response_metadata={"mean_token_logprob": self.logprob}
-                        if self.logprob is not None
-                        else {},
-                    ),
-                    "parsed": out,
-                    "parsing_error": None,
-                }
-            return out
-
-        return RunnableLambda(parse)
+def answering_model(name: str, logprob: float | None = None) -> ScriptedChatModel:
+    """The shipped scripted model, answering ``"<name> answer"`` to every call; with
+    ``logprob`` its replies carry ``response_metadata["mean_token_logprob"]``."""
+    meta = {} if logprob is None else {"mean_token_logprob": logprob}
+    return ScriptedChatModel(model_name=name, default=f"{name} answer", response_metadata=meta)
 
 
 class FixedScorer(RouteScorer):

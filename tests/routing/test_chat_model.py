@@ -10,7 +10,7 @@ from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import RunnableBinding
 from langchain_core.tools import tool
 from pydantic import BaseModel
-from routing_fakes import FakeModel, FixedScorer, QuadCurve, Recorder
+from routing_fakes import FixedScorer, QuadCurve, Recorder, answering_model
 
 from green_chain.events import ROUTING_DECISION_EVENT
 from green_chain.routing import (
@@ -19,10 +19,11 @@ from green_chain.routing import (
     EnergyRouter,
     RoutedChatModel,
 )
+from green_chain.testing.models import ScriptedChatModel, ai_message, tool_call
 
 
-def _models(n: int = 2) -> list[FakeModel]:
-    return [FakeModel(model_name=name) for name in ["small", "medium", "large"][-n:]]
+def _models(n: int = 2) -> list[ScriptedChatModel]:
+    return [answering_model(name) for name in ["small", "medium", "large"][-n:]]
 
 
 def test_two_models_route_by_threshold() -> None:
@@ -158,7 +159,7 @@ def test_works_in_a_chain_and_passes_stop_and_whole_conversation() -> None:
     out = (prompt | router.bind(stop=["\n"])).invoke({"q": "who?"})
     assert out.content == "medium answer"
     assert [m.type for m in scorer.seen[0]] == ["system", "human"]
-    assert cheap.calls[0]["stop"] == ["\n"]
+    assert cheap.stops[0] == ["\n"]
 
 
 def test_bind_tools_binds_every_candidate() -> None:
@@ -171,25 +172,31 @@ def test_bind_tools_binds_every_candidate() -> None:
     router = RoutedChatModel(models=[cheap, large], scorer=FixedScorer(0.1), threshold=0.5)
     bound = router.bind_tools([lookup])
     assert isinstance(bound, RunnableBinding) and bound.bound is router
-    assert cheap.bound_tools == [["lookup"]] and large.bound_tools == [["lookup"]]  # checked
+    assert cheap.tool_bindings == [["lookup"]] and large.tool_bindings == [["lookup"]]  # checked
     out = bound.invoke("weather?")
-    assert large.calls[-1]["kwargs"]["tools"] == ["lookup"]
+    assert large.called_tool_names()[-1] == ["lookup"]
     assert out.response_metadata["routing"]["chosen_model"] == "large"
     assert "tools" not in router.invoke("weather?").response_metadata  # router unchanged
-    assert "tools" not in large.calls[-1]["kwargs"]
+    assert "tools" not in large.call_kwargs[-1]
 
 
 def test_with_structured_output_delegates_to_candidates() -> None:
     class Answer(BaseModel):
         text: str
 
-    cheap, large = _models(2)
+    def replying(name: str) -> ScriptedChatModel:
+        reply = ai_message(tool_calls=[tool_call("Answer", {"text": f"{name} answer"})])
+        return ScriptedChatModel(model_name=name, default=reply)
+
+    cheap, large = replying("medium"), replying("large")
     router = RoutedChatModel(models=[cheap, large], scorer=FixedScorer(0.8), threshold=0.5)
     structured = router.with_structured_output(Answer)
     assert isinstance(structured, EnergyRouter)
-    assert structured.invoke("hello") == {"model": "medium", "schema": "Answer"}
+    assert structured.invoke("hello") == Answer(text="medium answer")
+    assert cheap.called_tool_names()[-1] == ["Answer"] and not large.calls
     raw = router.with_structured_output(Answer, include_raw=True).invoke("hello")
     assert raw["raw"].response_metadata["routing"]["chosen_model"] == "medium"
+    assert raw["parsed"] == Answer(text="medium answer") and raw["parsing_error"] is None
 
 
 def test_stream_routes_and_tags_first_chunk() -> None:
@@ -202,8 +209,8 @@ def test_stream_routes_and_tags_first_chunk() -> None:
 
 
 def test_cascade_reuses_cheap_answer_when_confident() -> None:
-    cheap = FakeModel(model_name="small", logprob=math.log(0.8))
-    large = FakeModel(model_name="large")
+    cheap = answering_model("small", logprob=math.log(0.8))
+    large = answering_model("large")
     router = RoutedChatModel(models=[cheap, large], scorer=CascadeScorer(), threshold=0.7)
     rec = Recorder()
     out = router.invoke("hello", config={"callbacks": [rec]})
@@ -216,8 +223,8 @@ def test_cascade_reuses_cheap_answer_when_confident() -> None:
 
 
 def test_cascade_escalates_below_threshold_and_counts_cheap_call() -> None:
-    cheap = FakeModel(model_name="small", logprob=math.log(0.5))
-    large = FakeModel(model_name="large")
+    cheap = answering_model("small", logprob=math.log(0.5))
+    large = answering_model("large")
     router = RoutedChatModel(models=[cheap, large], scorer=CascadeScorer(), threshold=0.7)
     rec = Recorder()
     out = router.invoke("hello", config={"callbacks": [rec]})
@@ -248,7 +255,7 @@ async def test_async_paths() -> None:
     assert "".join(str(c.content) for c in chunks) == "medium answer"
 
     casc = RoutedChatModel(
-        models=[FakeModel(model_name="small", logprob=-5.0), FakeModel(model_name="big")],
+        models=[answering_model("small", logprob=-5.0), answering_model("big")],
         scorer=CascadeScorer(),
         threshold=0.5,
     )

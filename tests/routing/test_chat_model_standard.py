@@ -7,17 +7,18 @@ from typing import Any
 import pytest
 from langchain_core.messages import HumanMessage
 from pydantic import ValidationError
-from routing_fakes import FakeModel, FixedScorer, Recorder
+from routing_fakes import FixedScorer, Recorder, answering_model
 
 from green_chain.events import ROUTING_DECISION_EVENT
 from green_chain.routing import RoutedChatModel
 from green_chain.routing.chat_model import MEDIA_ONLY_REASON
+from green_chain.testing.models import ScriptedChatModel
 
 IMAGE = {"type": "image", "base64": "iVBORw0KGgo=", "mime_type": "image/png"}
 
 
-def _router(**kwargs: Any) -> tuple[RoutedChatModel, FakeModel, FakeModel]:
-    cheap, large = FakeModel(model_name="small"), FakeModel(model_name="large")
+def _router(**kwargs: Any) -> tuple[RoutedChatModel, ScriptedChatModel, ScriptedChatModel]:
+    cheap, large = answering_model("small"), answering_model("large")
     router = RoutedChatModel(
         models=[cheap, large], scorer=FixedScorer(0.9), threshold=0.5, **kwargs
     )
@@ -27,20 +28,20 @@ def _router(**kwargs: Any) -> tuple[RoutedChatModel, FakeModel, FakeModel]:
 def test_standard_constructor_params_reach_the_candidates() -> None:
     router, cheap, _ = _router(temperature=0.0, max_tokens=7, stop=["\n\n"], timeout=30)
     router.invoke("hello")
-    call = cheap.calls[-1]
-    assert call["kwargs"]["temperature"] == 0.0 and call["kwargs"]["max_tokens"] == 7
-    assert call["kwargs"]["timeout"] == 30 and call["stop"] == ["\n\n"]
+    kwargs = cheap.call_kwargs[-1]
+    assert kwargs["temperature"] == 0.0 and kwargs["max_tokens"] == 7
+    assert kwargs["timeout"] == 30 and cheap.stops[-1] == ["\n\n"]
     router.invoke("hello", max_tokens=3, stop=["x"])  # per call wins
-    assert cheap.calls[-1]["kwargs"]["max_tokens"] == 3 and cheap.calls[-1]["stop"] == ["x"]
+    assert cheap.call_kwargs[-1]["max_tokens"] == 3 and cheap.stops[-1] == ["x"]
     plain, cheap2, _ = _router()
     plain.invoke("hello")
-    assert cheap2.calls[-1]["kwargs"] == {} and cheap2.calls[-1]["stop"] is None
+    assert cheap2.call_kwargs[-1] == {} and cheap2.stops[-1] is None
     with pytest.raises(ValidationError, match="frobnicate"):
         _router(frobnicate=1)
 
 
 def test_max_retries_retries_a_failing_candidate() -> None:
-    class Flaky(FakeModel):
+    class Flaky(ScriptedChatModel):
         failures: int = 1
 
         def _generate(self, *args: Any, **kwargs: Any) -> Any:
@@ -49,13 +50,15 @@ def test_max_retries_retries_a_failing_candidate() -> None:
                 raise RuntimeError("transient")
             return super()._generate(*args, **kwargs)
 
-    flaky = Flaky(model_name="small")
-    large = FakeModel(model_name="large")
+    flaky = Flaky(model_name="small", default="small answer")
+    large = answering_model("large")
     router = RoutedChatModel(
         models=[flaky, large], scorer=FixedScorer(0.9), threshold=0.5, max_retries=1
     )
     assert router.invoke("hi").content == "small answer"
-    no_retry = RoutedChatModel(models=[Flaky(model_name="small"), large], scorer=FixedScorer(0.9))
+    no_retry = RoutedChatModel(
+        models=[Flaky(model_name="small", default="small answer"), large], scorer=FixedScorer(0.9)
+    )
     with pytest.raises(RuntimeError, match="transient"):
         no_retry.invoke("hi")
 
@@ -64,15 +67,11 @@ def test_ls_params_name_the_model_and_a_provider() -> None:
     router, _, _ = _router(max_tokens=5)
     ls = router._get_ls_params()
     assert ls["ls_model_name"] == "routed(small, large)"
-    assert ls["ls_provider"] == "fakemodel" and ls["ls_model_type"] == "chat"  # shared one
+    assert ls["ls_provider"] == "scripted" and ls["ls_model_type"] == "chat"  # shared one
     assert ls["ls_max_tokens"] == 5
 
-    class OtherFake(FakeModel):
-        pass
-
-    mixed = RoutedChatModel(
-        models=[FakeModel(model_name="a"), OtherFake(model_name="b")], scorer=FixedScorer(0.9)
-    )
+    other = ScriptedChatModel(model_name="b", provider="other", default="b answer")
+    mixed = RoutedChatModel(models=[answering_model("a"), other], scorer=FixedScorer(0.9))
     assert mixed._get_ls_params()["ls_provider"] == "green_chain"
     assert router._get_ls_params(model="large")["ls_model_name"] == "large"
     assert router._get_ls_params(route_to="small")["ls_model_name"] == "small"
@@ -82,7 +81,7 @@ def test_per_call_model_forces_the_candidate() -> None:
     router, cheap, large = _router()
     out = router.invoke("hello", model="large")
     assert out.content == "large answer" and not cheap.calls
-    assert "model" not in large.calls[-1]["kwargs"]
+    assert "model" not in large.call_kwargs[-1]
 
 
 def test_image_only_message_goes_to_the_largest_with_a_reason() -> None:
@@ -116,13 +115,14 @@ def test_structured_output_under_a_cascade_without_include_raw() -> None:
     class Answer(BaseModel):
         text: str
 
-    cheap = FakeModel(model_name="small", logprob=math.log(0.9))
-    large = FakeModel(model_name="large")
+    meta = {"mean_token_logprob": math.log(0.9)}
+    cheap = ScriptedChatModel(
+        model_name="small", default='{"text": "small"}', response_metadata=meta
+    )
+    large = ScriptedChatModel(model_name="large", default='{"text": "large"}')
     router = RoutedChatModel(models=[cheap, large], scorer=CascadeScorer(), threshold=0.5)
     # the cascade reads the cheap answer's raw message; the caller still gets only `parsed`
-    assert router.with_structured_output(Answer).invoke("hi") == {
-        "model": "small",
-        "schema": "Answer",
-    }
+    assert router.with_structured_output(Answer).invoke("hi") == Answer(text="small")
     raw = router.with_structured_output(Answer, include_raw=True).invoke("hi")
-    assert raw["parsed"]["model"] == "small" and raw["parsing_error"] is None
+    assert raw["parsed"] == Answer(text="small") and raw["parsing_error"] is None
+    assert len(cheap.calls) == 2 and not large.calls

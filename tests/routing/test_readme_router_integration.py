@@ -6,7 +6,7 @@ from __future__ import annotations
 import warnings
 
 import pytest
-from routing_fakes import FakeModel
+from routing_fakes import answering_model
 
 from green_chain.routing import EmbeddingScorer, RoutedChatModel
 from green_chain.routing.embedding_scorer import ScorerFitWarning
@@ -28,7 +28,7 @@ LABELS = [1, 1, 1, 1, 0, 0, 0, 0]  # 1: the cheap model's answer was good enough
 
 def test_readme_router_example_routes_to_the_cheap_model() -> None:
     pytest.importorskip("sentence_transformers")
-    cheap, large = FakeModel(model_name="cheap"), FakeModel(model_name="large")
+    cheap, large = answering_model("cheap"), answering_model("large")
     with warnings.catch_warnings():
         warnings.simplefilter("error", ScorerFitWarning)
         scorer = EmbeddingScorer().fit(REQUESTS, LABELS)

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import math
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
-from langchain_core.embeddings import Embeddings
 from langchain_core.messages import AIMessage, HumanMessage
 
 from green_chain.routing import (
@@ -22,26 +20,12 @@ from green_chain.routing import (
 )
 from green_chain.routing.embedding_scorer import ScorerFitWarning, auto_l2
 from green_chain.routing.scorers import ladder
+from green_chain.testing.embeddings import BagOfWordsEmbeddings
 
 
-class HashEmbeddings(Embeddings):
-    """Bag of hashed words, 64 dims; counts calls."""
-
-    def __init__(self) -> None:
-        self.calls = 0
-
-    def _one(self, text: str) -> list[float]:
-        v = np.zeros(64)
-        for w in text.lower().split():
-            v[int(hashlib.md5(w.encode()).hexdigest(), 16) % 64] += 1.0
-        return v.tolist()
-
-    def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        self.calls += 1
-        return [self._one(t) for t in texts]
-
-    def embed_query(self, text: str) -> list[float]:
-        return self._one(text)
+def _embeddings() -> BagOfWordsEmbeddings:
+    """The shipped hashed bag-of-words embeddings, 64 dims, keeping every word."""
+    return BagOfWordsEmbeddings(dim=64, stop_words=frozenset())
 
 
 def _data(n: int = 40) -> tuple[list[str], list[int]]:
@@ -85,7 +69,7 @@ def test_heuristic_prefers_short_factoid_requests() -> None:
 @pytest.mark.parametrize("method", ["logistic", "knn"])
 def test_embedding_scorer_learns_and_round_trips(method: str, tmp_path: Path) -> None:
     requests, labels = _data()
-    emb = HashEmbeddings()
+    emb = _embeddings()
     scorer = EmbeddingScorer(emb, method=method, k=5).fit(requests, labels)  # type: ignore[arg-type]
     test = ["capital question number 99", "prove question number 98"]
     scores = scorer.score_batch([[HumanMessage(content=t)] for t in test])
@@ -105,7 +89,7 @@ def test_embedding_scorer_multi_column_probabilities() -> None:
     requests, labels = _data()
     rows = [[y, 1] for y in labels]  # the middle model is always good enough
     with pytest.warns(ScorerFitWarning, match="column 1"):
-        scorer = EmbeddingScorer(HashEmbeddings()).fit(requests, rows)
+        scorer = EmbeddingScorer(_embeddings()).fit(requests, rows)
     probs = scorer.probabilities([HumanMessage(content="prove question number 1")], 2)
     assert probs[0] < 0.5 < probs[1]
     with pytest.raises(ValueError, match="fitted on 2 cheaper models"):
@@ -113,7 +97,7 @@ def test_embedding_scorer_multi_column_probabilities() -> None:
 
 
 def test_embedding_scorer_errors(tmp_path: Path) -> None:
-    scorer = EmbeddingScorer(HashEmbeddings())
+    scorer = EmbeddingScorer(_embeddings())
     with pytest.raises(RuntimeError, match="not fitted"):
         scorer.score([HumanMessage(content="x")])
     with pytest.raises(ValueError, match="labels"):
@@ -130,7 +114,7 @@ def test_embedding_scorer_errors(tmp_path: Path) -> None:
         EmbeddingScorer.load(bad)
     # one class only: a constant, smoothed prior
     with pytest.warns(ScorerFitWarning, match="every training label is 1"):
-        const = EmbeddingScorer(HashEmbeddings()).fit(["a b", "c d", "e f"], [1, 1, 1])
+        const = EmbeddingScorer(_embeddings()).fit(["a b", "c d", "e f"], [1, 1, 1])
     assert const.score([HumanMessage(content="zzz")]) == pytest.approx(4 / 5)
 
 
@@ -166,7 +150,7 @@ def test_scorer_that_cannot_separate_its_training_data_warns() -> None:
     # the same requests labelled both ways: no scorer can tell them apart
     requests = ["summarise this text", "summarise this text", "a b c", "a b c"]
     with pytest.warns(ScorerFitWarning, match="cannot separate its own training data"):
-        EmbeddingScorer(HashEmbeddings()).fit(requests, [1, 0, 1, 0])
+        EmbeddingScorer(_embeddings()).fit(requests, [1, 0, 1, 0])
 
 
 def test_small_training_set_is_not_flattened_to_the_prior() -> None:
@@ -176,7 +160,7 @@ def test_small_training_set_is_not_flattened_to_the_prior() -> None:
     assert 0 < sum(few_labels) < 8
     with warnings.catch_warnings():
         warnings.simplefilter("error", ScorerFitWarning)
-        scorer = EmbeddingScorer(HashEmbeddings()).fit(few, few_labels)
+        scorer = EmbeddingScorer(_embeddings()).fit(few, few_labels)
     scores = scorer.score_batch([[HumanMessage(content=r)] for r in few])
     good = [s for s, y in zip(scores, few_labels, strict=True) if y]
     bad = [s for s, y in zip(scores, few_labels, strict=True) if not y]

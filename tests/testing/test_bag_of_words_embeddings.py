@@ -19,7 +19,15 @@ def test_shared_words_are_similar_and_stop_words_ignored():
     assert _cos(dog, dog2) > 0.5 > _cos(dog, cake)
     assert emb.embed_query("the a of") == [0.0] * 512
     assert emb.embed_query("my dog rex") == dog  # deterministic
-    assert emb.calls == 5
+    assert emb.calls == 5 and emb.batch_sizes == [3]
+    emb.embed_documents(["one", "two"])
+    emb.embed_documents([])
+    assert emb.batch_sizes == [3, 2, 0] and emb.calls == 7
+
+
+def test_empty_stop_words_keep_every_word():
+    every = BagOfWordsEmbeddings(dim=64, stop_words=frozenset())
+    assert sum(every.embed_query("the a of")) == 3.0
 
 
 def test_bad_dim_is_a_clear_error():

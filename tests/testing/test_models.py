@@ -1,10 +1,13 @@
-"""ScriptedChatModel: replayed responses, tool calls, usage, streaming, bind_tools."""
+"""ScriptedChatModel: replayed responses, default replies, tool calls, usage, streaming,
+bind_tools, recorded calls and structured output."""
 
 from __future__ import annotations
 
 import pytest
-from langchain_core.messages import AIMessageChunk
+from langchain_core.exceptions import OutputParserException
+from langchain_core.messages import AIMessage, AIMessageChunk
 from langchain_core.tools import tool
+from pydantic import BaseModel, ValidationError
 
 from green_chain.testing.models import ScriptedChatModel, ai_message, tool_call
 
@@ -81,3 +84,110 @@ def test_records_the_tools_bound_to_each_call():
     assert model.called_tool_names() == [[], ["add"]]
     assert "tools" not in model.call_kwargs[0]
     assert model.call_kwargs[1]["tools"][0]["function"]["name"] == "add"
+
+
+def test_default_reply_after_the_script_and_as_a_callable():
+    model = ScriptedChatModel(responses=["first"], default="fallback")
+    assert [model.invoke(q).content for q in ["a", "b", "c"]] == ["first", "fallback", "fallback"]
+    echo = ScriptedChatModel(default=lambda messages: f"echo {messages[-1].content}")
+    assert echo.invoke("ping").content == "echo ping"
+    tagged = ScriptedChatModel(default=ai_message("x", output_tokens=2))
+    assert tagged.invoke("q").usage_metadata["output_tokens"] == 2
+    with pytest.raises(TypeError, match="AIMessage or str"):
+        ScriptedChatModel(default=lambda messages: 3).invoke("x")
+
+
+def test_response_metadata_is_added_to_every_reply():
+    reply = ai_message("own")
+    reply.response_metadata["finish_reason"] = "stop"
+    model = ScriptedChatModel(
+        responses=[reply],
+        default="d",
+        model_name="m",
+        response_metadata={"mean_token_logprob": -0.5},
+    )
+    first, second = model.invoke("a"), model.invoke("b")
+    assert first.response_metadata == {
+        "mean_token_logprob": -0.5,
+        "finish_reason": "stop",
+        "model_name": "m",
+    }
+    assert second.response_metadata["mean_token_logprob"] == -0.5
+    streamed = list(model.stream("c"))
+    assert streamed[-1].response_metadata["mean_token_logprob"] == -0.5
+
+
+def test_records_stop_and_kwargs_of_every_call_and_every_tool_binding():
+    @tool
+    def add(a: int, b: int) -> int:
+        """Add two numbers."""
+        return a + b
+
+    model = ScriptedChatModel(default="ok")
+    model.invoke("a", stop=["\n"], max_tokens=3)
+    model.invoke("b")
+    list(model.stream("c", stop=["x"]))
+    assert model.stops == [["\n"], None, ["x"]]
+    assert model.call_kwargs[0] == {"max_tokens": 3} and model.call_kwargs[1] == {}
+    assert model.tool_bindings == [] and model.bound_tool_names == []
+    model.bind_tools([add])
+    model.bind_tools([])
+    assert model.tool_bindings == [["add"], []] and model.bound_tool_names == []
+
+
+def test_structured_output_parses_the_tool_call_or_json_reply():
+    class Answer(BaseModel):
+        text: str
+        score: int = 0
+
+    model = ScriptedChatModel(
+        responses=[
+            ai_message(tool_calls=[tool_call("Answer", {"text": "from tool", "score": 2})]),
+            '{"text": "from json"}',
+        ]
+    )
+    structured = model.with_structured_output(Answer)
+    assert structured.invoke("a") == Answer(text="from tool", score=2)
+    assert structured.invoke("b") == Answer(text="from json")
+    assert model.called_tool_names() == [["Answer"], ["Answer"]]
+    schema = {"title": "Pick", "type": "object", "properties": {"n": {"type": "integer"}}}
+    as_dict = ScriptedChatModel(responses=[ai_message(tool_calls=[tool_call("Pick", {"n": 4})])])
+    assert as_dict.with_structured_output(schema).invoke("c") == {"n": 4}
+
+
+def test_structured_output_errors_raise_or_come_back_with_include_raw():
+    class Answer(BaseModel):
+        text: str
+
+    model = ScriptedChatModel(responses=["not json", '{"wrong": 1}', "not json"])
+    with pytest.raises(OutputParserException, match="no 'Answer' tool call and is not JSON"):
+        model.with_structured_output(Answer).invoke("a")
+    with pytest.raises(ValidationError):
+        model.with_structured_output(Answer).invoke("b")
+    out = model.with_structured_output(Answer, include_raw=True).invoke("c")
+    assert out["raw"].content == "not json" and out["parsed"] is None
+    assert isinstance(out["parsing_error"], OutputParserException)
+    ok = ScriptedChatModel(responses=['{"text": "t"}']).with_structured_output(
+        Answer, include_raw=True
+    )
+    result = ok.invoke("d")
+    assert result["parsed"] == Answer(text="t") and result["parsing_error"] is None
+    assert isinstance(result["raw"], AIMessage)
+
+def test_fake_openai_model_honours_max_tokens_and_stop() -> None:
+    from green_chain.testing import FakeOpenAIChatModel
+
+    model = FakeOpenAIChatModel(answers=["a b c d. e f"], max_tokens=10)
+    full = model.invoke("q")
+    assert full.content == "a b c d. e f"
+    assert full.response_metadata["finish_reason"] == "stop"
+    cut = model.invoke("q", max_tokens=2)
+    assert cut.content == "a b" and cut.response_metadata["finish_reason"] == "length"
+    assert cut.usage_metadata is not None and cut.usage_metadata["output_tokens"] == 2
+    stopped = model.invoke("q", stop=["."])
+    assert stopped.content == "a b c d" and stopped.response_metadata["finish_reason"] == "stop"
+    assert [c["max_tokens"] for c in model.calls] == [10, 2, 10]
+    with pytest.raises(ValueError, match="max_tokens"):
+        model.invoke("q", max_tokens=0)
+    with pytest.raises(TypeError, match="unexpected"):
+        model.invoke("q", temperature=0.5)
