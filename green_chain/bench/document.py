@@ -23,12 +23,18 @@ _ENTRY_KEYS = (
     "title",
     "generation_metric",
     "max_new_tokens",
+    "answer_cap",
     "stop",
     "first_line",
     "item_ids",
     "calibration_ids",
+    "quality_chance",
     "validated_etr",
     "router",
+    "warm_up",
+    "one_off",
+    "ablation_variants",
+    "resumed",
     "elapsed_s",
     "traceback",
     "records",
@@ -65,6 +71,30 @@ def machine() -> dict[str, Any]:
     }
 
 
+def git_state(path: str | Path | None = None) -> dict[str, Any]:
+    """The git commit of the code that ran and whether its tree had changes (``dirty``).
+
+    ``path`` defaults to the installed ``green_chain`` package's folder; outside a git
+    checkout (or without git) both are ``None``.
+    """
+    import subprocess
+
+    where = Path(path) if path is not None else Path(__file__).resolve().parents[1]
+
+    def git(*argv: str) -> str | None:
+        try:
+            done = subprocess.run(
+                ["git", *argv], cwd=where, capture_output=True, text=True, timeout=20, check=True
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip()
+
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no") if commit else None
+    return {"commit": commit, "dirty": None if status is None else bool(status)}
+
+
 def hash_host() -> str:
     import hashlib
 
@@ -92,8 +122,12 @@ def build_document(
     projection: Any = None,
     projection_spec: str | None = None,
     command: Sequence[str] | None = None,
+    git: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The results document: overall, one entry per scenario (summary + records), provenance."""
+    """The results document: overall, one entry per scenario (summary + records), provenance.
+
+    ``git`` is the code's :func:`git_state` taken when the run *started* (default: now).
+    """
     g_per_j, carbon_info = carbon_g_per_j()
     cheap_names = {components_versions.get("cheap", "")}
     scenarios: dict[str, Any] = {}
@@ -113,6 +147,7 @@ def build_document(
             "machine": machine(),
             "meters": meters,
             "carbon": carbon_info,
+            "git": git if git is not None else git_state(),
         },
         "overall": overall(list(scenarios.values())),
         "scenarios": scenarios,

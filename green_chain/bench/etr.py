@@ -1,10 +1,14 @@
 """Validated ETR: the smallest share of tokens that keeps quality within 5 %.
 
-For a compression scenario, the green chain (routing off, so only compression
-changes) runs at each rate of a sweep; rate 1.0 is the uncompressed prompt. The
-validated rate is the smallest rate whose quality is at least ``1 - tolerance`` of
-the uncompressed quality; its token share is measured prompt tokens over the
-uncompressed prompt tokens.
+For a compression scenario, the green chain (routing off, so only compression changes)
+renders its prompt at each rate of a sweep, on **calibration items only**, with a silent
+echo model: nothing is generated. Rate 1.0 is the uncompressed prompt. The quality of a
+rate is the prompt probe (the gold answer is the most likely continuation of the prompt,
+against distractors, under the large model): the evidence the compressed prompt keeps.
+The validated rate is the smallest rate whose probe score is at least ``1 - tolerance``
+of the uncompressed one; its token share is the compressed prompt's tokens over the
+uncompressed prompt's (the large model's tokenizer where registered). The sweep is a
+tuning step: its items must be calibration items, never test items.
 """
 
 from __future__ import annotations
@@ -13,11 +17,14 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
+from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
 from green_chain.bench.capture import CaptureHandler
-from green_chain.bench.item_run import run_item, score_records
 from green_chain.bench.items import Item
+from green_chain.bench.metrics import multiple_choice
 from green_chain.bench.scenarios.base import Scenario, ScenarioEnv
-from green_chain.energy.monitor import EnergyMonitor
+from green_chain.routing.decision import model_name
+from green_chain.tokens import count_tokens
 
 
 def pick_validated(
@@ -37,48 +44,52 @@ def validated_etr(
     items: Sequence[Item],
     pool: Sequence[Item],
     rates: Sequence[float],
-    monitor: EnergyMonitor,
     tolerance: float = 0.05,
 ) -> dict[str, Any]:
-    """Run the rate sweep on ``items`` and return the sweep and the validated point."""
+    """Run the rate sweep on calibration ``items`` (no generation); the sweep and the pick.
+
+    ``pool`` supplies the probe's distractors (calibration items as well).
+    """
     if any(not 0 < r <= 1 for r in rates):
         raise ValueError(f"compression rates must be in (0, 1], got {list(rates)}")
+    if not items:
+        raise ValueError(f"{scenario.name}: the ETR sweep needs calibration items")
+    scorer = env.components.scorer
+    if scorer is None:
+        raise ValueError("the ETR sweep needs a likelihood scorer (components.scorer)")
+    large = model_name(env.components.models["large"])
+    echo = FakeListChatModel(responses=[""])
+    silent = replace(env.components, models={"cheap": echo, "large": echo})
     sweep = sorted({1.0, *rates}, reverse=True)
-    by_id = {it.id: it for it in items}
+    capture = CaptureHandler()
     points: list[dict[str, Any]] = []
     for rate in sweep:
         settings = replace(env.settings, compress=rate < 1.0, compression_rate=rate, route=False)
-        chain = scenario.green(replace(env, settings=settings))
-        capture = CaptureHandler()
-        records = [
-            run_item(
-                chain,
-                it,
-                scenario=f"{scenario.name}@{rate}",
-                variant="green",
-                monitor=monitor,
-                capture=capture,
+        chain = scenario.green(replace(env, settings=settings, components=silent))
+        quality = tokens = 0.0
+        for it in items:
+            capture.reset()
+            chain.invoke(it.inputs, config={"callbacks": [capture]})
+            call = capture.reset().final_call()
+            if call is None or call.prompt is None:
+                raise RuntimeError(f"{scenario.name}: the green chain made no model call")
+            wrong = [scenario.mc_text(w, it) for w in scenario.candidates(it, pool, env.seed)]
+            mc = multiple_choice(
+                scorer, large, call.prompt, scenario.mc_text(it.reference, it), wrong
             )
-            for it in items
-        ]
-        score_records(scenario, by_id, pool, records, env.components, env.seed)
-        n = max(len(records), 1)
-        points.append(
-            {
-                "rate": rate,
-                "quality": sum(r.quality or 0.0 for r in records) / n,
-                "prompt_tokens": sum(r.prompt_tokens for r in records) / n,
-                "energy_j": sum(r.energy_j or 0.0 for r in records) / n,
-                "errors": sum(1 for r in records if r.error),
-            }
-        )
+            quality += mc["mc_correct"]
+            tokens += count_tokens(call.prompt, large).tokens
+        n = len(items)
+        points.append({"rate": rate, "quality": quality / n, "prompt_tokens": tokens / n})
     ref_tokens = points[0]["prompt_tokens"] or None
     for p in points:
         p["token_share"] = (p["prompt_tokens"] / ref_tokens) if ref_tokens else None
     best = pick_validated(points, tolerance)
     return {
         "tolerance": tolerance,
+        "quality": "prompt_evidence_score (no generation)",
         "item_ids": [it.id for it in items],
+        "items_from": "calibration",
         "sweep": points,
         "validated_rate": best["rate"] if best else None,
         "validated_token_share": best["token_share"] if best else None,

@@ -175,22 +175,32 @@ def score_records(
     components: Components,
     seed: int,
 ) -> None:
-    """Add quality to each record in place: generation metrics and the log-likelihood choice.
+    """Add quality to each record in place, outside every energy window.
 
-    ``quality`` is the multiple-choice correctness when a scorer is available, else the
-    scenario's generation metric. Failed items score 0.
+    ``quality`` is the task's own metric (``scenario.generation_metric``: exact match, F1,
+    accuracy, function choice, ROUGE-L) on the parsed answer the chain generated; a failed
+    item scores 0. When a likelihood scorer is available, ``metrics`` also gets the
+    secondary prompt probe ``prompt_evidence_score`` (1 when the gold answer is the most
+    likely continuation of the prompt the chain sent, against distractors): evidence kept in
+    the prompt, never the item's quality.
     """
     fallback_model = model_name(components.models["large"])
     for rec in records:
         item = items[rec.item_id]
-        rec.metrics = scenario.score_generation(item, rec.output) if not rec.error else {}
+        rec.quality_metric = scenario.generation_metric
+        if rec.error:
+            rec.metrics = {}
+            rec.quality = 0.0
+            continue
+        rec.metrics = dict(scenario.score_generation(item, rec.output))
+        rec.quality = float(rec.metrics.get(scenario.generation_metric, 0.0))
         scorer = (
             components.scorer_normalized if scenario.normalized_for(item) else components.scorer
         )
-        if rec.error:
-            rec.quality = 0.0
-        elif scorer is not None and rec.prompt is not None:
+        if scorer is not None and rec.prompt is not None:
             wrong = scenario.candidates(item, pool, seed)
+            if not wrong:
+                continue
             mc = multiple_choice(
                 scorer,
                 rec.model or fallback_model,
@@ -198,8 +208,5 @@ def score_records(
                 scenario.mc_text(item.reference, item),
                 [scenario.mc_text(w, item) for w in wrong],
             )
-            rec.metrics.update(mc)
-            rec.quality = mc["mc_correct"]
-        else:
-            rec.quality = float(rec.metrics.get(scenario.generation_metric, 0.0))
-        rec.quality_metric = "mc_correct" if scorer is not None else scenario.generation_metric
+            rec.metrics["prompt_evidence_score"] = mc["mc_correct"]
+            rec.metrics["prompt_evidence_margin"] = mc["margin"]

@@ -5,7 +5,7 @@ split by scenario across processes or machines
 (``green-chain bench --scenarios squad,nq ...`` here, ``--scenarios qmsum ...`` there).
 :func:`merge_documents` joins such runs and recomputes the overall figures exactly as a
 single run would (energy-weighted saving, mean retention, projected columns), after
-checking that the runs are comparable: same schema, same models, same green settings,
+checking that the runs are comparable: same git commit, same schema, same models, same green settings,
 item count, seed and projection, and no scenario in two runs. Every source run's
 command, options and environment are kept under ``merged_from``.
 """
@@ -30,10 +30,20 @@ def _label(i: int, doc: dict[str, Any]) -> str:
     return f"run {i + 1} ({' '.join(map(str, doc.get('command', [])))[:80] or 'no command'})"
 
 
+def _git(doc: dict[str, Any]) -> dict[str, Any]:
+    return dict((doc.get("environment") or {}).get("git") or {})
+
+
 def _check(docs: Sequence[dict[str, Any]], replace: bool = False) -> None:
     first = docs[0]
     for i, doc in enumerate(docs[1:], start=1):
         where = _label(i, doc)
+        ga, gb = _git(first), _git(doc)
+        if ga.get("commit") != gb.get("commit"):
+            raise MergeError(
+                f"{where} ran commit {gb.get('commit')!r}, run 1 ran {ga.get('commit')!r}: "
+                "merge only runs of the same code"
+            )
         if doc.get("schema_version") != first.get("schema_version"):
             raise MergeError(
                 f"{where} has schema_version {doc.get('schema_version')!r}, run 1 has "
@@ -61,6 +71,15 @@ def _check(docs: Sequence[dict[str, Any]], replace: bool = False) -> None:
                     f"later run's entry replace the earlier one)"
                 )
             seen[name] = i
+
+
+def _merged_environment(docs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Run 1's environment, its git ``dirty`` flag true if any run's tree was dirty."""
+    env = dict(docs[0].get("environment") or {})
+    flags = [_git(d).get("dirty") for d in docs]
+    if any(f is not None for f in flags):
+        env["git"] = {**_git(docs[0]), "dirty": any(bool(f) for f in flags)}
+    return env
 
 
 def merge_documents(docs: Sequence[dict[str, Any]], *, replace: bool = False) -> dict[str, Any]:
@@ -96,7 +115,7 @@ def merge_documents(docs: Sequence[dict[str, Any]], *, replace: bool = False) ->
         "command": ["green-chain", "merge"],  # the CLI adds its file arguments
         "options": options,
         "models": first.get("models"),
-        "environment": first.get("environment"),
+        "environment": _merged_environment(docs),
         "overall": overall(list(scenarios.values())),
         "scenarios": scenarios,
         "merged_from": [

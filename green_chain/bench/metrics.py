@@ -6,8 +6,9 @@
 * :func:`function_choice_correct` - BFCL: the generated call names the gold function.
 * :func:`rouge_l` - LCS-based ROUGE-L F-measure (Lin, 2004) on normalised tokens.
 * :func:`multiple_choice` - gold answer vs distractors by log-likelihood under the
-  model that answered, with the prompt it was actually sent (the primary signal for
-  tiny models, whose free generations are too noisy for exact match).
+  model that answered, with the prompt it was actually sent. A secondary figure only
+  (``prompt_evidence_score``: the evidence kept in the prompt) and the router's training
+  signal; an item's quality is always the task metric on the generated answer.
 """
 
 from __future__ import annotations

@@ -59,8 +59,20 @@ def fit_curves(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _err(value: float | None, ci: Any) -> tuple[float, float]:
+    """Matplotlib's (below, above) error lengths from a ``[lo, hi]`` interval (0 without one)."""
+    if value is None or not ci:
+        return (0.0, 0.0)
+    return (max(value - ci[0], 0.0), max(ci[1] - value, 0.0))
+
+
 def write_plots(doc: dict[str, Any], out_dir: str | Path) -> list[Path]:
-    """Write energy_by_scenario.png, quality_vs_energy.png and energy_curves.png."""
+    """Write energy_by_scenario.png, quality_vs_energy.png and energy_curves.png.
+
+    Every figure with an interval in results.json is drawn with it as an error bar (95 %
+    paired bootstrap); quality is the paired delta or the retention, with the 95 % line;
+    scenario names sit on the axis or in the legend, never on top of each other.
+    """
     plt = _pyplot()
     out = Path(out_dir)
     paths: list[Path] = []
@@ -68,32 +80,86 @@ def write_plots(doc: dict[str, Any], out_dir: str | Path) -> list[Path]:
     names = list(ok)
     src = doc["overall"].get("energy_source", "")
 
-    fig, ax = plt.subplots(figsize=(max(6, len(names) * 0.8), 4))
-    xs = range(len(names))
-    ax.bar(
-        [x - 0.2 for x in xs], [ok[n]["energy_baseline_j"] for n in names], 0.4, label="baseline"
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(max(6, len(names) * 0.8), 6.5), sharex=True)
+    xs = list(range(len(names)))
+    saved = [ok[n].get("energy_saved_pct") for n in names]
+    top.bar(
+        xs,
+        [v or 0.0 for v in saved],
+        yerr=list(
+            zip(
+                *[
+                    _err(v, ok[n].get("energy_saved_ci95"))
+                    for v, n in zip(saved, names, strict=True)
+                ],
+                strict=True,
+            )
+        )
+        if names
+        else None,
+        capsize=3,
+        color="tab:green",
     )
-    ax.bar([x + 0.2 for x in xs], [ok[n]["energy_green_j"] for n in names], 0.4, label="green")
-    ax.set_xticks(list(xs), names, rotation=45, ha="right")
-    ax.set_ylabel(f"energy, J ({src})")
-    ax.set_title("Energy by scenario")
-    ax.legend()
+    top.axhline(60, ls="--", lw=0.8, color="grey", label="target 60")
+    top.set_ylabel("energy saved (%)")
+    top.set_title(f"Per scenario, 95 % intervals (energy: {src})", fontsize=9)
+    top.legend(fontsize=8)
+    delta = [ok[n].get("quality_delta_pts") for n in names]
+    colors = ["tab:blue" if ok[n].get("quality_measurable", True) else "lightgrey" for n in names]
+    bottom.bar(
+        xs,
+        [v or 0.0 for v in delta],
+        yerr=list(
+            zip(
+                *[
+                    _err(v, ok[n].get("quality_delta_ci95"))
+                    for v, n in zip(delta, names, strict=True)
+                ],
+                strict=True,
+            )
+        )
+        if names
+        else None,
+        capsize=3,
+        color=colors,
+    )
+    bottom.axhline(0, lw=0.8, color="black")
+    bottom.set_ylabel("quality, green - baseline (points)")
+    bottom.set_xticks(
+        xs,
+        [n if ok[n].get("quality_measurable", True) else f"{n} (n.m.)" for n in names],
+        rotation=45,
+        ha="right",
+    )
     fig.tight_layout()
     paths.append(out / "energy_by_scenario.png")
     fig.savefig(paths[-1], dpi=120)
     plt.close(fig)
 
-    fig, ax = plt.subplots(figsize=(6, 4.5))
+    fig, ax = plt.subplots(figsize=(7, 4.5))
     for n in names:
-        x, y = ok[n]["energy_saved_pct"], ok[n]["quality_retained_pct"]
-        if x is not None and y is not None:
-            ax.scatter(x, y)
-            ax.annotate(n, (x, y), fontsize=8)
+        s = ok[n]
+        x, y = s.get("energy_saved_pct"), s.get("quality_retained_pct")
+        if x is None or y is None:
+            continue
+        measurable = s.get("quality_measurable", True)
+        xe, ye = _err(x, s.get("energy_saved_ci95")), _err(y, s.get("quality_retained_ci95"))
+        ax.errorbar(
+            x,
+            y,
+            xerr=[[xe[0]], [xe[1]]],
+            yerr=[[ye[0]], [ye[1]]],
+            fmt="o" if measurable else "x",
+            capsize=3,
+            label=n if measurable else f"{n} (n.m.)",
+        )
     ax.axhline(95, ls="--", lw=0.8, color="grey")
     ax.axvline(60, ls="--", lw=0.8, color="grey")
-    ax.set_xlabel(f"energy saved, % ({src})")
-    ax.set_ylabel("quality retained, %")
-    ax.set_title("Quality retained vs energy saved")
+    ax.set_xlabel("energy saved (%)")
+    ax.set_ylabel("quality retained (%)")
+    ax.set_title(f"Quality retained vs energy saved, 95 % intervals (energy: {src})", fontsize=9)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
     fig.tight_layout()
     paths.append(out / "quality_vs_energy.png")
     fig.savefig(paths[-1], dpi=120)

@@ -1,11 +1,26 @@
 """Summaries, results.json, CSV and the terminal table.
 
-Definitions (per scenario, and overall):
+Definitions (per scenario, and overall; the intervals are :mod:`green_chain.bench.stats`'s
+seeded paired bootstrap over items, overall resampled within each scenario):
 
-* ``energy_saved_pct = 100 x (1 - sum green J / sum baseline J)``; overall over all
-  items of all scenarios (energy-weighted).
-* ``quality_retained_pct = 100 x mean green quality / mean baseline quality``; overall
-  the mean over scenarios of each scenario's retention.
+* Items pair by id. A pair where either chain failed never counts as saved energy: the
+  energy figures use the clean pairs only (``failed_items`` counts the others). For
+  quality a failed green item scores 0; a failed baseline item leaves the pair out.
+* ``energy_saved_pct = 100 x (1 - sum green J / sum baseline J)`` over the clean pairs,
+  with ``energy_saved_ci95``; overall over all items of all scenarios (energy-weighted).
+* ``quality`` of an item is the task's own metric on the parsed generated answer
+  (``quality_metric``: exact match, F1, accuracy, function choice, ROUGE-L).
+  ``quality_delta_pts`` = green minus baseline mean quality in points (0-100);
+  ``quality_retained_pct = 100 x mean green / mean baseline``; never capped; both with
+  ``*_ci95``. ``quality_ok``: the lower bound of retained is at least 95 %.
+* ``quality_measurable``: the baseline's mean quality is at least
+  :data:`CHANCE_MARGIN` above the scenario's chance level (``quality_chance``) and its
+  lower 95 % bound above chance. Scenarios that are not measurable are shown but kept out
+  of the overall quality figures and verdict.
+* ``target_met`` = overall ``energy_saved_pct >= 60`` and overall ``quality_ok``.
+* ``prompt_evidence_*`` = the secondary prompt probe (log-likelihood choice of the gold
+  answer against distractors given the prompt the chain sent): evidence kept in the prompt,
+  not the answer's quality.
 * ``prompt_token_ratio`` = green prompt tokens / baseline prompt tokens (what the model
   read, all changes included); ``etr_handler`` = the energy handler's ETR (tokens sent /
   tokens before the optimizers, from the optimizers' published events), token-weighted;
@@ -31,20 +46,38 @@ from green_chain.bench.results_schema import (
     check_results,
     is_valid_energy,
 )
+from green_chain.bench.stats import (
+    DEFAULT_RESAMPLES,
+    MIN_RETAINED_PCT,
+    PairedSample,
+    mean_ci95,
+    paired_bootstrap,
+)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: How far (0-1 quality) the baseline must score above chance for quality to be measurable.
+CHANCE_MARGIN = 0.10
 CSV_FIELDS = (
     "scenario",
     "status",
     "n_items",
+    "failed_items",
     "energy_source",
     "energy_baseline_j",
     "energy_green_j",
     "energy_saved_pct",
+    "energy_saved_ci95",
     "quality_metric",
+    "quality_measurable",
     "quality_baseline",
     "quality_green",
+    "quality_delta_pts",
+    "quality_delta_ci95",
     "quality_retained_pct",
+    "quality_retained_ci95",
+    "quality_ok",
+    "prompt_evidence_baseline",
+    "prompt_evidence_green",
     "prompt_tokens_baseline",
     "prompt_tokens_green",
     "cached_tokens_baseline",
@@ -104,37 +137,95 @@ def handler_etr(records: Sequence[ItemRecord]) -> float | None:
     return sent / (sent + removed) if sent + removed > 0 else None
 
 
+def paired_sample(
+    records: Sequence[ItemRecord], variant: str = "green"
+) -> tuple[PairedSample, list[str], int]:
+    """The scenario's paired figures (baseline vs ``variant``), item ids, failed item count.
+
+    See the module doc: a pair with a failure has no energy; a failed green item scores
+    quality 0; a failed baseline item has no quality pair; an unscored item neither.
+    """
+    nan = float("nan")
+    pairs: dict[str, dict[str, ItemRecord]] = {}
+    for r in records:
+        pairs.setdefault(r.item_id, {})[r.variant] = r
+    cols: tuple[list[float], ...] = ([], [], [], [])
+    ids: list[str] = []
+    failed = 0
+    for item_id, pair in pairs.items():
+        b, g = pair.get("baseline"), pair.get(variant)
+        if b is None or g is None:
+            continue
+        ids.append(item_id)
+        bad = bool(b.error or g.error)
+        failed += bad
+        clean = not bad and b.energy_j is not None and g.energy_j is not None
+        cols[0].append(float(b.energy_j) if clean and b.energy_j is not None else nan)
+        cols[1].append(float(g.energy_j) if clean and g.energy_j is not None else nan)
+        scored = not b.error and b.quality is not None and (g.error or g.quality is not None)
+        cols[2].append(float(b.quality or 0.0) if scored else nan)
+        cols[3].append((0.0 if g.error else float(g.quality or 0.0)) if scored else nan)
+    return PairedSample(*cols), ids, failed
+
+
+def _clean_sum(values: Sequence[float]) -> float:
+    return float(sum(v for v in values if v == v))  # nan != nan
+
+
 def summarize_scenario(
     entry: dict[str, Any],
     *,
     projection: Any = None,
     cheap_names: set[str] | None = None,
     carbon_g_per_j: float | None = None,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
 ) -> dict[str, Any]:
     """The summary fields of one scenario entry (computed from its records).
 
     ``entry["records"]`` holds :class:`~green_chain.bench.records.ItemRecord` objects or
-    their results.json dicts.
+    their results.json dicts; ``entry["quality_chance"]`` (optional, default 0) is the
+    scenario's chance-level quality in [0, 1].
     """
     recs: list[ItemRecord] = [as_record(r) for r in entry.get("records") or []]
     by = {v: [r for r in recs if r.variant == v] for v in ("baseline", "green")}
-    base_j = _sum(r.energy_j for r in by["baseline"])
-    green_j = _sum(r.energy_j for r in by["green"])
-    qb = _mean([r.quality or 0.0 for r in by["baseline"]])
-    qg = _mean([r.quality or 0.0 for r in by["green"]])
-    n = len(by["baseline"])
+    sample, ids, failed = paired_sample(recs)
+    stats = paired_bootstrap(sample, n_resamples=n_resamples, seed=seed)
+    qb = _mean([q for q in sample.baseline_q if q == q])
+    qg = _mean([q for q in sample.green_q if q == q])
+    chance = float(entry.get("quality_chance") or 0.0)
+    base_ci = mean_ci95(sample.baseline_q, n_resamples=n_resamples, seed=seed)
+    measurable = (
+        qb is not None
+        and base_ci is not None
+        and qb >= chance + CHANCE_MARGIN
+        and base_ci[0] > chance
+    )
     out: dict[str, Any] = {
         "name": entry.get("name"),
         "status": entry.get("status", "ok"),
-        "n_items": n,
+        "n_items": len(ids),
+        "failed_items": failed,
+        "failed_baseline": sum(1 for r in by["baseline"] if r.error),
+        "failed_green": sum(1 for r in by["green"] if r.error),
         "energy_source": energy_source(recs),
-        "energy_baseline_j": base_j,
-        "energy_green_j": green_j,
-        "energy_saved_pct": _pct_saved(base_j, green_j),
+        "energy_baseline_j": _clean_sum(sample.baseline_j),
+        "energy_green_j": _clean_sum(sample.green_j),
+        "energy_saved_pct": stats["energy_saved_pct"],
+        "energy_saved_ci95": stats["energy_saved_ci95"],
         "quality_metric": next((r.quality_metric for r in recs if r.quality_metric), None),
         "quality_baseline": qb,
         "quality_green": qg,
-        "quality_retained_pct": (100.0 * qg / qb) if qb and qg is not None else None,
+        "quality_baseline_ci95": base_ci,
+        "quality_chance": chance,
+        "quality_measurable": measurable,
+        "quality_delta_pts": stats["quality_delta_pts"],
+        "quality_delta_ci95": stats["quality_delta_ci95"],
+        "quality_retained_pct": stats["quality_retained_pct"],
+        "quality_retained_ci95": stats["quality_retained_ci95"],
+        "quality_ok": stats["quality_ok"] if measurable else None,
+        "prompt_evidence_baseline": _evidence(by["baseline"]),
+        "prompt_evidence_green": _evidence(by["green"]),
         "optimizer_energy_j": _sum(r.optimizer_energy_j for r in by["green"]),
         "error": entry.get("error"),
     }
@@ -155,51 +246,137 @@ def summarize_scenario(
     out["etr_handler"] = handler_etr(by["green"])
     if projection is not None:
         names = cheap_names or set()
-        pj_b = sum(projection.record_j(r, names) for r in by["baseline"])
-        pj_g = sum(projection.record_j(r, names) for r in by["green"])
+        clean = {i for i, j in zip(ids, sample.baseline_j, strict=True) if j == j}
+        per = {
+            v: [projection.record_j(r, names) for r in by[v] if r.item_id in clean]
+            for v in ("baseline", "green")
+        }
+        pj_b, pj_g = sum(per["baseline"]), sum(per["green"])
+        proj = paired_bootstrap(
+            PairedSample(per["baseline"], per["green"], [1.0] * len(clean), [1.0] * len(clean)),
+            n_resamples=n_resamples,
+            seed=seed,
+        )
         out.update(
             energy_baseline_j_projected=pj_b,
             energy_green_j_projected=pj_g,
             energy_saved_pct_projected=_pct_saved(pj_b, pj_g),
+            energy_saved_ci95_projected=proj["energy_saved_ci95"],
         )
     etr = entry.get("validated_etr") or {}
     out["validated_token_share"] = etr.get("validated_token_share")
+    ablation = {}
+    for variant in sorted({r.variant for r in recs if r.variant.startswith(ABLATION_PREFIX)}):
+        a_sample, _, a_failed = paired_sample(recs, variant)
+        a_stats = paired_bootstrap(a_sample, n_resamples=n_resamples, seed=seed)
+        ablation[variant[len(ABLATION_PREFIX) :]] = {
+            **{k: a_stats[k] for k in ABLATION_FIELDS},
+            "failed_items": a_failed,
+        }
+    if ablation:
+        out["ablation"] = ablation
     return out
+
+
+#: Variant name prefix of an ablation chain (the green chain with one optimizer alone).
+ABLATION_PREFIX = "only:"
+#: The figures reported per optimizer of the ablation.
+ABLATION_FIELDS = (
+    "energy_saved_pct",
+    "energy_saved_ci95",
+    "quality_delta_pts",
+    "quality_delta_ci95",
+    "quality_retained_pct",
+    "quality_retained_ci95",
+)
+
+
+def _evidence(records: Sequence[ItemRecord]) -> float | None:
+    """Mean prompt-probe score (``metrics.prompt_evidence_score``) of the scored records."""
+    vals = [
+        float(r.metrics["prompt_evidence_score"])
+        for r in records
+        if r.metrics and r.metrics.get("prompt_evidence_score") is not None
+    ]
+    return _mean(vals)
 
 
 def overall(
     summaries: Sequence[dict[str, Any]],
     *,
     target_saved_pct: float = 60.0,
-    target_retained_pct: float = 95.0,
+    target_retained_pct: float = MIN_RETAINED_PCT,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
 ) -> dict[str, Any]:
-    """Energy-weighted overall saving and mean retention over the scenarios that ran."""
+    """Overall figures over the scenarios that ran, from their records (see the module doc).
+
+    Energy pools every item of every scenario that ran; quality pools the items of the
+    scenarios whose quality is measurable. Both resample items within each scenario.
+    """
     ok = [s for s in summaries if s["status"] == "ok" and s["n_items"]]
-    base = sum(s["energy_baseline_j"] for s in ok)
-    green = sum(s["energy_green_j"] for s in ok)
-    retained = [s["quality_retained_pct"] for s in ok if s["quality_retained_pct"] is not None]
+    samples = {
+        str(s.get("name")): paired_sample([as_record(r) for r in s.get("records") or []])[0]
+        for s in ok
+    }
+    energy = paired_bootstrap(samples, n_resamples=n_resamples, seed=seed)
+    measurable = [s for s in ok if s.get("quality_measurable")]
+    quality = paired_bootstrap(
+        {str(s.get("name")): samples[str(s.get("name"))] for s in measurable},
+        n_resamples=n_resamples,
+        seed=seed,
+        min_retained_pct=target_retained_pct,
+    )
     out: dict[str, Any] = {
         "scenarios_ok": len(ok),
         "scenarios_failed": len(summaries) - len(ok),
+        "failed_items": sum(int(s.get("failed_items") or 0) for s in summaries),
+        "n_items": sum(int(s["n_items"]) for s in ok),
         "energy_source": energy_source_of(ok),
-        "energy_baseline_j": base,
-        "energy_green_j": green,
-        "energy_saved_pct": _pct_saved(base, green),
-        "quality_retained_pct": _mean(retained),
-        # conservative: a scenario where green beat the baseline counts as 100 %, so luck
-        # on one scenario never hides a loss on another
-        "quality_retained_pct_capped": _mean([min(r, 100.0) for r in retained]),
-        "scenarios_without_retention": [
-            s.get("name") for s in ok if s["quality_retained_pct"] is None
-        ],
+        "energy_baseline_j": sum(s["energy_baseline_j"] for s in ok),
+        "energy_green_j": sum(s["energy_green_j"] for s in ok),
+        "energy_saved_pct": energy["energy_saved_pct"],
+        "energy_saved_ci95": energy["energy_saved_ci95"],
+        "quality_scenarios": [s.get("name") for s in measurable],
+        "quality_not_measurable": [s.get("name") for s in ok if not s.get("quality_measurable")],
+        "quality_delta_pts": quality["quality_delta_pts"],
+        "quality_delta_ci95": quality["quality_delta_ci95"],
+        "quality_retained_pct": quality["quality_retained_pct"],
+        "quality_retained_ci95": quality["quality_retained_ci95"],
+        "quality_ok": quality["quality_ok"],
+        "bootstrap": {"n_resamples": n_resamples, "seed": seed, "stratified_by": "scenario"},
         "target": {
             "energy_saved_pct": target_saved_pct,
-            "quality_retained_pct": target_retained_pct,
+            "quality_retained_ci95_low": target_retained_pct,
         },
     }
-    out["target_met"] = _met(
-        out["energy_saved_pct"], out["quality_retained_pct"], target_saved_pct, target_retained_pct
-    )
+    out["target_met"] = _met(out["energy_saved_pct"], out["quality_ok"], target_saved_pct)
+    optimizers = sorted({o for s in ok for o in s.get("ablation") or {}})
+    if optimizers:
+        out["ablation"] = {}
+        for opt in optimizers:
+            with_opt = [s for s in ok if opt in (s.get("ablation") or {})]
+            a_samples = {
+                str(s.get("name")): paired_sample(
+                    [as_record(r) for r in s.get("records") or []], ABLATION_PREFIX + opt
+                )[0]
+                for s in with_opt
+            }
+            a_energy = paired_bootstrap(a_samples, n_resamples=n_resamples, seed=seed)
+            a_quality = paired_bootstrap(
+                {n: a_samples[n] for n in a_samples if n in out["quality_scenarios"]},
+                n_resamples=n_resamples,
+                seed=seed,
+            )
+            out["ablation"][opt] = {
+                "scenarios": [s.get("name") for s in with_opt],
+                "energy_saved_pct": a_energy["energy_saved_pct"],
+                "energy_saved_ci95": a_energy["energy_saved_ci95"],
+                **{k: a_quality[k] for k in ABLATION_FIELDS if k.startswith("quality")},
+            }
+        out["ablation_failed_items"] = sum(
+            int(a.get("failed_items") or 0) for s in ok for a in (s.get("ablation") or {}).values()
+        )
     if ok and all("energy_saved_pct_projected" in s for s in ok):
         pb = sum(s["energy_baseline_j_projected"] for s in ok)
         pg = sum(s["energy_green_j_projected"] for s in ok)
@@ -207,18 +384,15 @@ def overall(
         out["energy_green_j_projected"] = pg
         out["energy_saved_pct_projected"] = _pct_saved(pb, pg)
         out["target_met_projected"] = _met(
-            out["energy_saved_pct_projected"],
-            out["quality_retained_pct"],
-            target_saved_pct,
-            target_retained_pct,
+            out["energy_saved_pct_projected"], out["quality_ok"], target_saved_pct
         )
     return out
 
 
-def _met(saved: float | None, retained: float | None, t_saved: float, t_ret: float) -> bool | None:
-    if saved is None or retained is None:
+def _met(saved: float | None, quality_ok: bool | None, t_saved: float) -> bool | None:
+    if saved is None or quality_ok is None:
         return None
-    return saved >= t_saved and retained >= t_ret
+    return saved >= t_saved and quality_ok
 
 
 def energy_source_of(summaries: Sequence[dict[str, Any]]) -> str:
@@ -297,41 +471,70 @@ def _fsaved(entry: dict[str, Any], key: str = "energy_saved_pct") -> str:
     return _f(entry.get(key))
 
 
+def _ci(value: Any, ci: Any, fmt: str = "{:.1f}", shown: str | None = None) -> str:
+    """``value [lo, hi]`` (a dash when the value is missing; ``shown`` replaces the value)."""
+    text = shown if shown is not None else _f(value, fmt)
+    if value is None or not ci or text in ("-", INVALID):
+        return text
+    return f"{text} [{_f(ci[0], fmt)}, {_f(ci[1], fmt)}]"
+
+
 def format_table(doc: dict[str, Any]) -> str:
-    """The terminal table: one line per scenario and the overall line."""
+    """The terminal table: one line per scenario and the overall line (95 % intervals)."""
     proj = "energy_saved_pct_projected" in doc["overall"]
-    head = ["scenario", "items", "base J", "green J", "saved %", "quality %", "tok ratio", "ETR"]
-    head += ["valid. share", "opt J"]
+    head = ["scenario", "items", "failed", "base J", "green J", "saved % [95% CI]"]
+    head += ["quality", "metric", "d quality pts [95% CI]", "retained % [95% CI]", "ok"]
+    head += ["evidence b/g", "tok ratio", "ETR", "valid. share", "opt J"]
     if proj:
         head.append("saved % (proj)")
     rows = [head]
     for name, s in doc["scenarios"].items():
         if s["status"] != "ok":
-            rows.append([name, "FAILED", (s.get("error") or "")[:60]])
+            rows.append([name, "FAILED"])
             continue
+        measurable = s.get("quality_measurable", True)
+        evid = (s.get("prompt_evidence_baseline"), s.get("prompt_evidence_green"))
         row = [
             name,
             str(s["n_items"]),
+            str(s.get("failed_items", 0)),
             _fj(s["energy_baseline_j"]),
             _fj(s["energy_green_j"]),
-            _fsaved(s),
-            _f(s["quality_retained_pct"]),
+            _ci(s["energy_saved_pct"], s.get("energy_saved_ci95"), shown=_fsaved(s)),
+            _f(s.get("quality_baseline"), "{:.2f}") + "/" + _f(s.get("quality_green"), "{:.2f}"),
+            (s.get("quality_metric") or "-") + ("" if measurable else " (n.m.)"),
+            _ci(s.get("quality_delta_pts"), s.get("quality_delta_ci95")),
+            _ci(s.get("quality_retained_pct"), s.get("quality_retained_ci95")),
+            "-" if s.get("quality_ok") is None else ("yes" if s["quality_ok"] else "no"),
+            "-" if evid[0] is None else f"{_f(evid[0], '{:.2f}')}/{_f(evid[1], '{:.2f}')}",
             _f(s.get("prompt_token_ratio", s.get("etr")), "{:.2f}"),
             _f(s.get("etr_handler"), "{:.2f}"),
             _f(s.get("validated_token_share"), "{:.2f}"),
             _fj(s["optimizer_energy_j"]),
         ]
         if proj:
-            row.append(_fsaved(s, "energy_saved_pct_projected"))
+            row.append(
+                _ci(
+                    s.get("energy_saved_pct_projected"),
+                    s.get("energy_saved_ci95_projected"),
+                    shown=_fsaved(s, "energy_saved_pct_projected"),
+                )
+            )
         rows.append(row)
     o = doc["overall"]
     last = [
         "OVERALL",
-        "",
+        str(o.get("n_items", "")),
+        str(o.get("failed_items", 0)),
         _fj(o["energy_baseline_j"]),
         _fj(o["energy_green_j"]),
-        _fsaved(o),
-        _f(o["quality_retained_pct"]),
+        _ci(o["energy_saved_pct"], o.get("energy_saved_ci95"), shown=_fsaved(o)),
+        "",
+        "",
+        _ci(o.get("quality_delta_pts"), o.get("quality_delta_ci95")),
+        _ci(o.get("quality_retained_pct"), o.get("quality_retained_ci95")),
+        "-" if o.get("quality_ok") is None else ("yes" if o["quality_ok"] else "no"),
+        "",
         "",
         "",
         "",
@@ -343,15 +546,43 @@ def format_table(doc: dict[str, Any]) -> str:
     widths = [max(len(r[i]) for r in rows if i < len(r)) for i in range(len(head))]
     lines = ["  ".join(c.ljust(widths[i]) for i, c in enumerate(r)) for r in rows]
     lines.insert(1, "-" * len(lines[0]))
-    if o.get("quality_retained_pct_capped") is not None:
+    lines.append(
+        "quality: the task metric on each chain's parsed answer (baseline/green, 0-1); "
+        "d quality = green - baseline in points; retained = green / baseline; ok = lower "
+        "bound of retained >= 95 %; (n.m.) = baseline near chance, quality not measurable "
+        "(left out of OVERALL quality); intervals: paired bootstrap over items"
+    )
+    lines.append(
+        "evidence b/g: secondary prompt probe (gold answer most likely given the prompt "
+        "sent), evidence kept in the prompt, not answer quality"
+    )
+    for name, s in doc["scenarios"].items():
+        if s["status"] != "ok":
+            lines.append(f"FAILED {name}: {(s.get('error') or '')[:120]}")
+    ablation_lines = [
+        f"  {name:<11} {opt:<16} saved {_ci(a['energy_saved_pct'], a['energy_saved_ci95'])} %, "
+        f"d quality {_ci(a['quality_delta_pts'], a['quality_delta_ci95'])} pts, retained "
+        f"{_ci(a['quality_retained_pct'], a['quality_retained_ci95'])} %"
+        for name, s in [*doc["scenarios"].items(), ("OVERALL", o)]
+        for opt, a in (s.get("ablation") or {}).items()
+    ]
+    if ablation_lines:
+        lines.append("ablation: each optimizer alone against the baseline, same items [95% CI]")
+        lines.extend(ablation_lines)
+    if o.get("failed_items"):
         lines.append(
-            f"quality retained, each scenario capped at 100 %: "
-            f"{_f(o['quality_retained_pct_capped'])} % (a dash: baseline quality 0, no ratio)"
+            f"FAILED ITEMS: {o['failed_items']} (left out of the energy figures; a failed "
+            "green answer scores quality 0)"
         )
+    target = o.get("target", {})
+    lines.append(
+        f"target ({target.get('energy_saved_pct', 60):.0f} % saved with quality ok): "
+        f"{'met' if o.get('target_met') else 'not met' if o.get('target_met') is False else 'undecided'}"
+    )
     if any(s.get("validated_token_share") is not None for s in doc["scenarios"].values()):
         lines.append(
             "valid. share: smallest share of prompt tokens whose quality stays within 5 % of the "
-            "uncompressed prompt's (rate sweep; validated ETR)"
+            "uncompressed prompt's (rate sweep on calibration items; validated ETR)"
         )
     if any(INVALID in r for r in rows):
         lines.append(f"{INVALID}: a NaN, infinite or negative figure in the results file")

@@ -132,6 +132,7 @@ def fit_route_policy(
     pool: Sequence[Item] = (),
     cost_items: int | None = None,
     monitor: Any = None,
+    cost_ratio: float | None = None,
 ) -> RoutePolicy:
     """Fit the scorer and threshold of ``scenario``'s router on calibration ``items``.
 
@@ -139,6 +140,8 @@ def fit_route_policy(
     ``route_cost_items``, else
     :data:`COST_ITEMS`) items measure the cost ratio; ``monitor`` meters them (``env.monitor`` if set, else a new
     :class:`~green_chain.energy.monitor.EnergyMonitor` over the detected meters).
+    ``cost_ratio`` (a ratio recorded by an earlier run) is reused instead of measured
+    (``cost_ratio_source: "reused"``).
     """
     from green_chain.routing import EmbeddingScorer, calibrate
 
@@ -161,12 +164,18 @@ def fit_route_policy(
         cost_items = getattr(env, "route_cost_items", None)
     if cost_items is None:
         cost_items = int(getattr(scenario, "route_cost_items", COST_ITEMS))
-    if cost_items > 0:
+    if cost_ratio is not None:
+        if not cost_ratio > 0:
+            raise ValueError(f"cost_ratio must be > 0, got {cost_ratio}")
+        cost = {"cost_ratio": cost_ratio, "cost_items": [], "cost_notes": []}
+    elif cost_items > 0:
         cost = measure_cost_ratio(
             scenario, env, items[:cost_items], monitor or getattr(env, "monitor", None)
         )
     ratio = cost["cost_ratio"]
-    cost["cost_ratio_source"] = "measured" if ratio is not None else "fallback"
+    cost["cost_ratio_source"] = (
+        "reused" if cost_ratio is not None else "measured" if ratio is not None else "fallback"
+    )
     if ratio is None:
         ratio = CHEAP_COST_RATIO
     requests = [[HumanMessage(p)] for p in prompts]

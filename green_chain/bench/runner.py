@@ -11,10 +11,12 @@ the others still run.
 from __future__ import annotations
 
 import logging
+import math
 import time
 import traceback
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Protocol
 
 from langchain_core.runnables import Runnable
@@ -26,6 +28,7 @@ from green_chain.bench.etr import validated_etr
 from green_chain.bench.item_run import run_item, score_records
 from green_chain.bench.items import Item
 from green_chain.bench.records import ItemRecord
+from green_chain.bench.results import ABLATION_PREFIX
 from green_chain.bench.scenarios.base import GreenSettings, Scenario, ScenarioEnv
 from green_chain.callbacks import EnergyCallbackHandler
 from green_chain.energy.monitor import EnergyMonitor
@@ -33,6 +36,8 @@ from green_chain.energy.monitor import EnergyMonitor
 logger = logging.getLogger(__name__)
 
 VARIANTS = ("baseline", "green")
+#: Test items per scenario of the standard run (``green-chain bench`` with no flags).
+STANDARD_ITEMS = 100
 
 
 @dataclass
@@ -41,7 +46,7 @@ class RunOptions:
 
     Attributes:
         n_items: Test items per scenario; ``None`` = each scenario's ``quick_items``
-            when ``quick``, else the whole split.
+            when ``quick``, else :data:`STANDARD_ITEMS` (all where the split is smaller).
         quick: Small fixed subset of every scenario.
         seed: Item selection and distractor seed.
         data_root: Data folder (``None`` = default).
@@ -55,13 +60,20 @@ class RunOptions:
             scenario's ``router_items``, ``quick_router_items`` in quick).
         etr_scenarios: Scenarios the validated-ETR sweep runs on (``None`` = all
             compressible ones).
-        etr_items: Test items of the sweep (``None`` = all).
+        etr_items: Calibration items of the sweep (``None`` = all); the sweep never
+            touches test items and generates nothing.
         warm_up: Run each green chain once on a calibration item before measuring.
         route_cost_items: Router-fit items run on both models to measure their energy
             ratio (``None`` = the scenario's ``route_cost_items``; see
             :meth:`route_cost_items_for` for quick runs).
         executor: Runs the test items elsewhere (Ray workers); ``None`` = here. Router
             fitting, scoring and the validated-ETR sweep stay here.
+        cost_ratios: Cheap/large cost ratios by scenario recorded by an earlier run
+            (``--route-costs``): reused instead of measured, so the same command on the
+            same items routes the same way on a loaded or a quiet machine.
+        ablation: Also run, per optimizer the scenario uses, the green chain with that
+            optimizer alone (variant ``only:<optimizer>``) on the same items (here only,
+            not with an ``executor``).
     """
 
     n_items: int | None = None
@@ -78,11 +90,13 @@ class RunOptions:
     warm_up: bool = True
     route_cost_items: int | None = None
     executor: ItemExecutor | None = None
+    cost_ratios: dict[str, float] = field(default_factory=dict)
+    ablation: bool = False
 
     def items_for(self, scenario: Scenario) -> int | None:
         if self.n_items is not None:
             return self.n_items
-        return scenario.quick_items if self.quick else None
+        return scenario.quick_items if self.quick else STANDARD_ITEMS
 
     def router_items_for(self, scenario: Scenario) -> int:
         """Calibration items the router is fitted on (fewer in ``--quick``)."""
@@ -104,17 +118,68 @@ class RunOptions:
         return scenario.route_cost_items
 
 
-def _warm_up(scenario: Scenario, green: Runnable, calibration: Sequence[Item]) -> None:
+def _warm_up(
+    scenario: Scenario,
+    green: Runnable,
+    calibration: Sequence[Item],
+    log: Callable[[str], None] = logger.warning,
+) -> dict[str, Any]:
     """Run the green chain once per warm-up item, unmeasured (optimizer caches, indexes).
 
     Building an example index or loading an encoder is a one-off setup cost of a
-    deployment, not a per-request cost; it must not be charged to the first item.
+    deployment, not a per-request cost; it must not be charged to the first item. A
+    failing warm-up is recorded (``errors``) and logged, never swallowed.
     """
-    for it in scenario.warmup_items(calibration):
+    items = scenario.warmup_items(calibration)
+    errors: list[dict[str, str]] = []
+    for it in items:
         try:
             green.invoke(it.inputs)
-        except Exception:  # the measured run will report the failure
-            logger.debug("warm-up of %s failed", scenario.name, exc_info=True)
+        except Exception as exc:
+            errors.append({"item_id": it.id, "error": f"{type(exc).__name__}: {exc}"})
+            log(f"warm-up of {scenario.name} failed on {it.id}: {type(exc).__name__}: {exc}")
+    return {"item_ids": [it.id for it in items], "errors": errors}
+
+
+def _metered(monitor: EnergyMonitor, key: str, fn: Callable[[], Any]) -> tuple[Any, float | None]:
+    """``fn()`` inside a meter window; its result and the window's joules (``None``: no reading)."""
+    monitor.begin(key)
+    try:
+        result = fn()
+    finally:
+        m = monitor.end(key)
+    return result, (None if m.total_j is None else float(m.total_j))
+
+
+def one_off_costs(
+    router_fit_j: float | None,
+    warm_up_j: float | None,
+    records: Sequence[ItemRecord],
+) -> dict[str, Any]:
+    """One-off costs of a scenario and the requests after which the green chain pays them off.
+
+    ``break_even_requests`` = one-off joules / mean joules saved per request (clean item
+    pairs); ``None`` when the green chain saves nothing per request.
+    """
+    total = (router_fit_j or 0.0) + (warm_up_j or 0.0)
+    pairs: dict[str, dict[str, ItemRecord]] = {}
+    for r in records:
+        pairs.setdefault(r.item_id, {})[r.variant] = r
+    saved = [
+        (p["baseline"].energy_j or 0.0) - (p["green"].energy_j or 0.0)
+        for p in pairs.values()
+        if {"baseline", "green"} <= set(p) and not p["baseline"].error and not p["green"].error
+    ]
+    per_request = sum(saved) / len(saved) if saved else None
+    return {
+        "router_fit_j": router_fit_j,
+        "warm_up_j": warm_up_j,
+        "total_j": total,
+        "saved_j_per_request": per_request,
+        "break_even_requests": (
+            math.ceil(total / per_request) if per_request and per_request > 0 else None
+        ),
+    }
 
 
 def _progress(iterable: Sequence[Any], desc: str, enabled: bool) -> Any:
@@ -134,11 +199,14 @@ def run_items(
     monitor: EnergyMonitor,
     handler_factory: Callable[[EnergyMonitor], EnergyCallbackHandler] | None = None,
 ) -> list[ItemRecord]:
-    """Run both variants on each item, interleaved (drift hits both alike); unscored records."""
+    """Run every variant of ``chains`` on each item, interleaved (drift hits all alike).
+
+    Returns unscored records, item by item, variants in ``chains`` order.
+    """
     capture = CaptureHandler()
     records: list[ItemRecord] = []
     for item in items:
-        for variant in VARIANTS:
+        for variant in chains:
             handler = handler_factory(monitor) if handler_factory else None
             records.append(
                 run_item(
@@ -197,22 +265,49 @@ def run_scenario(
             monitor=monitor,
             route_cost_items=options.route_cost_items_for(scenario),
         )
+        entry["answer_cap"] = scenario.answer_cap(env)
+        router_fit_j: float | None = None
         if options.settings.route and components.route_fitter is not None:
             from green_chain.bench.routefit import router_items
 
             n_route = options.router_items_for(scenario)
             fit_items = router_items(split.calibration, n_route, options.seed)
             if fit_items:
-                policy = components.route_fitter(scenario, env, fit_items, pool=split.calibration)
+                extra: dict[str, Any] = {}
+                if scenario.name in options.cost_ratios:
+                    extra["cost_ratio"] = options.cost_ratios[scenario.name]
+                fitter = components.route_fitter
+                policy, router_fit_j = _metered(
+                    monitor,
+                    f"route-fit:{scenario.name}",
+                    lambda: fitter(scenario, env, fit_items, pool=split.calibration, **extra),
+                )
                 env.route_policy = policy
                 entry["router"] = policy.info
         records: list[ItemRecord]
+        warm_up_j: float | None = None
+        variants: list[str] = list(VARIANTS)
         if options.executor is not None:  # items run elsewhere (Ray workers), measured there
+            if options.ablation:
+                log(f"{scenario.name}: no ablation with an executor (items run elsewhere)")
             records = options.executor.run(scenario, env, split.test)
         else:
             chains = {"baseline": scenario.baseline(env), "green": scenario.green(env)}
+            if options.ablation:
+                for opt in scenario.optimizers:
+                    if getattr(options.settings, opt):
+                        alone = replace(env, settings=options.settings.only(opt))
+                        chains[f"{ABLATION_PREFIX}{opt}"] = scenario.green(alone)
+                entry["ablation_variants"] = [v for v in chains if v not in VARIANTS]
+            variants = list(chains)
             if options.warm_up:
-                _warm_up(scenario, chains["green"], split.calibration)
+                entry["warm_up"], warm_up_j = _metered(
+                    monitor,
+                    f"warm-up:{scenario.name}",
+                    lambda: _warm_up(scenario, chains["green"], split.calibration, log),
+                )
+                for v in entry.get("ablation_variants", []):  # unmeasured, not green's one-off
+                    _warm_up(scenario, chains[v], split.calibration, log)
             records = run_items(
                 scenario.name,
                 chains,
@@ -220,12 +315,20 @@ def run_scenario(
                 monitor,
                 options.handler_factory,
             )
-        for variant in VARIANTS:
+        for variant in variants:
             errs = [r.error for r in records if r.variant == variant and r.error]
-            if errs and len(errs) == len(split.test):
+            if variant in VARIANTS and errs and len(errs) == len(split.test):
                 raise RuntimeError(f"every {variant} item failed; first error: {errs[0]}")
+            for err in errs[:3]:
+                log(f"{scenario.name}: a {variant} item failed: {err}")
+        entry["one_off"] = one_off_costs(
+            router_fit_j, warm_up_j, [r for r in records if r.variant in VARIANTS]
+        )
         items = {it.id: it for it in split.test}
         score_records(scenario, items, pool, records, components, options.seed)
+        entry["quality_chance"] = sum(scenario.chance_quality(it) for it in split.test) / len(
+            split.test
+        )
         entry["records"] = [r.to_dict() for r in records]
         entry["status"] = "ok"
         if (
@@ -233,13 +336,13 @@ def run_scenario(
             and scenario.compressible
             and (options.etr_scenarios is None or scenario.name in options.etr_scenarios)
         ):
+            cal = split.calibration
             entry["validated_etr"] = validated_etr(
                 scenario,
                 env,
-                split.test[: options.etr_items] if options.etr_items else split.test,
-                pool,
+                cal[: options.etr_items] if options.etr_items else cal,
+                cal,
                 options.etr_rates,
-                monitor,
             )
     except Exception as exc:
         entry["status"] = "failed"
@@ -260,6 +363,32 @@ def run_benchmark(
     options: RunOptions,
     *,
     log: Callable[[str], None] = print,
+    checkpoint_dir: str | Path | None = None,
+    fingerprint: Any = None,
+    resume: bool = False,
 ) -> list[dict[str, Any]]:
-    """Run every scenario in order; a failure never stops the others."""
-    return [run_scenario(s, components, monitor, options, log=log) for s in scenarios]
+    """Run every scenario in order; a failure never stops the others.
+
+    With ``checkpoint_dir`` each finished scenario is saved there
+    (:mod:`green_chain.bench.checkpoint`); with ``resume`` a scenario already saved under
+    the same ``fingerprint`` is taken from its checkpoint (``resumed: true``) instead of
+    being run again.
+    """
+    from green_chain.bench import checkpoint
+
+    entries = []
+    for s in scenarios:
+        saved = (
+            checkpoint.load(checkpoint_dir, s.name, fingerprint)
+            if resume and checkpoint_dir is not None
+            else None
+        )
+        if saved is not None:
+            log(f"scenario {s.name}: resumed from its checkpoint")
+            entries.append({**saved, "resumed": True})
+            continue
+        entry = run_scenario(s, components, monitor, options, log=log)
+        if checkpoint_dir is not None and entry["status"] == "ok":
+            checkpoint.save(checkpoint_dir, entry, fingerprint)
+        entries.append(entry)
+    return entries

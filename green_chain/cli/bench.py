@@ -8,7 +8,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,7 +44,16 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--scenarios", default="", help="comma-separated scenario names (default: all)")
     p.add_argument(
-        "--items", type=int, default=None, help="test items per scenario (default: whole split)"
+        "--items",
+        type=int,
+        default=None,
+        help="test items per scenario (default: 100, all where a split is smaller; --quick: a few)",
+    )
+    p.add_argument(
+        "--ablation",
+        action="store_true",
+        help="also run, per optimizer a scenario uses, its green chain with that optimizer "
+        "alone on the same items",
     )
     p.add_argument(
         "--data",
@@ -99,14 +108,28 @@ def register(subparsers: Any) -> None:
         "--etr-items",
         type=int,
         default=None,
-        help=f"test items of the validated-ETR sweep per scenario (default: all; "
-        f"--quick: {QUICK_ETR_ITEMS})",
+        help=f"calibration items of the validated-ETR sweep per scenario (no generation; "
+        f"default: all; --quick: {QUICK_ETR_ITEMS})",
     )
     p.add_argument(
         "--etr-scenarios",
         default=None,
         help=f"comma-separated scenarios the sweep runs on (default: every compressible one; "
         f"--quick: {','.join(QUICK_ETR_SCENARIOS)})",
+    )
+    p.add_argument(
+        "--route-costs",
+        default=None,
+        metavar="RESULTS_JSON",
+        help="reuse the cheap/large cost ratios an earlier run measured (its results.json) "
+        "instead of measuring them again, so the router decides the same way",
+    )
+    p.add_argument(
+        "--resume",
+        default=None,
+        metavar="DIR",
+        help="finish a killed run: write to DIR and take every scenario DIR's checkpoints "
+        "hold from the same command and code instead of running it again",
     )
     p.add_argument(
         "--ray",
@@ -195,6 +218,7 @@ class BenchPlan:
     projection: Projection | CalibratedProjection | None
     projection_spec: str | None
     exporter: Callable[..., Any] | None
+    cost_ratios: dict[str, float] = field(default_factory=dict)
 
 
 def validate(args: argparse.Namespace) -> BenchPlan:
@@ -233,9 +257,17 @@ def validate(args: argparse.Namespace) -> BenchPlan:
     elif spec.lower() != "none":
         projection = Projection.parse(spec)
     data = resolve_data(args.data)
+    cost_ratios = (
+        recorded_cost_ratios(args.route_costs) if getattr(args, "route_costs", None) else {}
+    )
+    resume = getattr(args, "resume", None)
+    if resume and args.out and Path(args.out) != Path(resume):
+        raise ValueError(f"--resume {resume} writes to that folder; drop --out {args.out}")
+    if resume and not Path(resume).is_dir():
+        raise FileNotFoundError(f"--resume: no run folder {resume}")
     out = check_out_dir(
-        Path(args.out)
-        if args.out
+        Path(resume or args.out)
+        if resume or args.out
         else Path(DEFAULT_OUT) / _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     )
     return BenchPlan(
@@ -246,7 +278,23 @@ def validate(args: argparse.Namespace) -> BenchPlan:
         projection=projection,
         projection_spec=None if projection is None else spec,
         exporter=load_exporter("mlflow") if args.mlflow else None,
+        cost_ratios=cost_ratios,
     )
+
+
+def recorded_cost_ratios(path: str) -> dict[str, float]:
+    """The cheap/large cost ratios by scenario that the run in ``path`` measured."""
+    from green_chain.bench.results import load_results
+
+    doc = load_results(path)
+    ratios = {
+        name: float(s["router"]["cheap_cost_ratio"])
+        for name, s in doc["scenarios"].items()
+        if (s.get("router") or {}).get("cost_ratio_source") in ("measured", "reused")
+    }
+    if not ratios:
+        raise ValueError(f"--route-costs: {path} records no measured cost ratio")
+    return ratios
 
 
 def run_options(args: argparse.Namespace, plan: BenchPlan) -> RunOptions:
@@ -275,6 +323,8 @@ def run_options(args: argparse.Namespace, plan: BenchPlan) -> RunOptions:
         if args.etr_items is not None
         else (QUICK_ETR_ITEMS if args.quick else None),
         progress=not args.no_progress,
+        cost_ratios=dict(plan.cost_ratios),
+        ablation=bool(getattr(args, "ablation", False)),
     )
 
 
@@ -297,8 +347,32 @@ def _document_options(
         "etr_scenarios": None if options.etr_scenarios is None else list(options.etr_scenarios),
         "etr_items": options.etr_items,
         "threads": threads,
+        "route_costs": getattr(args, "route_costs", None),
+        "ablation": bool(getattr(args, "ablation", False)),
         "prefix_cache": getattr(args, "prefix_cache", "on"),
         "elapsed_s": round(elapsed_s, 1),
+    }
+
+
+def run_fingerprint(
+    args: argparse.Namespace, plan: BenchPlan, options: RunOptions, components: Components
+) -> dict[str, Any]:
+    """What a checkpoint must match to be resumed: items, seed, settings, code and models."""
+    from green_chain.bench.document import git_state
+
+    return {
+        "quick": args.quick,
+        "items": args.items,
+        "seed": args.seed,
+        "data": str(plan.data_root),
+        "settings": options.settings.to_dict(),
+        "etr_rates": list(options.etr_rates),
+        "etr_scenarios": options.etr_scenarios,
+        "etr_items": options.etr_items,
+        "ablation": options.ablation,
+        "cost_ratios": options.cost_ratios,
+        "models": dict(components.versions),
+        "commit": git_state().get("commit"),
     }
 
 
@@ -327,9 +401,15 @@ def report(
             str(paths["json"]), experiment=args.mlflow, tracking_uri=args.mlflow_tracking_uri
         )
         print(f"logged to MLflow experiment {args.mlflow!r} (run {run_id})")
-    # exit 0 when the run completed and at least one scenario ran (failures are printed
-    # above and recorded in results.json); 1 when no scenario ran at all
-    return 0 if doc["overall"]["scenarios_ok"] > 0 else 1
+    failed_items = int(doc["overall"].get("failed_items") or 0) + int(
+        doc["overall"].get("ablation_failed_items") or 0
+    )
+    if failed_items:
+        print(f"FAILED ITEMS: {failed_items} (see the table)", file=sys.stderr)
+    # exit 0 only when every scenario ran and no item failed (failures are printed above
+    # and recorded in results.json): a run with failures is not evidence
+    ok = doc["overall"]["scenarios_ok"] > 0 and not failed and not failed_items
+    return 0 if ok else 1
 
 
 def run(
@@ -383,6 +463,9 @@ def run(
         f"({plan.data_source}), results -> {plan.out}",
         file=sys.stderr,
     )
+    from green_chain.bench.document import git_state
+
+    git = git_state()  # the code that runs, before a long run can see a later commit
     started = time.monotonic()
     components.warm_up()
     if executor is not None:
@@ -393,7 +476,14 @@ def run(
             return 2
     try:
         entries = run_benchmark(
-            plan.scenarios, components, monitor, options, log=lambda m: print(m, file=sys.stderr)
+            plan.scenarios,
+            components,
+            monitor,
+            options,
+            log=lambda m: print(m, file=sys.stderr),
+            checkpoint_dir=plan.out,
+            fingerprint=run_fingerprint(args, plan, options, components),
+            resume=bool(getattr(args, "resume", None)),
         )
     finally:
         ray_info = executor.describe() if executor is not None else None
@@ -409,6 +499,7 @@ def run(
         meters=_meters(monitor),
         projection=plan.projection,
         projection_spec=plan.projection_spec,
+        git=git,
     )
     doc["data_source"] = {
         "source": plan.data_source,

@@ -24,37 +24,94 @@ def _rec(variant, energy, quality, pt=100, ct=10, model="big", item="i"):
         "prompt_tokens": pt,
         "completion_tokens": ct,
         "quality": quality,
-        "quality_metric": "mc_correct",
+        "quality_metric": "f1",
         "calls": [{"model_name": model, "prompt_tokens": pt, "completion_tokens": ct}],
         "optimizer_events": [],
         "optimizer_model_tokens": 0,
     }
 
 
-def _entry(name, base_j, green_j, qb, qg):
-    return {
-        "name": name,
-        "status": "ok",
-        "records": [_rec("baseline", base_j, qb), _rec("green", green_j, qg, pt=50, model="small")],
-    }
+def _entry(name, base_j, green_j, qb, qg, n=1, chance=None):
+    """``n`` identical item pairs (ids ``i``, ``i1``, ...)."""
+    recs = []
+    for k in range(n):
+        item = "i" if k == 0 else f"i{k}"
+        recs.append(_rec("baseline", base_j, qb, item=item))
+        recs.append(_rec("green", green_j, qg, pt=50, model="small", item=item))
+    out = {"name": name, "status": "ok", "records": recs}
+    if chance is not None:
+        out["quality_chance"] = chance
+    return out
+
+
+def _summary(entry):
+    return {**summarize_scenario(entry), "records": entry["records"]}
 
 
 def test_summary_and_overall_definitions():
-    a = summarize_scenario(_entry("a", 100.0, 20.0, 1.0, 1.0))
-    b = summarize_scenario(_entry("b", 10.0, 9.0, 1.0, 0.5))
+    a = _summary(_entry("a", 100.0, 20.0, 1.0, 1.0, n=4))
+    b = _summary(_entry("b", 10.0, 9.0, 1.0, 0.5, n=4))
     assert a["energy_saved_pct"] == pytest.approx(80.0)
+    assert a["energy_saved_ci95"] == pytest.approx([80.0, 80.0])
     assert a["prompt_token_ratio"] == pytest.approx(0.5)
     assert b["quality_retained_pct"] == pytest.approx(50.0)
+    assert b["quality_delta_pts"] == pytest.approx(-50.0)
+    assert b["quality_ok"] is False and a["quality_ok"] is True
     o = overall([a, b])
-    # energy-weighted: 1 - 29/110; quality: mean of retentions
+    # energy-weighted over items: 1 - 4 x 29 / (4 x 110); quality pooled over items
     assert o["energy_saved_pct"] == pytest.approx(100 * (1 - 29 / 110))
     assert o["quality_retained_pct"] == pytest.approx(75.0)
+    assert o["quality_delta_pts"] == pytest.approx(-25.0)
+    assert o["quality_ok"] is False
     assert o["target_met"] is False
     assert o["energy_source"] == "estimated (estimate)"
+    assert o["bootstrap"]["n_resamples"] >= 2000
+
+
+def test_target_needs_the_saving_and_the_retained_lower_bound():
+    good = _summary(_entry("a", 100.0, 30.0, 1.0, 1.0, n=5))
+    o = overall([good])
+    assert o["energy_saved_pct"] == pytest.approx(70.0)
+    assert o["quality_ok"] is True and o["target_met"] is True
+    small = _summary(_entry("a", 100.0, 50.0, 1.0, 1.0, n=5))
+    assert overall([small])["target_met"] is False
+
+
+def test_near_chance_baseline_is_not_measurable_and_left_out_of_quality():
+    # a two-label task where the baseline is right half the time: chance, not a signal
+    labels = _entry("labels", 10.0, 5.0, 1.0, 1.0, n=10, chance=0.5)
+    for r in labels["records"][::4]:
+        r["quality"] = 0.0  # baseline 0.6, green 0.8
+    noisy = _summary(labels)
+    assert noisy["quality_measurable"] is False and noisy["quality_ok"] is None
+    clear = _summary(_entry("clear", 10.0, 5.0, 0.9, 0.9, n=10))
+    assert clear["quality_measurable"] is True
+    o = overall([noisy, clear])
+    assert o["quality_scenarios"] == ["clear"]
+    assert o["quality_not_measurable"] == ["labels"]
+    assert o["quality_retained_pct"] == pytest.approx(100.0)
+    assert o["energy_saved_pct"] == pytest.approx(50.0)  # energy still counts every scenario
+    table = format_table({"overall": o, "scenarios": {"labels": noisy, "clear": clear}})
+    assert "(n.m.)" in next(r for r in table.splitlines() if r.startswith("labels"))
+
+
+def test_failed_items_never_count_as_saved_energy():
+    e = _entry("a", 10.0, 5.0, 1.0, 1.0, n=3)
+    green_fail = e["records"][5]
+    green_fail.update(energy_j=0.01, error="RuntimeError: boom", quality=0.0)
+    s = _summary(e)
+    assert s["failed_items"] == 1 and s["failed_green"] == 1
+    assert s["energy_baseline_j"] == pytest.approx(20.0)
+    assert s["energy_green_j"] == pytest.approx(10.0)
+    assert s["energy_saved_pct"] == pytest.approx(50.0)  # not 1 - 10.01 / 30
+    assert s["quality_green"] == pytest.approx(2 / 3)  # the failed answer scores 0
+    o = overall([s])
+    assert o["failed_items"] == 1
+    assert "FAILED ITEMS: 1" in format_table({"overall": o, "scenarios": {"a": s}})
 
 
 def test_failed_scenario_excluded_from_overall():
-    a = summarize_scenario(_entry("a", 100.0, 20.0, 1.0, 1.0))
+    a = _summary(_entry("a", 100.0, 20.0, 1.0, 1.0))
     f = summarize_scenario({"name": "f", "status": "failed", "error": "boom", "records": []})
     o = overall([a, f])
     assert o["scenarios_failed"] == 1 and o["energy_saved_pct"] == pytest.approx(80.0)
@@ -115,6 +172,10 @@ def test_document_schema_and_outputs(tmp_path):
     for key in (
         "energy_saved_pct",
         "quality_retained_pct",
+        "quality_retained_ci95",
+        "quality_delta_pts",
+        "quality_delta_ci95",
+        "energy_saved_ci95",
         "energy_source",
         "energy_saved_pct_projected",
     ):
@@ -151,24 +212,3 @@ def test_load_results_errors(tmp_path):
         load_results(other)
     with pytest.raises(FileNotFoundError, match="not found"):
         load_results(tmp_path / "none.json")
-
-
-def test_overall_capped_retention_and_missing_ratio():
-    from green_chain.bench.results import overall
-
-    def s(name, ret):
-        return {
-            "name": name,
-            "status": "ok",
-            "n_items": 2,
-            "energy_baseline_j": 10.0,
-            "energy_green_j": 4.0,
-            "quality_retained_pct": ret,
-            "energy_source": "estimated (estimate)",
-        }
-
-    o = overall([s("a", 200.0), s("b", 80.0), s("c", None)])
-    assert o["quality_retained_pct"] == pytest.approx(140.0)
-    assert o["quality_retained_pct_capped"] == pytest.approx(90.0)
-    assert o["scenarios_without_retention"] == ["c"]
-    assert o["energy_saved_pct"] == pytest.approx(60.0)

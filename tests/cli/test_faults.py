@@ -303,7 +303,7 @@ def test_report_shows_invalid_energy_as_invalid(
     out = capsys.readouterr().out
     row = next(line for line in out.splitlines() if line.startswith("squad"))
     cells = row.split()
-    assert cells[3] == "invalid" and cells[4] == "invalid"  # green J, and the saving from it
+    assert cells[4] == "invalid" and cells[5] == "invalid"  # green J, and the saving from it
     assert "nan" not in row.lower() and "-3.00" not in row and "inf" not in row
     assert "invalid: a NaN, infinite or negative figure" in out
     assert main(["compare", str(path), str(path)]) == 0

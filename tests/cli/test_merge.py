@@ -63,9 +63,14 @@ def test_merged_overall_is_recomputed_from_the_shards(shard, tmp_path, capsys):
     o = doc["overall"]
     assert o["energy_baseline_j"] == pytest.approx(base)
     assert o["energy_saved_pct"] == pytest.approx(100 * (1 - green / base))
-    rets = [s["quality_retained_pct"] for d in (da, db) for s in d["scenarios"].values()]
-    rets = [r for r in rets if r is not None]
-    assert o["quality_retained_pct"] == pytest.approx(sum(rets) / len(rets))
+    # quality pools the measurable scenarios of both shards
+    assert o["quality_scenarios"] == [
+        n for d in (da, db) for n in d["overall"]["quality_scenarios"]
+    ]
+    assert o["quality_not_measurable"] == [
+        n for d in (da, db) for n in d["overall"]["quality_not_measurable"]
+    ]
+    assert o["n_items"] == da["overall"]["n_items"] + db["overall"]["n_items"]
     assert o["energy_source"] == "estimated (fake-estimate)"
     assert "energy_saved_pct_projected" in o
     assert [m["scenarios"] for m in doc["merged_from"]] == [["squad", "sst2"], ["mtbench101"]]

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import abc
+import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 from langchain_core.language_models import BaseChatModel
@@ -49,6 +50,17 @@ class GreenSettings:
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
+    def only(self, optimizer: str) -> GreenSettings:
+        """These settings with every optimizer off but ``optimizer`` (an ablation chain)."""
+        if optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {optimizer!r}; known: {list(OPTIMIZERS)}")
+        flags = {name: name == optimizer for name in OPTIMIZERS}
+        return replace(self, **flags)
+
+
+#: The optimizer switches of :class:`GreenSettings` (the ablation's units).
+OPTIMIZERS = ("compress", "history", "select_examples", "route")
+
 
 @dataclass
 class ScenarioEnv:
@@ -92,11 +104,16 @@ def as_optimizer(runnable: Runnable, name: str) -> Runnable:
     return runnable.with_config(tags=[OPTIMIZER_TAG], run_name=name)
 
 
+#: A field label a model may echo before its answer ("Answer: Denver"); parsing drops it.
+_ANSWER_LABEL = re.compile(r"^(?:answer|a|assistant|label|summary)\s*:\s*", re.IGNORECASE)
+
+
 def first_line(text: str) -> str:
-    """The answer part of a plain-text completion: its first non-empty line."""
+    """The answer part of a plain-text completion: its first non-empty line, an echoed
+    field label (``Answer:``, ``A:``, ``Label:``, ``Summary:``) removed."""
     for line in text.strip().splitlines():
         if line.strip():
-            return line.strip()
+            return _ANSWER_LABEL.sub("", line.strip()).strip()
     return ""
 
 
@@ -109,7 +126,7 @@ class Scenario(abc.ABC):
 
     name: ClassVar[str]
     title: ClassVar[str]
-    #: Name of the task metric computed from the generated text (reported beside MC).
+    #: Name of the task metric computed from the parsed generated answer: the item's quality.
     generation_metric: ClassVar[str] = "f1"
     #: Answer length cap in tokens (generation dominates short prompts' energy).
     max_new_tokens: ClassVar[int] = 10
@@ -137,6 +154,8 @@ class Scenario(abc.ABC):
     quick_router_items: ClassVar[int] = 4
     #: Router-fit items run on both models to measure the cheap/large energy ratio.
     route_cost_items: ClassVar[int] = 2
+    #: The :data:`OPTIMIZERS` the green chain uses (one ablation chain each).
+    optimizers: ClassVar[tuple[str, ...]] = ("route",)
 
     @abc.abstractmethod
     def load(self, root: Root) -> list[Item]:
@@ -164,6 +183,10 @@ class Scenario(abc.ABC):
     def green(self, env: ScenarioEnv) -> Runnable:
         """The optimized chain (optimizers per ``env.settings``); dict -> str."""
 
+    def answer_cap(self, env: ScenarioEnv) -> int:
+        """The answer length cap (tokens) of both chains; scenarios may fit it on calibration."""
+        return self.max_new_tokens
+
     def rate(self, env: ScenarioEnv) -> float:
         """The compression rate in force: the run's setting, else the scenario's default."""
         r = env.settings.compression_rate
@@ -182,6 +205,10 @@ class Scenario(abc.ABC):
     def normalized_for(self, item: Item) -> bool:
         """Whether ``item``'s multiple choice uses length-normalised log-likelihoods."""
         return self.normalized_mc
+
+    def chance_quality(self, item: Item) -> float:
+        """The quality (0-1) a guess scores on ``item``: one over its fixed choices, else 0."""
+        return 1.0 / len(item.choices) if item.choices else 0.0
 
     def mc_text(self, answer: str, item: Item | None = None) -> str:
         """How an answer is written as the continuation scored in the multiple choice."""

@@ -43,6 +43,7 @@ def transcript(messages: list[BaseMessage]) -> dict[str, str]:
 
 
 class Dialogue(Scenario):
+    optimizers = ("history", "route")
     generation_metric = "rouge_l"
     max_new_tokens = 32
     calibration_size = 20

@@ -11,18 +11,31 @@ import re
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from langchain_core.prompts import PromptTemplate
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder, PromptTemplate
 from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrough
 
 from green_chain.bench import data
 from green_chain.bench.data import Root
-from green_chain.bench.items import Item, shuffled
+from green_chain.bench.items import Item, Split, shuffled, split_items, stable_rank
 from green_chain.bench.metrics import accuracy
 from green_chain.bench.scenarios.base import Scenario, ScenarioEnv, as_optimizer, parser
 
 
 class FewShotClassification(Scenario):
-    """Few-shot text classification; the quality signal is the label log-likelihood choice."""
+    """Few-shot text classification; quality is the accuracy of the generated label.
+
+    With ``chat_examples`` (the default) the examples are chat turns (LangChain's
+    few-shot chat pattern): each example a user turn with the input and an assistant
+    turn with its label, then the user turn to classify. SmolLM2 gets them in its chat
+    template; the base Gemma model gets the plain transcript (``User: ...`` /
+    ``Assistant: <label>``), so its completion continues the pattern with a label.
+    Without, one plain-text prompt ending in ``Label:`` (the older format).
+    """
+
+    #: Examples as user/assistant turns (else one plain-text prompt).
+    chat_examples: ClassVar[bool] = True
+    optimizers = ("select_examples", "route")
 
     instruction: ClassVar[str]
     input_name: ClassVar[str] = "Text"
@@ -33,6 +46,24 @@ class FewShotClassification(Scenario):
     fixed_k: ClassVar[int] = 8
     quick_items = 2
 
+    def split(self, root: Root, n_test: int | None, seed: int) -> Split:
+        """As every scenario, but a separate train pool gives label-balanced calibration items.
+
+        A seeded round robin over the labels, so a rare label (TREC's abbreviation) is in
+        the few-shot pool the fixed examples and the selector draw from.
+        """
+        pool = self.calibration_pool(root)
+        if pool is None:
+            return super().split(root, n_test, seed)
+        balanced = label_balanced(pool, self.calibration_size, seed)
+        return split_items(
+            self.load(root),
+            n_test=n_test,
+            n_calibration=len(balanced),
+            seed=seed,
+            calibration_pool=balanced,
+        )
+
     def render_example(self, example: dict[str, Any]) -> str:
         return f"{self.input_name}: {example['text']}\nLabel: {example['label']}"
 
@@ -41,31 +72,52 @@ class FewShotClassification(Scenario):
         return [{"text": it.inputs["text"], "label": it.reference} for it in env.calibration]
 
     def fixed_examples(self, env: ScenarioEnv) -> list[dict[str, str]]:
-        """The baseline's examples: ``fixed_k`` from the calibration pool, labels interleaved."""
+        """The baseline's examples: ``fixed_k`` calibration items, label-balanced, shuffled.
+
+        Every label gets ``fixed_k // labels`` examples (the first labels in seeded order
+        one more), then the examples are put in a seeded order, so no label is always last
+        (a recency bias of tiny models).
+        """
         pool = self.examples(env)
         by_label: dict[str, list[dict[str, str]]] = {}
         for ex in pool:
             by_label.setdefault(ex["label"], []).append(ex)
+        labels = sorted(by_label, key=lambda lab: stable_rank(f"label:{lab}", env.seed))
         out: list[dict[str, str]] = []
         depth = 0
         while len(out) < min(self.fixed_k, len(pool)):
-            for label in sorted(by_label):
+            for label in labels:
                 if depth < len(by_label[label]) and len(out) < self.fixed_k:
                     out.append(by_label[label][depth])
             depth += 1
-        return out
+        return sorted(out, key=lambda ex: stable_rank(f"{ex['label']}|{ex['text']}", env.seed))
 
-    def _prompt(self) -> PromptTemplate:
+    def _prompt(self) -> Runnable:
+        if self.chat_examples:
+            return ChatPromptTemplate.from_messages(
+                [
+                    ("system", f"{self.instruction} Answer with the label only."),
+                    MessagesPlaceholder("examples"),
+                    ("human", f"{self.input_name}: {{text}}"),
+                ]
+            )
         return PromptTemplate.from_template(
             f"{self.instruction}\n\n{{examples}}\n\n{self.input_name}: {{text}}\nLabel:"
         )
 
-    def _render(self, examples: Sequence[dict[str, Any]]) -> str:
+    def _render(self, examples: Sequence[dict[str, Any]]) -> str | list[BaseMessage]:
+        if self.chat_examples:
+            turns: list[BaseMessage] = []
+            for e in examples:
+                turns.append(HumanMessage(f"{self.input_name}: {e['text']}"))
+                turns.append(AIMessage(str(e["label"])))
+            return turns
         return "\n\n".join(self.render_example(e) for e in examples)
 
     def baseline(self, env: ScenarioEnv) -> Runnable:
         fixed = self._render(self.fixed_examples(env))
-        return self._prompt().partial(examples=fixed) | env.large(self.max_new_tokens) | parser()
+        prep: Runnable = RunnablePassthrough.assign(examples=lambda _: fixed)
+        return prep | self._prompt() | env.large(self.max_new_tokens) | parser()
 
     def green(self, env: ScenarioEnv) -> Runnable:
         if env.settings.select_examples:
@@ -76,9 +128,9 @@ class FewShotClassification(Scenario):
                 example_prompt=self.render_example,
             )
 
-            stable: list[str] = []
+            stable: list[str | list[BaseMessage]] = []
 
-            def select(inputs: dict[str, Any]) -> str:
+            def select(inputs: dict[str, Any]) -> str | list[BaseMessage]:
                 if not env.settings.stable_examples:
                     return self._render(selector.select_examples({"text": inputs["text"]}))
                 if not stable:  # once per task: the same examples open every prompt
@@ -92,11 +144,29 @@ class FewShotClassification(Scenario):
             )
             prompt: Runnable = prep | self._prompt()
         else:
-            prompt = self._prompt().partial(examples=self._render(self.fixed_examples(env)))
+            fixed = self._render(self.fixed_examples(env))
+            prompt = RunnablePassthrough.assign(examples=lambda _: fixed) | self._prompt()
         return prompt | env.answer_model(self.max_new_tokens) | parser()
 
     def score_generation(self, item: Item, output: str) -> dict[str, float]:
         return {"accuracy": accuracy(output, item.reference, item.choices)}
+
+
+def label_balanced(items: Sequence[Item], n: int, seed: int) -> list[Item]:
+    """``n`` items in a seeded round robin over their labels (``reference``), each label's
+    items in seeded order: every label is represented while ``n`` allows."""
+    by_label: dict[str, list[Item]] = {}
+    for it in shuffled(items, seed):
+        by_label.setdefault(it.reference, []).append(it)
+    labels = sorted(by_label, key=lambda lab: stable_rank(f"label:{lab}", seed))
+    out: list[Item] = []
+    depth = 0
+    while len(out) < min(n, len(items)):
+        for label in labels:
+            if depth < len(by_label[label]) and len(out) < n:
+                out.append(by_label[label][depth])
+        depth += 1
+    return out
 
 
 class SST2(FewShotClassification):
@@ -147,10 +217,12 @@ class GSM8K(Scenario):
     name = "gsm8k"
     title = "Few-shot arithmetic with worked examples (GSM8K)"
     generation_metric = "accuracy"
-    max_new_tokens = 48
+    #: The cap without calibration items; :meth:`answer_cap` fits it on the worked solutions.
+    max_new_tokens = 160
     calibration_size = 40
     quick_items = 2
     compressible = True
+    optimizers = ("compress", "route")
     stop = ("\n\nQ:", "\nQ:")
     quick_router_items = 2
     default_rate = 0.33  # eight worked examples: prefill dominates
@@ -169,9 +241,31 @@ class GSM8K(Scenario):
     def _prompt(self) -> PromptTemplate:
         return PromptTemplate.from_template("{examples}\n\nQ: {question}\nA:")
 
+    def answer_cap(self, env: ScenarioEnv) -> int:
+        """Room for a whole worked answer: 1.5x the 95th percentile of the calibration
+        solutions' tokens (large model's tokenizer where registered), a multiple of 16.
+
+        A cap that cuts the reasoning before "The answer is N." scores 0 whatever the
+        model knew (the old 48-token cap). Fitted on calibration items only.
+        """
+        from green_chain.routing.decision import model_name
+        from green_chain.tokens import count_tokens
+
+        if not env.calibration:
+            return self.max_new_tokens
+        large = model_name(env.components.models["large"])
+        sizes = sorted(
+            count_tokens(f"{it.meta['solution']} {self.mc_text(it.reference)}", large).tokens
+            for it in env.calibration
+        )
+        p95 = sizes[min(len(sizes) - 1, int(0.95 * len(sizes)))]
+        return int(-(-1.5 * p95 // 16) * 16)
+
     def baseline(self, env: ScenarioEnv) -> Runnable:
         examples = self.examples_text(env)
-        return self._prompt().partial(examples=examples) | env.large(self.max_new_tokens) | parser()
+        return (
+            self._prompt().partial(examples=examples) | env.large(self.answer_cap(env)) | parser()
+        )
 
     def green(self, env: ScenarioEnv) -> Runnable:
         examples = self.examples_text(env)
@@ -184,7 +278,7 @@ class GSM8K(Scenario):
                 target_model=None,
             )
             prep = prep | as_optimizer(compressor, "compress_examples")
-        return prep | self._prompt() | env.answer_model(self.max_new_tokens) | parser()
+        return prep | self._prompt() | env.answer_model(self.answer_cap(env)) | parser()
 
     def mc_text(self, answer: str, item: Item | None = None) -> str:
         return f"The answer is {answer}."

@@ -33,6 +33,9 @@ class MixedStream(Scenario):
         if not members:
             raise ValueError("the mixed scenario needs at least one member scenario")
         self.members = {m.name: m for m in members}
+        self.optimizers = tuple(  # type: ignore[misc]
+            dict.fromkeys(o for m in members for o in m.optimizers)
+        )
         self.quick_items = min(len(self.members), 4)  # type: ignore[misc]
         self._calibration: dict[str, list[Item]] = {}
 
@@ -133,6 +136,10 @@ class MixedStream(Scenario):
     def mc_text(self, answer: str, item: Item | None = None) -> str:
         return answer if item is None else self.member_of(item).mc_text(answer, item)
 
+    def chance_quality(self, item: Item) -> float:
+        return self.member_of(item).chance_quality(item)
+
     def score_generation(self, item: Item, output: str) -> dict[str, float]:
-        scores = self.member_of(item).score_generation(item, output)
-        return {**scores, "task": next(iter(scores.values()))}
+        member = self.member_of(item)
+        scores = member.score_generation(item, output)
+        return {**scores, "task": scores[member.generation_metric]}

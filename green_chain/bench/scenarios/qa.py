@@ -25,6 +25,8 @@ QA_TEMPLATE = (
 class ContextQA(Scenario):
     """Question answering over a context that the green chain compresses."""
 
+    optimizers = ("compress", "route")
+
     template: ClassVar[str] = QA_TEMPLATE
     compressible: ClassVar[bool] = True
     first_line = True  # a short phrase; EM/F1 read the first line only

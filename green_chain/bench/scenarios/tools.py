@@ -31,6 +31,7 @@ def render_functions(functions: list[dict[str, Any]]) -> str:
 
 
 class BFCLToolChoice(Scenario):
+    optimizers = ("select_examples", "route")
     name = "bfcl"
     title = "Tool calling with many function specs (BFCL v4 multiple)"
     generation_metric = "function_choice"
