@@ -19,7 +19,7 @@ from typing import Any
 from green_chain.bench.results import overall
 
 #: Options that must agree between merged runs (they change what a figure means).
-MATCHING_OPTIONS = ("quick", "items", "seed", "settings")
+MATCHING_OPTIONS = ("quick", "items", "seed", "settings", "data_source")
 
 
 class MergeError(ValueError):

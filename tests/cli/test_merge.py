@@ -92,6 +92,11 @@ def test_merge_refuses_overlap_and_different_settings(shard, tmp_path, capsys):
         merge_documents([_load(a), _load(d)])
     with pytest.raises(MergeError, match="at least two"):
         merge_documents([_load(a)])
+    sample = _load(c)
+    sample["options"]["items"] = 2
+    sample["options"]["data_source"] = "embedded"  # the packaged sample, not the full data
+    with pytest.raises(MergeError, match="option data_source='embedded'"):
+        merge_documents([_load(a), sample])
     other = _load(c)
     other["models"] = {"cheap": "x", "large": "y"}
     with pytest.raises(MergeError, match="used models"):
