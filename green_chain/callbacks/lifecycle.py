@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from green_chain.callbacks.attribution import LedgerNode
+from green_chain.callbacks.attribution import LedgerNode, sequence_step
 from green_chain.callbacks.estimators import LLMCallInfo, is_hosted_provider
 from green_chain.callbacks.records import MODEL_RUN_TYPES, RunRecord
 from green_chain.callbacks.usage import (
@@ -116,7 +116,7 @@ def new_run(
     run = Run(
         run_id=start.run_id,
         record=record,
-        node=LedgerNode(),
+        node=LedgerNode(sequence_step(start.tags)),
         tree=tree,
         parent=parent,
         start_reading=reading,
