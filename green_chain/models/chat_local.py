@@ -56,10 +56,11 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.messages.ai import InputTokenDetails, UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable, RunnableConfig
-from langchain_core.runnables.config import get_config_list
+from langchain_core.runnables.config import ensure_config, get_config_list
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import Field, PrivateAttr
 
+from green_chain.events import amodel_load_run, model_load_run
 from green_chain.models.batching import Gatherer
 from green_chain.models.generation import GenOut, GenParams, generate_batch, stream_one
 from green_chain.models.prefix_cache import DEFAULT_MAX_BYTES, PrefixCache, shared_prefix_cache
@@ -151,6 +152,35 @@ class ChatLocal(BaseChatModel):
             register_tokenizer(self.model, lm.tokenizer)
             self._registered = True
         return lm
+
+    def _load_in(
+        self, run_manager: CallbackManagerForLLMRun | None, config: RunnableConfig | None = None
+    ) -> None:
+        """Load the model, if not loaded yet, inside a ``load`` run of its own.
+
+        With the call's ``run_manager`` the load run is a child of the call; with only
+        its ``config`` (``stream``: LangChain gives ``_stream`` no run manager) it runs
+        just before the call, under the same parent. The handler records it as a
+        ``load`` record: the loading energy is shown, not charged to the call
+        (``green_chain.events.model_load_run``).
+        """
+        from green_chain.models.loading import is_loaded
+
+        if (run_manager is not None or config is not None) and not is_loaded(self.model):
+            with model_load_run(run_manager, self.model, config=config):
+                self.loaded  # noqa: B018 - loads and caches the model
+
+    async def _aload_in(
+        self,
+        run_manager: AsyncCallbackManagerForLLMRun | None,
+        config: RunnableConfig | None = None,
+    ) -> None:
+        """Async :meth:`_load_in` (the load runs in a worker thread)."""
+        from green_chain.models.loading import is_loaded
+
+        if (run_manager is not None or config is not None) and not is_loaded(self.model):
+            async with amodel_load_run(run_manager, self.model, config=config):
+                await asyncio.to_thread(lambda: self.loaded)
 
     @property
     def kv_cache(self) -> PrefixCache | None:
@@ -272,6 +302,7 @@ class ChatLocal(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
+        self._load_in(run_manager)
         prompt, params, tools = self._prepare(messages, stop, dict(kwargs))
         group = self._group()
         if group is not None:
@@ -287,6 +318,7 @@ class ChatLocal(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
+        await self._aload_in(run_manager)
         prompt, params, tools = await asyncio.to_thread(self._prepare, messages, stop, dict(kwargs))
         group = self._group()
         if group is not None:
@@ -302,6 +334,7 @@ class ChatLocal(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
+        self._load_in(run_manager)
         prompt, params, tools = self._prepare(messages, stop, dict(kwargs))
         if tools:  # a tool call is only known once complete: one chunk
             out = self._run_batch(params, [prompt.ids])[0]
@@ -358,6 +391,7 @@ class ChatLocal(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
+        await self._aload_in(run_manager)
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()
         done = object()
@@ -383,6 +417,31 @@ class ChatLocal(BaseChatModel):
             if run_manager and isinstance(item.message.content, str) and item.message.content:
                 await run_manager.on_llm_new_token(item.message.content, chunk=item)
             yield item
+
+    def stream(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> Iterator[AIMessageChunk]:
+        """LangChain's ``stream``; a first call loads the model in a ``load`` run just before."""
+        self._load_in(None, ensure_config(config))
+        yield from super().stream(input, config, stop=stop, **kwargs)
+
+    async def astream(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[AIMessageChunk]:
+        """LangChain's ``astream``; a first call loads the model in a ``load`` run just before."""
+        await self._aload_in(None, ensure_config(config))
+        async for chunk in super().astream(input, config, stop=stop, **kwargs):
+            yield chunk
 
     # ----------------------------------------------------------------- batching
     def _batch_gatherer(self, n: int, configs: list[RunnableConfig]) -> tuple[Gatherer, int]:

@@ -88,6 +88,18 @@ def _dtype_name(dtype: Any) -> str:
     return str(dtype).removeprefix("torch.")
 
 
+def is_loaded(name_or_path: str | os.PathLike[str], *, dtype: Any = None) -> bool:
+    """Whether :func:`load_causal_lm` would return a model already loaded in this process.
+
+    Cheap (resolves the name, loads nothing); ``False`` for a name it cannot resolve.
+    """
+    try:
+        resolved = _resolve_causal(name_or_path)
+    except Exception:
+        return False
+    return (str(resolved.path), _dtype_name(dtype) if dtype is not None else "float32") in _models
+
+
 def load_causal_lm(name_or_path: str | os.PathLike[str], *, dtype: Any = None) -> LoadedModel:
     """Load a causal LM by registry name, local HF folder or ``.gguf`` path (cached per process).
 
