@@ -274,7 +274,7 @@ class EnergyReport:
             lines.append("")
         if any(r["run_type"] == LOAD_RUN_TYPE for r in self._records):
             lines.append(
-                "load = loading model weights inside a call: its own row, "
+                "load = loading model weights on a first call: its own row, "
                 "left out of the calls' joules, tokens/J and PER"
             )
         if any(r.get("tokens_approximate") for r in self._records):
