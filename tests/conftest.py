@@ -125,3 +125,18 @@ def fresh_tiny() -> Any:
         return make_model(len(tok)), tok
 
     return make
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Expected failures of LangChain's standard suites, declared per test class.
+
+    A standard-suite class lists ``xfail_reasons = {"test_name": "one-line reason"}``;
+    each named test (every parametrization) is marked ``xfail`` with that reason. A
+    reason names a capability the model lacks, never a defect of ours.
+    """
+    for item in items:
+        cls = getattr(item, "cls", None)
+        reasons = getattr(cls, "xfail_reasons", None) if cls is not None else None
+        name = getattr(item, "originalname", None) or item.name
+        if reasons and name in reasons:
+            item.add_marker(pytest.mark.xfail(reason=reasons[name], strict=False))

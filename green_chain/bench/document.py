@@ -129,13 +129,17 @@ def build_document(
 
 
 def write_outputs(
-    doc: dict[str, Any], out_dir: str | Path, *, plots: bool = True
+    doc: dict[str, Any], out_dir: str | Path, *, plots: bool = True, allow_nan: bool = True
 ) -> dict[str, Path]:
-    """Write results.json, results.csv, table.txt and the PNG plots under ``out_dir``."""
+    """Write results.json, results.csv, table.txt and the PNG plots under ``out_dir``.
+
+    ``allow_nan=False``: a NaN or inf in ``doc`` is a ``ValueError`` before any file is
+    written (``green-chain merge`` never writes one).
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {
-        "json": write_json(doc, out / "results.json"),
+        "json": write_json(doc, out / "results.json", allow_nan=allow_nan),
         "csv": write_csv(doc, out / "results.csv"),
     }
     table = out / "table.txt"

@@ -18,12 +18,19 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from green_chain.bench.records import ItemRecord, as_record
+from green_chain.bench.results_schema import (
+    INVALID,
+    ResultsFileError,
+    check_results,
+    is_valid_energy,
+)
 
 SCHEMA_VERSION = 1
 CSV_FIELDS = (
@@ -223,26 +230,37 @@ def energy_source_of(summaries: Sequence[dict[str, Any]]) -> str:
     )
 
 
-def write_json(doc: dict[str, Any], path: str | os.PathLike[str]) -> Path:
+def write_json(
+    doc: dict[str, Any], path: str | os.PathLike[str], *, allow_nan: bool = True
+) -> Path:
+    """Write ``doc`` as JSON; with ``allow_nan=False`` a NaN or inf is a ``ValueError``.
+
+    The JSON is built before the file is opened, so a refused document leaves no file.
+    """
     p = Path(path)
-    p.write_text(json.dumps(doc, indent=2, default=str), encoding="utf-8")
+    text = json.dumps(doc, indent=2, default=str, allow_nan=allow_nan)
+    p.write_text(text, encoding="utf-8")
     return p
 
 
 def load_results(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a results.json; a clear ``ValueError`` when it is not one."""
+    """Read a results.json and check its shape (:mod:`green_chain.bench.results_schema`).
+
+    Raises:
+        FileNotFoundError: ``path`` is not a file.
+        ResultsFileError: not valid JSON, or JSON of the wrong shape (a ``ValueError``
+            naming the file and the field).
+    """
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"results file {p} not found")
     try:
         doc = json.loads(p.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{p} is not valid JSON ({exc})") from exc
-    if not isinstance(doc, dict) or "overall" not in doc or "scenarios" not in doc:
-        raise ValueError(
-            f"{p} is not a green-chain results.json (missing 'overall' or 'scenarios')"
-        )
-    return doc
+        raise ResultsFileError(f"{p} is not valid JSON ({exc})") from exc
+    except RecursionError as exc:
+        raise ResultsFileError(f"{p} is nested too deeply to be a results.json") from exc
+    return check_results(doc, str(p))
 
 
 def write_csv(doc: dict[str, Any], path: str | os.PathLike[str]) -> Path:
@@ -257,7 +275,26 @@ def write_csv(doc: dict[str, Any], path: str | os.PathLike[str]) -> Path:
 
 
 def _f(value: Any, fmt: str = "{:.1f}") -> str:
-    return "-" if value is None else fmt.format(value)
+    """``-`` for a missing figure, ``invalid`` for NaN/inf, else ``fmt``."""
+    if value is None:
+        return "-"
+    if not math.isfinite(value):
+        return INVALID
+    return fmt.format(value)
+
+
+def _fj(value: Any) -> str:
+    """A figure in joules: ``invalid`` when NaN, infinite or negative."""
+    return _f(value, "{:.2f}") if value is None or is_valid_energy(value) else INVALID
+
+
+def _fsaved(entry: dict[str, Any], key: str = "energy_saved_pct") -> str:
+    """A saving, ``invalid`` when either energy it is computed from is invalid."""
+    suffix = key.removeprefix("energy_saved_pct")
+    sources = [entry.get(f"energy_{v}_j{suffix}") for v in ("baseline", "green")]
+    if any(v is not None and not is_valid_energy(v) for v in sources):
+        return INVALID
+    return _f(entry.get(key))
 
 
 def format_table(doc: dict[str, Any]) -> str:
@@ -275,25 +312,25 @@ def format_table(doc: dict[str, Any]) -> str:
         row = [
             name,
             str(s["n_items"]),
-            _f(s["energy_baseline_j"], "{:.2f}"),
-            _f(s["energy_green_j"], "{:.2f}"),
-            _f(s["energy_saved_pct"]),
+            _fj(s["energy_baseline_j"]),
+            _fj(s["energy_green_j"]),
+            _fsaved(s),
             _f(s["quality_retained_pct"]),
             _f(s.get("prompt_token_ratio", s.get("etr")), "{:.2f}"),
             _f(s.get("etr_handler"), "{:.2f}"),
             _f(s.get("validated_token_share"), "{:.2f}"),
-            _f(s["optimizer_energy_j"], "{:.2f}"),
+            _fj(s["optimizer_energy_j"]),
         ]
         if proj:
-            row.append(_f(s.get("energy_saved_pct_projected")))
+            row.append(_fsaved(s, "energy_saved_pct_projected"))
         rows.append(row)
     o = doc["overall"]
     last = [
         "OVERALL",
         "",
-        _f(o["energy_baseline_j"], "{:.2f}"),
-        _f(o["energy_green_j"], "{:.2f}"),
-        _f(o["energy_saved_pct"]),
+        _fj(o["energy_baseline_j"]),
+        _fj(o["energy_green_j"]),
+        _fsaved(o),
         _f(o["quality_retained_pct"]),
         "",
         "",
@@ -301,7 +338,7 @@ def format_table(doc: dict[str, Any]) -> str:
         "",
     ]
     if proj:
-        last.append(_f(o.get("energy_saved_pct_projected")))
+        last.append(_fsaved(o, "energy_saved_pct_projected"))
     rows.append(last)
     widths = [max(len(r[i]) for r in rows if i < len(r)) for i in range(len(head))]
     lines = ["  ".join(c.ljust(widths[i]) for i, c in enumerate(r)) for r in rows]
@@ -309,13 +346,15 @@ def format_table(doc: dict[str, Any]) -> str:
     if o.get("quality_retained_pct_capped") is not None:
         lines.append(
             f"quality retained, each scenario capped at 100 %: "
-            f"{o['quality_retained_pct_capped']:.1f} % (a dash: baseline quality 0, no ratio)"
+            f"{_f(o['quality_retained_pct_capped'])} % (a dash: baseline quality 0, no ratio)"
         )
     if any(s.get("validated_token_share") is not None for s in doc["scenarios"].values()):
         lines.append(
             "valid. share: smallest share of prompt tokens whose quality stays within 5 % of the "
             "uncompressed prompt's (rate sweep; validated ETR)"
         )
+    if any(INVALID in r for r in rows):
+        lines.append(f"{INVALID}: a NaN, infinite or negative figure in the results file")
     lines.append(f"energy: {o['energy_source']} (measured/estimated on this machine)")
     source = (doc.get("data_source") or {}).get("source") or doc.get("options", {}).get(
         "data_source"

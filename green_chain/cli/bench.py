@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from green_chain.cli.errors import UsageError, check_out_dir
+
 if TYPE_CHECKING:  # the command module stays light: ``green-chain --help`` imports it
     from green_chain.bench.components import Components
     from green_chain.bench.projection import CalibratedProjection, Projection
@@ -196,7 +198,11 @@ class BenchPlan:
 
 
 def validate(args: argparse.Namespace) -> BenchPlan:
-    """Check every argument before anything is loaded; a bad one is a one-line error."""
+    """Check every argument before anything is loaded; a bad one is a one-line error.
+
+    The output folder is created and a test file written there, so a run never ends
+    unable to save its results.
+    """
     from green_chain.bench.exporters import load_exporter
     from green_chain.bench.projection import (
         DEFAULT_PROJECTION,
@@ -214,6 +220,8 @@ def validate(args: argparse.Namespace) -> BenchPlan:
         get_scenarios(_scenario_names(args.etr_scenarios))  # unknown names: a clear error
     if args.rate is not None and not 0 < args.rate <= 1:
         raise ValueError(f"--rate must be in (0, 1], got {args.rate}")
+    if args.threads is not None and args.threads < 1:
+        raise ValueError(f"--threads must be >= 1, got {args.threads}")
     scenarios = get_scenarios(_scenario_names(args.scenarios))
     spec = args.projection or DEFAULT_PROJECTION
     projection: Projection | CalibratedProjection | None = None
@@ -225,7 +233,7 @@ def validate(args: argparse.Namespace) -> BenchPlan:
     elif spec.lower() != "none":
         projection = Projection.parse(spec)
     data = resolve_data(args.data)
-    out = (
+    out = check_out_dir(
         Path(args.out)
         if args.out
         else Path(DEFAULT_OUT) / _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -345,11 +353,15 @@ def run(
         default_components,
     )
     from green_chain.bench.document import build_document
+    from green_chain.bench.exporters import ExporterUnavailableError
     from green_chain.bench.routefit import fit_route_policy
     from green_chain.bench.runner import run_benchmark
     from green_chain.energy.monitor import EnergyMonitor
 
-    plan = validate(args)
+    try:
+        plan = validate(args)
+    except (ValueError, ExporterUnavailableError) as exc:  # bad arguments: one line, exit 2
+        raise UsageError(str(exc)) from exc
     threads = set_threads(args.threads)
     if components is None:
         try:
@@ -414,9 +426,12 @@ def _ray_executor(args: argparse.Namespace, worker_setup: Any) -> Any:
 
     from green_chain.bench.ray_executor import RayExecutor, default_worker_setup
 
-    return RayExecutor(
-        args.ray,
-        workers=args.ray_workers,
-        cpus_per_worker=args.ray_cpus_per_worker,
-        setup=worker_setup or partial(default_worker_setup, args.compressor),
-    )
+    try:
+        return RayExecutor(
+            args.ray,
+            workers=args.ray_workers,
+            cpus_per_worker=args.ray_cpus_per_worker,
+            setup=worker_setup or partial(default_worker_setup, args.compressor),
+        )
+    except ValueError as exc:  # --ray, --ray-workers, --ray-cpus-per-worker: one line, exit 2
+        raise UsageError(str(exc)) from exc

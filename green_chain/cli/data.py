@@ -6,6 +6,8 @@ import argparse
 import sys
 from typing import Any
 
+from green_chain.cli.errors import UsageError, check_out_dir
+
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
@@ -50,7 +52,10 @@ def register(subparsers: Any) -> None:
 def _scenarios(names: list[str]) -> list[str]:
     from green_chain.bench.scenarios import get_scenarios
 
-    return [s.name for s in get_scenarios(names)]  # unknown names: a clear error
+    try:
+        return [s.name for s in get_scenarios(names)]
+    except ValueError as exc:  # unknown names: one line, exit 2
+        raise UsageError(str(exc)) from exc
 
 
 def run_list(args: argparse.Namespace) -> int:
@@ -93,6 +98,7 @@ def run_download(args: argparse.Namespace) -> int:
 
     names = _scenarios(args.scenarios)
     files = files_for(args.scenarios and names)
+    check_out_dir(args.to, "--to")  # a file there, or no write access: one line, exit 2
     try:
         done = download(
             files,

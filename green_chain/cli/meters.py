@@ -12,6 +12,7 @@ import argparse
 import json
 from typing import Any
 
+from green_chain.cli.errors import UsageError
 from green_chain.energy.idle import IdleBaseline
 from green_chain.energy.probe import MeterStatus
 
@@ -68,7 +69,7 @@ def run(args: argparse.Namespace, **probe_kwargs: Any) -> int:
     from green_chain.energy.probe import probe_meters
 
     if not args.seconds > 0:
-        raise ValueError(f"--seconds must be > 0, got {args.seconds}")
+        raise UsageError(f"--seconds must be > 0, got {args.seconds}")
     statuses, backends = probe_meters(**probe_kwargs)
     idle: IdleBaseline | None = None
     if backends:

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from green_chain.cli.errors import UsageError
 from green_chain.energy.profiling import DEFAULT_LENGTHS, ProfileResult, parse_lengths
 
 SQUAD_FILE = "qa/squad_v1.1_dev.jsonl"
@@ -133,21 +134,27 @@ def format_result(result: ProfileResult) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    lengths = parse_lengths(args.lengths)
+    try:
+        lengths = parse_lengths(args.lengths)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
     if args.repeats < 1:
-        raise ValueError(f"--repeats must be >= 1, got {args.repeats}")
+        raise UsageError(f"--repeats must be >= 1, got {args.repeats}")
     if args.max_new_tokens < 0:
-        raise ValueError(f"--max-new-tokens must be >= 0, got {args.max_new_tokens}")
+        raise UsageError(f"--max-new-tokens must be >= 0, got {args.max_new_tokens}")
     from green_chain.energy.idle import IdleBaseline
     from green_chain.energy.monitor import EnergyMonitor
     from green_chain.energy.profiling import profile_model
-    from green_chain.models import load_causal_lm
+    from green_chain.models import ModelNotAvailableError, load_causal_lm
 
     text, text_source = load_text(args.data)
-    loaded = load_causal_lm(args.model)
+    try:
+        loaded = load_causal_lm(args.model)
+    except (ValueError, ModelNotAvailableError) as exc:  # unknown name, missing package
+        raise UsageError(str(exc)) from exc
     limit = getattr(getattr(loaded.model, "config", None), "max_position_embeddings", None)
     if limit and lengths[-1] + args.max_new_tokens > limit:
-        raise ValueError(
+        raise UsageError(
             f"--lengths up to {lengths[-1]} tokens exceed {args.model}'s context of {limit} tokens"
         )
     run_fn, device = _run_fn(loaded, args.max_new_tokens)

@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from green_chain.cli.errors import check_out_dir
+
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
@@ -23,12 +25,13 @@ def run(args: argparse.Namespace) -> int:
     from green_chain.bench.results import format_table, load_results
 
     doc = load_results(args.results)
-    print(format_table(doc))
+    out = None
     if not args.no_plots:
+        out = check_out_dir(args.out or Path(args.results).parent, "--out" if args.out else "plots")
+    print(format_table(doc))
+    if out is not None:
         from green_chain.bench.plots import write_plots
 
-        out = Path(args.out) if args.out else Path(args.results).parent
-        out.mkdir(parents=True, exist_ok=True)
         for p in write_plots(doc, out):
             print(f"  {p}")
     return 0

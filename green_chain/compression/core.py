@@ -8,7 +8,7 @@ from typing import Any
 
 from green_chain.compression.backends.base import CompressionBackend
 from green_chain.compression.budget import fit_budget
-from green_chain.compression.protect import protected_mask
+from green_chain.compression.protect import compile_protect, protected_mask
 from green_chain.compression.units import split_units
 from green_chain.tokens import TokenCounter
 
@@ -57,6 +57,14 @@ class CompressionResult:
         return self.texts[0] if self.texts else ""
 
 
+def rank_first(scores: Sequence[float], first: Sequence[bool]) -> list[float]:
+    """Scores where every ``first`` unit outranks every other one; order within each group kept."""
+    if not any(first):
+        return list(scores)
+    offset = max(scores) - min(scores) + 1.0
+    return [s + offset if f else s for s, f in zip(scores, first, strict=True)]
+
+
 def compress_parts(
     parts: Sequence[str],
     *,
@@ -68,7 +76,11 @@ def compress_parts(
     min_tokens: int,
     patterns: Sequence[Any],
 ) -> CompressionResult:
-    """Compress every part to its share of the budget (rate per part, or tokens pro rata)."""
+    """Compress every part to its share of the budget (rate per part, or tokens pro rata).
+
+    Units matching the backend's ``priority`` patterns are ranked first (see
+    :class:`CompressionBackend`); ``patterns`` (``protect=``) are always kept.
+    """
     validate_budget(rate, target_tokens)
     befores = [count(p) if p.strip() else 0 for p in parts]
     total = sum(befores)
@@ -80,6 +92,7 @@ def compress_parts(
     budget = max(1, budget)
     if total < min_tokens or budget >= total:
         return CompressionResult(list(parts), total, total, None, backend.name)
+    first = compile_protect(backend.priority)
     out: list[str] = []
     after = 0
     raw_tokens = 0
@@ -96,6 +109,8 @@ def compress_parts(
             raise RuntimeError(
                 f"backend {backend.name!r} returned {len(scores)} scores for {len(units)} units"
             )
+        if first:
+            scores = rank_first(scores, protected_mask(p, units, first))
         raw = backend.last_stats().get("raw_text")
         if isinstance(raw, str):
             raw_seen = True

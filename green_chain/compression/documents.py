@@ -11,6 +11,7 @@ from langchain_core.documents.compressor import BaseDocumentCompressor
 from langchain_core.runnables import RunnableConfig
 from pydantic import ConfigDict
 
+from green_chain.compression.backends.base import CompressionBackend
 from green_chain.compression.runnable import PromptCompressor
 
 
@@ -22,6 +23,12 @@ class GreenDocumentCompressor(BaseDocumentCompressor):
     ``{"backend", "tokens_before", "tokens_after"}``. Runs as a child run of the
     callbacks given, so the energy handler receives the token counts.
 
+    Args:
+        compressor: A :class:`PromptCompressor`, a backend name (``"lexical"``,
+            ``"embedding"``, ... see :func:`make_backend`) or a
+            :class:`CompressionBackend`; a name or backend gets a ``PromptCompressor``
+            with its defaults (rate 0.5). Anything else fails here, at construction.
+
     Attributes:
         compressor: The :class:`PromptCompressor` doing the work.
     """
@@ -29,6 +36,19 @@ class GreenDocumentCompressor(BaseDocumentCompressor):
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     compressor: Any
+
+    def __init__(
+        self, compressor: PromptCompressor | CompressionBackend | str, **kwargs: Any
+    ) -> None:
+        if isinstance(compressor, str | CompressionBackend):
+            compressor = PromptCompressor(compressor)
+        elif not isinstance(compressor, PromptCompressor):
+            raise TypeError(
+                "GreenDocumentCompressor(compressor=) takes a PromptCompressor, a backend name "
+                f"or a CompressionBackend, got {type(compressor).__name__}"
+            )
+        kwargs["compressor"] = compressor
+        super().__init__(**kwargs)
 
     def _one(self, doc: Document, query: str) -> Document:
         result = self.compressor.compress_text(doc.page_content, query)
@@ -52,8 +72,6 @@ class GreenDocumentCompressor(BaseDocumentCompressor):
         callbacks: Callbacks | None = None,
     ) -> Sequence[Document]:
         """Compress each document's text to its budget given ``query``."""
-        if not isinstance(self.compressor, PromptCompressor):
-            raise TypeError("GreenDocumentCompressor.compressor must be a PromptCompressor")
         runner = _DocsRunner(self)
         return runner.invoke(
             {"documents": list(documents), "query": query}, self._config(callbacks)

@@ -25,9 +25,14 @@ Rebuild = Callable[[list[str]], Any]
 
 def make_backend(backend: str | CompressionBackend, **kwargs: Any) -> CompressionBackend:
     """A backend by name (``lexical``, ``embedding``, ``selective``, ``learned``,
-    ``llmlingua``, ``longllmlingua``, ``llmlingua2``) or the instance given."""
+    ``llmlingua``, ``longllmlingua``, ``llmlingua2``, ``head``: keep-the-head truncation,
+    the reference) or the instance given."""
     if isinstance(backend, CompressionBackend):
         return backend
+    if backend == "head":
+        from green_chain.compression.backends.head import HeadBackend
+
+        return HeadBackend(**kwargs)
     if backend == "lexical":
         from green_chain.compression.backends.lexical import LexicalBackend
 
@@ -49,8 +54,8 @@ def make_backend(backend: str | CompressionBackend, **kwargs: Any) -> Compressio
 
         return LLMLinguaBackend(mode=backend, **kwargs)  # type: ignore[arg-type]
     raise ValueError(
-        f"unknown compression backend {backend!r}; use lexical, embedding, selective, learned, llmlingua, "
-        "longllmlingua, llmlingua2 or a CompressionBackend instance"
+        f"unknown compression backend {backend!r}; use lexical, embedding, selective, learned, "
+        "llmlingua, longllmlingua, llmlingua2, head or a CompressionBackend instance"
     )
 
 
@@ -77,8 +82,9 @@ class PromptCompressor(Runnable[Any, Any]):
     default the messages before the last human message are compressed, never system
     messages nor the last human question; the question is that last human message);
     a list of ``Document``; a dict (the ``keys`` are compressed: str, list of str or of
-    ``Document``; the question is ``input[question_key]``). Non-text content parts
-    (images) and other values pass through untouched.
+    ``Document``; a key that is missing raises ``KeyError``, a value of another type
+    ``TypeError``; the question is ``input[question_key]``). Non-text content parts
+    (images) and the dict's other values pass through untouched.
 
     Args:
         backend: Backend name or instance (see :func:`make_backend`).
@@ -218,14 +224,24 @@ class PromptCompressor(Runnable[Any, Any]):
         texts: list[str] = []
         builders: list[tuple[str, int, Rebuild]] = []
         for key in self.keys:
-            v = value.get(key)
+            if key not in value:
+                raise KeyError(
+                    f"PromptCompressor input has no key {key!r} to compress (keys={self.keys!r}); "
+                    f"it has {sorted(map(str, value))}"
+                )
+            v = value[key]
             if isinstance(v, str):
                 builders.append((key, 1, lambda t: t[0]))
                 texts.append(v)
-            elif isinstance(v, list) and v and all(isinstance(d, Document | str) for d in v):
+            elif isinstance(v, list) and all(isinstance(d, Document | str) for d in v):
                 sub, rb, _ = _extract_items(v, question)
                 builders.append((key, len(sub), rb))
                 texts.extend(sub)
+            else:
+                raise TypeError(
+                    f"PromptCompressor input[{key!r}] must be str or a list of str or Document "
+                    f"to compress, got {type(v).__name__}"
+                )
 
         def rebuild(new: list[str]) -> dict[str, Any]:
             out = dict(value)

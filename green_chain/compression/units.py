@@ -3,7 +3,11 @@
 Every unit keeps its trailing whitespace, so ``"".join(units) == text`` and any
 subset joined in the original order keeps the original spacing and order.
 Scripts written without spaces (Chinese, Japanese, Thai...) split per character at
-word level, so a word-level backend can still drop parts of them.
+word level, so a word-level backend can still drop parts of them. A "word" longer than
+``MAX_WORD_CHARS`` characters (minified JSON, base64, a long URL) is cut after its
+punctuation (``, ; : } ] ) / & |`` ...) into pieces of at most that many characters, and
+pieces without punctuation (base64) at that length, so text with no sentence or word
+boundaries still has units the budget fitter can drop.
 """
 
 from __future__ import annotations
@@ -16,6 +20,10 @@ Granularity = Literal["sentence", "word"]
 
 _CJK = r"\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af\u0e00-\u0e7f"
 _WORD_RE = re.compile(rf"(?:[{_CJK}]|[^\s{_CJK}]+)\s*|\s+")
+#: Longest word unit in characters; longer runs without whitespace are cut.
+MAX_WORD_CHARS = 64
+# A piece of a long word: up to and including a run of punctuation, or the rest.
+_PIECE_RE = re.compile(r"[^,;:}\])>/|&=]*[,;:}\])>/|&=]+|[^,;:}\])>/|&=]+")
 # A sentence ends at ., !, ?, CJK full stops or a line break, followed by space/end.
 _SENT_RE = re.compile(
     r".*?(?:[.!?]+[\"')\]]*(?=\s|$)|[。！？]+|\n+|$)\s*",
@@ -23,9 +31,50 @@ _SENT_RE = re.compile(
 )
 
 
-def split_words(text: str) -> list[str]:
-    """Words (with trailing whitespace); CJK/Thai characters are single units."""
-    return [m.group(0) for m in _WORD_RE.finditer(text) if m.group(0)]
+def _cut_long(word: str, max_chars: int) -> list[str]:
+    """Pieces of at most ``max_chars`` characters, cut after punctuation where possible."""
+    out: list[str] = []
+    piece = ""
+    for m in _PIECE_RE.finditer(word):
+        bit = m.group(0)
+        while len(bit) > max_chars:  # no punctuation for a long stretch (base64, hex)
+            if piece:
+                out.append(piece)
+                piece = ""
+            out.append(bit[:max_chars])
+            bit = bit[max_chars:]
+        if piece and len(piece) + len(bit) > max_chars:
+            out.append(piece)
+            piece = ""
+        piece += bit
+    if piece:
+        out.append(piece)
+    return out
+
+
+def split_words(text: str, *, max_chars: int = MAX_WORD_CHARS) -> list[str]:
+    """Words (with trailing whitespace); CJK/Thai characters are single units.
+
+    Args:
+        text: The text.
+        max_chars: A word longer than this (trailing whitespace excluded) is cut into
+            pieces of at most this many characters (see the module doc).
+    """
+    if max_chars < 1:
+        raise ValueError(f"max_chars must be >= 1, got {max_chars}")
+    out: list[str] = []
+    for m in _WORD_RE.finditer(text):
+        w = m.group(0)
+        if not w:
+            continue
+        core = w.rstrip()
+        if len(core) <= max_chars:
+            out.append(w)
+            continue
+        pieces = _cut_long(core, max_chars)
+        pieces[-1] += w[len(core) :]
+        out.extend(pieces)
+    return out
 
 
 def split_sentences(text: str, *, max_chars: int = 2000) -> list[str]:

@@ -1,18 +1,23 @@
 """Evidence for prompt compression on real data (run: python -m green_chain.experiments.compression).
 
-Reports, per backend: answer survival and the change of the gold answer's
-log-likelihood under the packaged chat model (SQuAD v1.1 dev, NQ-open oracle) at
-rates 0.5 and 0.33; HotpotQA supporting-paragraph kept share at rate 0.4; the budget
+Reports, per backend: answer survival (the gold answer still in the compressed
+context) and the change of the gold answer's log-likelihood under the packaged chat
+model on held-out SQuAD v1.1 dev and NQ-open oracle items (the ``test`` split of
+``green_chain.compression.qa_items``: no tuning ever sees them) at rates 0.5 and
+0.33, with the keep-the-head truncation row (``head``) as the reference, printed as
+one markdown table; HotpotQA supporting-paragraph kept share at rate 0.4; the budget
 fitter's worst relative error over 200..50k tokens; compression speed; the
 compressor's own energy against the target model's saving (``estimate`` meters on a
 CPU-only machine; ``projected`` for a user-given fitted E(n) curve). Item ids are
-printed so others can rerun the same items.
+printed so others can rerun the same items. ``--parts selective-why`` shows, on
+``tune`` items, why surprisal scoring loses to truncation. The table of the README::
+
+    python -m green_chain.experiments.compression --parts squad,nq --no-score
 """
 
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
 import random
@@ -25,49 +30,17 @@ TARGET = "smollm2-135m-instruct"
 
 
 def _load_squad(n: int) -> list[dict[str, Any]]:
-    from green_chain.paths import data_file
+    """``n`` held-out SQuAD items (the ``test`` split of ``green_chain.compression.qa_items``)."""
+    from green_chain.compression.qa_items import squad_items
 
-    rows = []
-    with open(data_file("qa/squad_v1.1_dev.jsonl", what="SQuAD v1.1 dev")) as f:
-        rows = [json.loads(line) for line in f]
-    rnd = random.Random(0)
-    rnd.shuffle(rows)
-    out = []
-    for r in rows[: n * 3]:
-        answers = [a if isinstance(a, str) else a.get("text", "") for a in r.get("answers", [])]
-        if answers:
-            out.append(
-                {
-                    "id": r["id"],
-                    "context": r["context"],
-                    "question": r["question"],
-                    "answers": answers,
-                }
-            )
-        if len(out) == n:
-            break
-    return out
+    return squad_items("test", n)
 
 
 def _load_nq(n: int) -> list[dict[str, Any]]:
-    from green_chain.paths import data_file
+    """``n`` held-out NQ-oracle items (the ``test`` split of ``green_chain.compression.qa_items``)."""
+    from green_chain.compression.qa_items import nq_items
 
-    out = []
-    with gzip.open(data_file("qa/nq-open-oracle.jsonl.gz", what="NQ-open oracle"), "rt") as f:
-        for i, line in enumerate(f):
-            r = json.loads(line)
-            ctx = r["ctxs"][0]
-            out.append(
-                {
-                    "id": f"nq-oracle-{i}",
-                    "context": f"{ctx['title']}\n{ctx['text']}",
-                    "question": r["question"],
-                    "answers": r["answers"],
-                }
-            )
-            if len(out) == n:
-                break
-    return out
+    return nq_items("test", n)
 
 
 def _load_hotpot(n: int) -> list[dict[str, Any]]:
@@ -78,8 +51,9 @@ def _load_hotpot(n: int) -> list[dict[str, Any]]:
 
 
 def _survives(text: str, answers: list[str]) -> bool:
-    low = text.lower()
-    return any(a.strip() and a.strip().lower() in low for a in answers)
+    from green_chain.compression.qa_items import survives
+
+    return survives(text, answers)
 
 
 def _word_recall(sentence: str, text: str) -> float:
@@ -90,8 +64,19 @@ def _word_recall(sentence: str, text: str) -> float:
 
 def _compressors(names: list[str], rate: float) -> dict[str, Any]:
     from green_chain.compression import PromptCompressor
+    from green_chain.models import LocalEmbeddings
 
-    return {b: PromptCompressor(b, rate=rate, token_counter=TARGET, min_tokens=0) for b in names}
+    def kwargs(name: str) -> dict[str, Any]:
+        if name == "embedding":  # no vector cache: every rate and dataset pays its encoding
+            return {"embeddings": LocalEmbeddings(model="all-minilm-l6-v2", cache_size=0)}
+        return {}
+
+    return {
+        b: PromptCompressor(
+            b, rate=rate, token_counter=TARGET, min_tokens=0, backend_kwargs=kwargs(b)
+        )
+        for b in names
+    }
 
 
 def qa_eval(
@@ -154,6 +139,68 @@ def qa_eval(
             rows.append(row)
             print(json.dumps(row), flush=True)
     return rows
+
+
+def selective_diagnosis(n: int) -> dict[str, Any]:
+    """Why the ``selective`` backend lost to truncation, on ``n`` SQuAD + ``n`` NQ *tune* items.
+
+    Two SmolLM2 passes per item (with and without the question) give every scoring
+    variant; each is fitted to the budget like ``PromptCompressor`` and its answer
+    survival is reported at rates 0.5 and 0.33 next to keep-the-head, with and without
+    the numbers/names priority, and the share of multi-word gold answers.
+    """
+    from green_chain.compression.backends.selective import SelectiveBackend, _sentence_of
+    from green_chain.compression.budget import fit_budget
+    from green_chain.compression.core import rank_first
+    from green_chain.compression.protect import compile_protect, protected_mask
+    from green_chain.compression.qa_items import nq_items, squad_items
+    from green_chain.compression.units import split_words
+    from green_chain.models.token_counters import resolve_token_counter
+
+    count = resolve_token_counter(TARGET)
+    lm = SelectiveBackend(TARGET)
+    first = compile_protect(["numbers", "entities"])
+    hits: dict[str, list[int]] = {}
+    items = squad_items("tune", n) + nq_items("tune", n)
+    for it in items:
+        units = split_words(it["context"])
+        with_q, k, _, _ = lm._word_totals(units, it["question"])
+        without_q, _, _, _ = lm._word_totals(units, None)
+        gain = [a - b for a, b in zip(without_q, with_q, strict=True)]
+        sent = _sentence_of(units)
+        groups: dict[int, list[float]] = {}
+        for i, g in enumerate(gain):
+            groups.setdefault(sent[i], []).append(g)
+        variants = {
+            "surprisal_given_question": [
+                t / c if c else -1.0 for t, c in zip(with_q, k, strict=True)
+            ],
+            "surprisal_no_question": [
+                t / c if c else -1.0 for t, c in zip(without_q, k, strict=True)
+            ],
+            "contrast_per_word": gain,
+            "contrast_by_sentence": [
+                sum(groups[sent[i]]) / len(groups[sent[i]]) + 1e-3 * g for i, g in enumerate(gain)
+            ],
+        }
+        prio = protected_mask(it["context"], units, first)
+        for rate in (0.5, 0.33):
+            share = max(1, round(rate * count(it["context"])))
+            runs = {"head": [-float(i) for i in range(len(units))]}
+            for name, sc in variants.items():
+                runs[name] = sc
+                runs[name + "+priority"] = rank_first(sc, prio)
+            for name, sc in runs.items():
+                text = fit_budget(units, sc, count, share).text
+                key = f"{'nq' if it['id'].startswith('nq') else 'squad'} {rate} {name}"
+                hits.setdefault(key, []).append(int(_survives(text, it["answers"])))
+    report: dict[str, Any] = {
+        "items": {"squad_tune": n, "nq_tune": n},
+        "multi_word_answers": sum(len(it["answers"][0].split()) > 1 for it in items),
+        "survival": {key: sum(v) / len(v) for key, v in sorted(hits.items())},
+    }
+    print(json.dumps(report, indent=1), flush=True)
+    return report
 
 
 def hotpot_eval(
@@ -292,17 +339,63 @@ def energy_eval(
     return rows
 
 
+def survival_table(squad: list[dict[str, Any]], nq: list[dict[str, Any]]) -> str:
+    """Markdown table: answer survival % per backend at 0.5 and 0.33 on SQuAD and NQ, tokens/s.
+
+    ``squad`` and ``nq`` are :func:`qa_eval` rows; tokens/s is the range over the
+    backend's runs (whole ``compress_text`` calls, one after the other in this process).
+    """
+    cols = [("SQuAD", 0.5), ("NQ", 0.5), ("SQuAD", 0.33), ("NQ", 0.33)]
+    n_sq = squad[0]["n"] if squad else 0
+    n_nq = nq[0]["n"] if nq else 0
+    head = " | ".join(f"{d} {r}" for d, r in cols)
+    lines = [
+        f"held-out answer survival %, SQuAD {n_sq} items, NQ-oracle {n_nq} items",
+        f"| backend | {head} | tokens/s |",
+        "|---|" + "---|" * (len(cols) + 1),
+    ]
+    names: list[str] = []
+    for row in squad + nq:
+        if row["backend"] not in names:
+            names.append(row["backend"])
+    for name in names:
+        cells = []
+        speeds = []
+        for data, rate in cols:
+            rows = squad if data == "SQuAD" else nq
+            hit = [r for r in rows if r["backend"] == name and r["rate"] == rate]
+            cells.append(f"{100 * hit[0]['answer_survival']:.1f}" if hit else "-")
+            speeds += [r["tokens_per_s"] for r in hit]
+        speed = f"{min(speeds):,.0f}-{max(speeds):,.0f}" if speeds else "-"
+        label = "keep the head" if name == "head" else f"`{name}`"
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {speed} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--items", type=int, default=200, help="QA items per dataset (HotpotQA: half)")
+    p.add_argument("--squad-items", type=int, default=60, help="held-out SQuAD items")
+    p.add_argument("--nq-items", type=int, default=40, help="held-out NQ-oracle items")
+    p.add_argument(
+        "--items", type=int, help="QA items per dataset (overrides both; HotpotQA: half)"
+    )
     p.add_argument("--quick", action="store_true", help="few items, short lengths, no llmlingua")
-    p.add_argument("--backends", default="embedding,selective,learned,llmlingua,longllmlingua")
+    p.add_argument(
+        "--backends",
+        default="lexical,embedding,learned,selective,llmlingua,longllmlingua",
+        help="comma-separated backends; the keep-the-head reference (head) is always added",
+    )
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (speed is per thread)")
     p.add_argument(
         "--parts",
         default="squad,nq,hotpot,precision,energy",
-        help="comma-separated subset of squad,nq,hotpot,precision,energy",
+        help="comma-separated subset of squad,nq,hotpot,precision,energy,selective-why "
+        "(selective-why: why surprisal scoring loses, on --diag-items tune items per dataset)",
     )
     p.add_argument("--energy-items", type=int, default=50, help="SQuAD items in the energy part")
+    p.add_argument(
+        "--diag-items", type=int, default=25, help="tune items per dataset in selective-why"
+    )
     p.add_argument(
         "--lengths",
         help="comma-separated prompt lengths (tokens) of the precision part "
@@ -317,17 +410,28 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", help="write all results as JSON here")
     a = p.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    backends = [b for b in a.backends.split(",") if b]
-    n = min(a.items, 30) if a.quick else a.items
+    if a.threads < 1:
+        p.error(f"--threads must be >= 1, got {a.threads}")
+    import torch
+
+    torch.set_num_threads(a.threads)
+    backends = [b for b in a.backends.split(",") if b and b != "head"]
     if a.quick:
-        backends = [b for b in backends if b in ("embedding", "selective", "learned")]
+        backends = [b for b in backends if b in ("lexical", "embedding", "learned")]
+    backends.append("head")
+    n_sq = a.items or a.squad_items
+    n_nq = a.items or a.nq_items
+    if a.quick:
+        n_sq, n_nq = min(n_sq, 30), min(n_nq, 30)
     lengths = [200, 1000, 5000] if a.quick else [200, 1000, 5000, 20000, 50000]
     if a.lengths:
         lengths = [int(x) for x in a.lengths.split(",") if x]
-    squad, nq, hotpot = _load_squad(n), _load_nq(n), _load_hotpot(max(1, min(100, n // 2)))
+    n_hotpot = max(1, min(100, max(n_sq, n_nq) // 2))
+    squad, nq, hotpot = _load_squad(n_sq), _load_nq(n_nq), _load_hotpot(n_hotpot)
     print(
         json.dumps(
             {
+                "split": "test (green_chain.compression.qa_items)",
                 "squad_ids": [x["id"] for x in squad],
                 "nq_ids": [x["id"] for x in nq],
                 "hotpot_ids": [x["_id"] for x in hotpot],
@@ -335,7 +439,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     )
     parts = {x for x in a.parts.split(",") if x}
-    unknown = parts - {"squad", "nq", "hotpot", "precision", "energy"}
+    unknown = parts - {"squad", "nq", "hotpot", "precision", "energy", "selective-why"}
     if unknown:
         p.error(f"unknown --parts {sorted(unknown)}")
     res: dict[str, Any] = {"args": vars(a)}
@@ -343,10 +447,15 @@ def main(argv: list[str] | None = None) -> int:
         res["squad"] = qa_eval(squad, backends, [0.5, 0.33], not a.no_score)
     if "nq" in parts:
         res["nq"] = qa_eval(nq, backends, [0.5, 0.33], not a.no_score)
+    if "selective-why" in parts:
+        res["selective_why"] = selective_diagnosis(a.diag_items)
     if "hotpot" in parts:
         res["hotpot"] = hotpot_eval(hotpot, backends, 0.4)
     if "precision" in parts:
         res["precision"] = precision_eval(backends, lengths)
+    if "squad" in parts or "nq" in parts:
+        res["table"] = survival_table(res.get("squad", []), res.get("nq", []))
+        print(res["table"], flush=True)
     if "energy" in parts:
         res["energy"] = energy_eval(squad[: a.energy_items], backends, a.energy_curve)
     if a.out:

@@ -26,6 +26,8 @@ from typing import Any, Literal
 from langchain_core.embeddings import Embeddings
 from langchain_core.runnables import Runnable
 
+from green_chain.checks import real_in, token_count
+
 Granularity = Literal["turn", "message"]
 Overflow = Literal["raise", "keep_mandatory"]
 Budget = Literal["messages", "prompt"]
@@ -79,27 +81,21 @@ class HistoryPolicy:
     tools: Sequence[Any] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
-        if isinstance(self.max_tokens, bool) or not isinstance(self.max_tokens, int):
-            raise ValueError(f"max_tokens must be a positive int, got {self.max_tokens!r}")
-        if self.max_tokens < 1:
-            raise ValueError(f"max_tokens must be a positive int, got {self.max_tokens!r}")
-        if not 0.0 <= self.recency_weight <= 1.0:
-            raise ValueError(f"recency_weight must be in [0, 1], got {self.recency_weight}")
-        if self.keep_last < 0:
-            raise ValueError(f"keep_last must be >= 0, got {self.keep_last}")
-        if self.relevant_above is not None and not -1.0 <= self.relevant_above <= 1.0:
-            raise ValueError(
-                f"relevant_above must be a cosine similarity in [-1, 1] or None, got "
-                f"{self.relevant_above}"
-            )
+        token_count(self.max_tokens, "max_tokens")
+        token_count(self.summary_max_tokens, "summary_max_tokens", minimum=0)
+        token_count(self.message_overhead_tokens, "message_overhead_tokens", minimum=0)
+        real_in(self.recency_weight, "recency_weight", 0.0, 1.0)
+        keep_last: Any = self.keep_last
+        if isinstance(keep_last, bool) or not isinstance(keep_last, int) or keep_last < 0:
+            raise ValueError(f"keep_last must be an int >= 0 (turns), got {self.keep_last!r}")
+        if self.relevant_above is not None:
+            real_in(self.relevant_above, "relevant_above (a cosine similarity, or None)", -1.0, 1.0)
         if self.granularity not in ("turn", "message"):
             raise ValueError(f"granularity must be 'turn' or 'message', got {self.granularity!r}")
         if self.on_overflow not in ("raise", "keep_mandatory"):
             raise ValueError(
                 f"on_overflow must be 'raise' or 'keep_mandatory', got {self.on_overflow!r}"
             )
-        if self.message_overhead_tokens < 0 or self.summary_max_tokens < 0:
-            raise ValueError("message_overhead_tokens and summary_max_tokens must be >= 0")
         if self.budget not in ("messages", "prompt"):
             raise ValueError(f"budget must be 'messages' or 'prompt', got {self.budget!r}")
         if self.summarizer is not None and not isinstance(self.summarizer, Runnable):

@@ -46,8 +46,9 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Hashable, Iterator, Mapping, Sequence
+from operator import itemgetter
+from typing import Any, cast
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import LanguageModelInput
@@ -55,36 +56,57 @@ from langchain_core.language_models.chat_models import BaseChatModel, LangSmithP
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.messages.ai import InputTokenDetails, UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.runnables import (
+    Runnable,
+    RunnableConfig,
+    RunnableMap,
+    RunnablePassthrough,
+)
 from langchain_core.runnables.config import ensure_config, get_config_list
 from langchain_core.utils.function_calling import convert_to_openai_tool
-from pydantic import Field, PrivateAttr
+from pydantic import AliasChoices, ConfigDict, Field, PrivateAttr, field_validator
 
 from green_chain.events import amodel_load_run, model_load_run
 from green_chain.models.batching import Gatherer
 from green_chain.models.generation import GenOut, GenParams, generate_batch, stream_one
 from green_chain.models.prefix_cache import DEFAULT_MAX_BYTES, PrefixCache, shared_prefix_cache
 from green_chain.models.prompting import Prompt, parse_tool_calls, render
+from green_chain.models.registry import check_causal_lm_name
 from green_chain.models.scoring import ContinuationScore, score_with
+from green_chain.models.structured import forced_tool_parser
 
 #: The gatherer of the ``batch``/``abatch`` call in progress (inherited by its workers).
 _batch_group: contextvars.ContextVar[Gatherer | None] = contextvars.ContextVar(
     "green_chain_batch_group", default=None
 )
 _IGNORED_KWARGS = ("parallel_tool_calls",)
-_PARAM_KWARGS = ("max_new_tokens", "temperature", "top_p")
+#: Per-call decoding parameters (``max_new_tokens`` is the older name of ``max_tokens``).
+_PARAM_KWARGS = ("max_tokens", "max_new_tokens", "temperature", "top_p", "timeout")
 PROVIDER = "green_chain_local"
+#: The gatherer key: (model name, decoding parameters); equal keys can share a batch.
+_BatchKey = tuple[str, GenParams]
 
 
 class ChatLocal(BaseChatModel):
     """A chat model over a local causal LM (see the module docstring).
 
+    LangChain's standard parameters (``model``/``model_name``, ``max_tokens``,
+    ``temperature``, ``stop``, ``timeout``) are accepted at construction and per call
+    (``invoke(..., max_tokens=2)``, ``.bind(model="gemma3-270m")``); unknown constructor
+    fields raise, and so does an unknown model name (at construction, not at the first call).
+
     Attributes:
-        model: Registry name (``smollm2-135m-instruct``, ``gemma3-270m``), HF folder or GGUF.
-        max_new_tokens: Most tokens generated per reply.
+        model: Registry name (``smollm2-135m-instruct``, ``gemma3-270m``), HF folder or GGUF
+            (alias ``model_name``). Checked at construction; loaded on first use.
+        max_tokens: Most tokens generated per reply (alias ``max_new_tokens``).
         temperature: 0 = greedy (deterministic); > 0 samples.
         top_p: Nucleus sampling mass (with ``temperature > 0``).
         stop: Stop sequences; the reply is cut before the first one and generation stops.
+        timeout: Most seconds one generation may run (``None``: no limit). A reply cut by
+            it ends early with ``finish_reason="timeout"``; nothing is raised.
+        max_retries: Accepted for LangChain's standard constructor. Local generation makes
+            no network call, so there is nothing transient to retry: it is not used.
+        streaming: ``invoke`` generates through ``stream`` (LangChain's ``streaming`` flag).
         first_line: End the reply at its first line break after non-blank text (short
             answers: what follows is never read, so it is never generated).
         seed: Seeds torch's global RNG before each sampled generation.
@@ -97,11 +119,20 @@ class ChatLocal(BaseChatModel):
             largest any instance over the same model asked for applies).
     """
 
-    model: str = "smollm2-135m-instruct"
-    max_new_tokens: int = Field(default=64, ge=1)
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(
+        default="smollm2-135m-instruct", validation_alias=AliasChoices("model", "model_name")
+    )
+    max_tokens: int = Field(
+        default=64, ge=1, validation_alias=AliasChoices("max_tokens", "max_new_tokens")
+    )
     temperature: float = Field(default=0.0, ge=0.0)
     top_p: float = Field(default=1.0, gt=0.0, le=1.0)
     stop: list[str] | None = None
+    timeout: float | None = Field(default=None, gt=0.0)
+    max_retries: int = Field(default=0, ge=0)
+    streaming: bool = False
     first_line: bool = False
     seed: int | None = None
     batching: bool = False
@@ -112,9 +143,46 @@ class ChatLocal(BaseChatModel):
 
     _gatherer: Gatherer | None = PrivateAttr(default=None)
     _lock: Any = PrivateAttr(default_factory=threading.Lock)
-    _registered: bool = PrivateAttr(default=False)
+    _registered: set[str] = PrivateAttr(default_factory=set)
+
+    def __init__(self, **data: Any) -> None:
+        """Fields as listed above, plus the aliases ``model_name`` and ``max_new_tokens``
+        (validated at runtime: unknown names raise)."""
+        super().__init__(**data)
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Any:
+        """A copy with ``update`` applied; the aliases ``max_new_tokens`` and ``model_name``
+        are accepted, unknown fields and unknown model names raise (pydantic's own
+        ``model_copy`` does not validate ``update``)."""
+        if update:
+            update = dict(update)
+            for alias, name in (("max_new_tokens", "max_tokens"), ("model_name", "model")):
+                if alias in update:
+                    update[name] = update.pop(alias)
+            unknown = sorted(set(update) - set(type(self).model_fields))
+            if unknown:
+                raise ValueError(f"ChatLocal has no fields {unknown}")
+            if "model" in update:
+                check_causal_lm_name(update["model"])
+        return super().model_copy(update=update, deep=deep)
+
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, value: str) -> str:
+        check_causal_lm_name(value)
+        return value
 
     # ----------------------------------------------------------------- model
+    @property
+    def model_name(self) -> str:
+        """The model (LangChain's ``model_name``; same as :attr:`model`)."""
+        return self.model
+
+    @property
+    def max_new_tokens(self) -> int:
+        """Older name of :attr:`max_tokens`."""
+        return self.max_tokens
+
     @property
     def _llm_type(self) -> str:
         return "green-chain-local"
@@ -123,7 +191,7 @@ class ChatLocal(BaseChatModel):
     def _identifying_params(self) -> dict[str, Any]:
         return {
             "model_name": self.model,
-            "max_new_tokens": self.max_new_tokens,
+            "max_tokens": self.max_tokens,
             "temperature": self.temperature,
             "top_p": self.top_p,
         }
@@ -131,10 +199,10 @@ class ChatLocal(BaseChatModel):
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
         params = LangSmithParams(
             ls_provider=PROVIDER,
-            ls_model_name=self.model,
+            ls_model_name=str(kwargs.get("model") or self.model),
             ls_model_type="chat",
             ls_temperature=kwargs.get("temperature", self.temperature),
-            ls_max_tokens=kwargs.get("max_new_tokens", self.max_new_tokens),
+            ls_max_tokens=kwargs.get("max_tokens", kwargs.get("max_new_tokens", self.max_tokens)),
         )
         stops = stop or self.stop
         if stops:
@@ -144,19 +212,27 @@ class ChatLocal(BaseChatModel):
     @property
     def loaded(self) -> Any:
         """The :class:`~green_chain.models.loading.LoadedModel` (loaded on first use)."""
+        return self._load(self.model)
+
+    def _load(self, name: str) -> Any:
         from green_chain.models.loading import load_causal_lm
         from green_chain.tokens import register_tokenizer
 
-        lm = load_causal_lm(self.model)
-        if not self._registered:
-            register_tokenizer(self.model, lm.tokenizer)
-            self._registered = True
+        lm = load_causal_lm(name)
+        if name not in self._registered:
+            register_tokenizer(name, lm.tokenizer)
+            self._registered.add(name)
         return lm
 
     def _load_in(
-        self, run_manager: CallbackManagerForLLMRun | None, config: RunnableConfig | None = None
+        self,
+        run_manager: CallbackManagerForLLMRun | None,
+        config: RunnableConfig | None = None,
+        *,
+        name: Any = None,
     ) -> None:
-        """Load the model, if not loaded yet, inside a ``load`` run of its own.
+        """Load the model (``name``: a per-call model, else :attr:`model`), if not loaded
+        yet, inside a ``load`` run of its own.
 
         With the call's ``run_manager`` the load run is a child of the call; with only
         its ``config`` (``stream``: LangChain gives ``_stream`` no run manager) it runs
@@ -166,58 +242,111 @@ class ChatLocal(BaseChatModel):
         """
         from green_chain.models.loading import is_loaded
 
-        if (run_manager is not None or config is not None) and not is_loaded(self.model):
-            with model_load_run(run_manager, self.model, config=config):
-                self.loaded  # noqa: B018 - loads and caches the model
+        name = name if isinstance(name, str) and name else self.model
+        if (run_manager is not None or config is not None) and not is_loaded(name):
+            with model_load_run(run_manager, name, config=config):
+                self._load(name)
 
     async def _aload_in(
         self,
         run_manager: AsyncCallbackManagerForLLMRun | None,
         config: RunnableConfig | None = None,
+        *,
+        name: Any = None,
     ) -> None:
         """Async :meth:`_load_in` (the load runs in a worker thread)."""
         from green_chain.models.loading import is_loaded
 
-        if (run_manager is not None or config is not None) and not is_loaded(self.model):
-            async with amodel_load_run(run_manager, self.model, config=config):
-                await asyncio.to_thread(lambda: self.loaded)
+        name = name if isinstance(name, str) and name else self.model
+        if (run_manager is not None or config is not None) and not is_loaded(name):
+            async with amodel_load_run(run_manager, name, config=config):
+                await asyncio.to_thread(self._load, name)
 
     @property
     def kv_cache(self) -> PrefixCache | None:
         """The model's shared :class:`PrefixCache` (``None`` when ``prefix_cache`` is off)."""
+        return self._kv_cache_for(self.model)
+
+    def _kv_cache_for(self, name: str) -> PrefixCache | None:
+        """The shared :class:`PrefixCache` of model ``name`` (``None`` when off)."""
         if not self.prefix_cache:
             return None
-        return shared_prefix_cache(self.loaded.model, self.prefix_cache_bytes)
+        return shared_prefix_cache(self._load(name).model, self.prefix_cache_bytes)
+
+    # ----------------------------------------------------------------- token counting
+    def _tokenizer(self) -> Any:
+        from green_chain.models.loading import load_tokenizer
+
+        return load_tokenizer(self.model)
+
+    def get_token_ids(self, text: str) -> list[int]:
+        """Token ids of ``text`` under the model's own tokenizer (no special tokens added)."""
+        if self.custom_get_token_ids is not None:
+            return self.custom_get_token_ids(text)
+        return list(self._tokenizer().encode(text, add_special_tokens=False))
+
+    def get_num_tokens_from_messages(
+        self, messages: list[BaseMessage], tools: Sequence[Any] | None = None
+    ) -> int:
+        """Prompt tokens of ``messages`` as the model reads them: the chat template (or the
+        base-model transcript) with the open assistant turn, plus the tool instructions
+        when ``tools`` are given. This is ``usage_metadata["input_tokens"]`` of a call."""
+        if not messages:
+            return 0
+        if self.custom_get_token_ids is not None:
+            return super().get_num_tokens_from_messages(messages, tools)
+        from types import SimpleNamespace
+
+        tok = self._tokenizer()
+        lm = SimpleNamespace(tokenizer=tok, chat_template=bool(getattr(tok, "chat_template", None)))
+        formatted = [convert_to_openai_tool(t) for t in tools] if tools else None
+        return len(render(lm, messages, formatted).ids)
 
     # ----------------------------------------------------------------- helpers
     def _prepare(
         self, messages: Sequence[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
-    ) -> tuple[Prompt, GenParams, list[dict[str, Any]] | None]:
+    ) -> tuple[Prompt, _BatchKey, list[dict[str, Any]] | None]:
+        """Render the prompt and the decoding parameters of one call.
+
+        Returns (prompt, (model name, params), tools). Per-call ``model``, ``max_tokens``,
+        ``temperature``, ``top_p`` and ``timeout`` override the instance's.
+        """
         tools = kwargs.pop("tools", None)
         tool_choice = kwargs.pop("tool_choice", None)
+        name = kwargs.pop("model", None) or self.model
         params = {k: kwargs.pop(k) for k in _PARAM_KWARGS if k in kwargs}
         unknown = [k for k in kwargs if not k.startswith("ls_") and k not in _IGNORED_KWARGS]
         if unknown:
             raise TypeError(f"ChatLocal got unexpected keyword arguments: {sorted(unknown)}")
-        prompt = render(self.loaded, messages, tools, tool_choice)
+        if not isinstance(name, str):
+            raise TypeError(f"model must be a model name or path, got {type(name).__name__}")
+        max_tokens = params.get("max_tokens", params.get("max_new_tokens", self.max_tokens))
+        if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
+            raise ValueError(f"max_tokens must be an integer >= 1, got {max_tokens!r}")
+        timeout = params.get("timeout", self.timeout)
+        if timeout is not None and not float(timeout) > 0:
+            raise ValueError(f"timeout must be > 0 seconds or None, got {timeout!r}")
+        lm = self._load(name)
+        prompt = render(lm, messages, tools, tool_choice)
         stops = tuple(dict.fromkeys([*(stop or self.stop or ()), *prompt.stop]))
         gen = GenParams(
-            max_new_tokens=int(params.get("max_new_tokens", self.max_new_tokens)),
+            max_new_tokens=max_tokens,
             temperature=float(params.get("temperature", self.temperature)),
             top_p=float(params.get("top_p", self.top_p)),
             stop=stops,
             first_line=self.first_line,
+            max_time_s=None if timeout is None else float(timeout),
+            json_prefix=prompt.prefill or None,  # a forced tool call ends where its JSON does
         )
-        if gen.max_new_tokens < 1:
-            raise ValueError(f"max_new_tokens must be >= 1, got {gen.max_new_tokens}")
-        return prompt, gen, tools
+        return prompt, (name, gen), tools
 
-    def _run_batch(self, params: Any, prompts: Sequence[Any]) -> list[GenOut]:
+    def _run_batch(self, key: Hashable, prompts: Sequence[Any]) -> list[GenOut]:
+        name, params = cast(_BatchKey, key)
         if params.temperature > 0 and self.seed is not None:
             import torch
 
             torch.manual_seed(self.seed)
-        return generate_batch(self.loaded, list(prompts), params, self.kv_cache)
+        return generate_batch(self._load(name), list(prompts), params, self._kv_cache_for(name))
 
     def _instance_gatherer(self) -> Gatherer:
         with self._lock:
@@ -236,10 +365,10 @@ class ChatLocal(BaseChatModel):
         return self._instance_gatherer() if self.batching else None
 
     def _message(
-        self, prompt: Prompt, out: GenOut, tools: list[dict[str, Any]] | None
+        self, prompt: Prompt, out: GenOut, tools: list[dict[str, Any]] | None, name: str
     ) -> AIMessage:
         text = prompt.prefill + out.text
-        if not self.loaded.chat_template:  # base-model transcript: "Assistant: <reply>\n"
+        if not self._load(name).chat_template:  # base-model transcript: "Assistant: <reply>\n"
             text = text.strip()
         content = text
         calls: list[dict[str, Any]] = []
@@ -263,7 +392,7 @@ class ChatLocal(BaseChatModel):
             tool_calls=calls,
             invalid_tool_calls=invalid,
             usage_metadata=self._usage(out),
-            response_metadata=self._metadata(out),
+            response_metadata=self._metadata(out, name),
         )
 
     def _usage(self, out: GenOut) -> UsageMetadata:
@@ -276,22 +405,22 @@ class ChatLocal(BaseChatModel):
             usage["input_token_details"] = InputTokenDetails(cache_read=out.cached_tokens)
         return usage
 
-    def _metadata(self, out: GenOut) -> dict[str, Any]:
+    def _metadata(self, out: GenOut, name: str) -> dict[str, Any]:
         return {
-            "model_name": self.model,
+            "model_name": name,
             "model_provider": PROVIDER,
             "mean_token_logprob": out.mean_logprob,
             "finish_reason": out.finish_reason,
             "batch_size": out.batch_size,
         }
 
-    def _result(self, prompt: Prompt, out: GenOut, tools: Any) -> ChatResult:
-        msg = self._message(prompt, out, tools)
+    def _result(self, prompt: Prompt, out: GenOut, tools: Any, name: str) -> ChatResult:
+        msg = self._message(prompt, out, tools, name)
         return ChatResult(
             generations=[
                 ChatGeneration(message=msg, generation_info={"finish_reason": out.finish_reason})
             ],
-            llm_output={"model_name": self.model},
+            llm_output={"model_name": name},
         )
 
     # ----------------------------------------------------------------- generation
@@ -302,14 +431,14 @@ class ChatLocal(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        self._load_in(run_manager)
-        prompt, params, tools = self._prepare(messages, stop, dict(kwargs))
+        self._load_in(run_manager, name=kwargs.get("model"))
+        prompt, key, tools = self._prepare(messages, stop, dict(kwargs))
         group = self._group()
         if group is not None:
-            out = group.submit(params, prompt.ids).result()
+            out = group.submit(key, prompt.ids).result()
         else:
-            out = self._run_batch(params, [prompt.ids])[0]
-        return self._result(prompt, out, tools)
+            out = self._run_batch(key, [prompt.ids])[0]
+        return self._result(prompt, out, tools, key[0])
 
     async def _agenerate(
         self,
@@ -318,14 +447,14 @@ class ChatLocal(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        await self._aload_in(run_manager)
-        prompt, params, tools = await asyncio.to_thread(self._prepare, messages, stop, dict(kwargs))
+        await self._aload_in(run_manager, name=kwargs.get("model"))
+        prompt, key, tools = await asyncio.to_thread(self._prepare, messages, stop, dict(kwargs))
         group = self._group()
         if group is not None:
-            out = await asyncio.wrap_future(group.submit(params, prompt.ids))
+            out = await asyncio.wrap_future(group.submit(key, prompt.ids))
         else:
-            out = (await asyncio.to_thread(self._run_batch, params, [prompt.ids]))[0]
-        return self._result(prompt, out, tools)
+            out = (await asyncio.to_thread(self._run_batch, key, [prompt.ids]))[0]
+        return self._result(prompt, out, tools, key[0])
 
     def _stream(
         self,
@@ -334,11 +463,12 @@ class ChatLocal(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        self._load_in(run_manager)
-        prompt, params, tools = self._prepare(messages, stop, dict(kwargs))
+        self._load_in(run_manager, name=kwargs.get("model"))
+        prompt, key, tools = self._prepare(messages, stop, dict(kwargs))
+        name, params = key
         if tools:  # a tool call is only known once complete: one chunk
-            out = self._run_batch(params, [prompt.ids])[0]
-            msg = self._message(prompt, out, tools)
+            out = self._run_batch(key, [prompt.ids])[0]
+            msg = self._message(prompt, out, tools, name)
             chunk = ChatGenerationChunk(
                 message=AIMessageChunk(
                     content=msg.content,
@@ -367,13 +497,13 @@ class ChatLocal(BaseChatModel):
             torch.manual_seed(self.seed)
         if prompt.prefill:
             yield ChatGenerationChunk(message=AIMessageChunk(content=prompt.prefill))
-        for item in stream_one(self.loaded, prompt.ids, params, self.kv_cache):
+        for item in stream_one(self._load(name), prompt.ids, params, self._kv_cache_for(name)):
             if isinstance(item, GenOut):
                 chunk = ChatGenerationChunk(
                     message=AIMessageChunk(
                         content="",
                         usage_metadata=self._usage(item),
-                        response_metadata=self._metadata(item),
+                        response_metadata=self._metadata(item, name),
                         chunk_position="last",
                     ),
                     generation_info={"finish_reason": item.finish_reason},
@@ -391,7 +521,7 @@ class ChatLocal(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        await self._aload_in(run_manager)
+        await self._aload_in(run_manager, name=kwargs.get("model"))
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()
         done = object()
@@ -427,7 +557,7 @@ class ChatLocal(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[AIMessageChunk]:
         """LangChain's ``stream``; a first call loads the model in a ``load`` run just before."""
-        self._load_in(None, ensure_config(config))
+        self._load_in(None, ensure_config(config), name=kwargs.get("model"))
         yield from super().stream(input, config, stop=stop, **kwargs)
 
     async def astream(
@@ -439,7 +569,7 @@ class ChatLocal(BaseChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[AIMessageChunk]:
         """LangChain's ``astream``; a first call loads the model in a ``load`` run just before."""
-        await self._aload_in(None, ensure_config(config))
+        await self._aload_in(None, ensure_config(config), name=kwargs.get("model"))
         async for chunk in super().astream(input, config, stop=stop, **kwargs):
             yield chunk
 
@@ -521,6 +651,61 @@ class ChatLocal(BaseChatModel):
         if forced not in (None, "any") and forced not in names:
             raise ValueError(f"tool_choice names {forced!r}, but the tools are {names}")
         return super().bind(tools=formatted, tool_choice=tool_choice, **kwargs)
+
+    def with_structured_output(
+        self,
+        schema: dict[str, Any] | type,
+        *,
+        include_raw: bool = False,
+        method: str = "function_calling",
+        strict: bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, dict[str, Any] | Any]:
+        """A runnable returning ``schema``-shaped output, by forcing the schema's own tool.
+
+        The reply is prefilled with the schema's tool call (``tool_choice=<schema name>``),
+        so the model cannot call another tool. An answer that does not hold a valid call
+        raises :class:`~langchain_core.exceptions.OutputParserException`; with
+        ``include_raw=True`` the result is ``{"raw", "parsed": None, "parsing_error"}``
+        instead, as in LangChain.
+
+        Args:
+            schema: A pydantic model (parsed into an instance), a TypedDict, a JSON schema
+                or an OpenAI function dict (parsed into a dict).
+            include_raw: Also return the raw message and the parsing error.
+            method: ``function_calling``, ``json_schema`` or ``json_mode``: all use the
+                text tool protocol (a local model has no native JSON mode).
+            strict: Accepted for compatibility; arguments are always validated against a
+                pydantic schema, and decoding is not constrained.
+        """
+        if kwargs:
+            raise ValueError(f"with_structured_output got unsupported arguments {sorted(kwargs)}")
+        if method not in ("function_calling", "json_schema", "json_mode"):
+            raise ValueError(
+                "method must be 'function_calling', 'json_schema' or 'json_mode', "
+                f"got {method!r}"
+            )
+        if schema is None:
+            raise ValueError("ChatLocal.with_structured_output needs a schema")
+        tool = convert_to_openai_tool(schema)
+        name = tool["function"]["name"]
+        llm = self.bind_tools(
+            [tool],
+            tool_choice=name,
+            ls_structured_output_format={
+                "kwargs": {"method": method, "strict": strict},
+                "schema": tool,
+            },
+        )
+        parser = forced_tool_parser(schema, name)
+        if not include_raw:
+            return llm | parser
+        parsed = RunnablePassthrough.assign(
+            parsed=itemgetter("raw") | parser, parsing_error=lambda _: None
+        ).with_fallbacks(
+            [RunnablePassthrough.assign(parsed=lambda _: None)], exception_key="parsing_error"
+        )
+        return RunnableMap(raw=llm) | parsed
 
     def score_continuations(
         self, prompts: Sequence[str] | str, continuations: Sequence[str], batch_size: int = 8

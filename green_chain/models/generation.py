@@ -17,6 +17,7 @@ those tokens under the model's own (temperature 1) distribution.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -35,6 +36,12 @@ class GenParams:
     stop: tuple[str, ...] = ()
     #: End the reply at the first line break after its first non-blank character.
     first_line: bool = False
+    #: Most seconds of generation (``None``: no limit); a reply cut by it has
+    #: ``finish_reason="timeout"``.
+    max_time_s: float | None = None
+    #: The reply was prefilled with the opening of a JSON object (a forced tool call):
+    #: generation stops, and the text is cut, where that object closes.
+    json_prefix: str | None = None
 
 
 @dataclass
@@ -46,7 +53,7 @@ class GenOut:
         input_tokens: Prompt tokens the model read.
         output_tokens: Tokens the model generated (see module docstring).
         mean_logprob: Mean log-probability of the generated tokens (nats/token).
-        finish_reason: ``stop`` (EOS or stop sequence) or ``length``.
+        finish_reason: ``stop`` (EOS or stop sequence), ``length`` or ``timeout``.
         batch_size: Rows in the generation this completion was part of.
         cached_tokens: Prompt tokens whose key/value states came from the prefix cache
             (not prefilled); 0 without a cache.
@@ -73,13 +80,49 @@ def eos_ids(lm: Any) -> set[int]:
     return ids
 
 
-def cut_at_stop(text: str, stop: Sequence[str], first_line: bool = False) -> tuple[str, bool]:
+def json_object_end(text: str) -> int:
+    """End (exclusive) of the brace-balanced JSON object that opens ``text`` at its first
+    ``{``; -1 while it is still open. Braces inside JSON strings do not count."""
+    start = text.find("{")
+    if start < 0:
+        return -1
+    depth = 0
+    in_str = escaped = False
+    for k in range(start, len(text)):
+        ch = text[k]
+        if in_str:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_str = False
+        elif ch == '"':
+            in_str = True
+        elif ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth == 0:
+                return k + 1
+    return -1
+
+
+def cut_at_stop(
+    text: str, stop: Sequence[str], first_line: bool = False, json_prefix: str | None = None
+) -> tuple[str, bool]:
     """``text`` cut before the earliest stop sequence, and whether one was found.
 
     With ``first_line``, a line break that follows non-blank text also ends it (leading
-    blank lines are kept: a base model often opens its answer with one).
+    blank lines are kept: a base model often opens its answer with one). With
+    ``json_prefix`` (the prefilled start of a JSON object), the text ends right after the
+    brace that closes that object.
     """
     found = [i for i in (text.find(s) for s in stop if s) if i >= 0]
+    if json_prefix is not None:
+        end = json_object_end(json_prefix + text)
+        if end > 0:
+            found.append(max(0, end - len(json_prefix)))
     if first_line:
         start = len(text) - len(text.lstrip())
         if start < len(text):
@@ -118,11 +161,17 @@ class _StopStrings:
     """A ``StoppingCriteria`` marking rows whose generated text contains a stop string."""
 
     def __init__(
-        self, tokenizer: Any, stop: Sequence[str], prompt_width: int, first_line: bool = False
+        self,
+        tokenizer: Any,
+        stop: Sequence[str],
+        prompt_width: int,
+        first_line: bool = False,
+        json_prefix: str | None = None,
     ) -> None:
         self.tokenizer = tokenizer
         self.stop = [s for s in stop if s]
         self.first_line = first_line
+        self.json_prefix = json_prefix
         self.width = prompt_width
         self.stopped_at: dict[int, int] = {}
 
@@ -136,7 +185,7 @@ class _StopStrings:
                 done[row] = True
                 continue
             text = self.tokenizer.decode(input_ids[row, self.width :], skip_special_tokens=True)
-            if cut_at_stop(text, self.stop, self.first_line)[1]:
+            if cut_at_stop(text, self.stop, self.first_line, self.json_prefix)[1]:
                 self.stopped_at[row] = step
                 done[row] = True
         return done
@@ -173,8 +222,8 @@ def generate_batch(
         input_ids[row, width - len(p) :] = torch.tensor(list(p), dtype=torch.long)
         mask[row, width - len(p) :] = 1
     criteria = (
-        _StopStrings(tok, params.stop, width, params.first_line)
-        if params.stop or params.first_line
+        _StopStrings(tok, params.stop, width, params.first_line, params.json_prefix)
+        if params.stop or params.first_line or params.json_prefix is not None
         else None
     )
     sampling: dict[str, Any] = (
@@ -197,6 +246,7 @@ def generate_batch(
             stopping_criteria=StoppingCriteriaList([criteria]) if criteria else None,
             return_dict_in_generate=True,
             output_logits=True,
+            **({"max_time": params.max_time_s} if params.max_time_s is not None else {}),
             **sampling,
             **extra,
         )
@@ -217,9 +267,11 @@ def generate_batch(
             n, reason = stopped + 1, "stop"
         lps = [float(torch.log_softmax(out.logits[i][row].float(), -1)[ids[i]]) for i in range(n)]
         text = tok.decode([t for t in ids[:n] if t not in eos], skip_special_tokens=True)
-        text, hit = cut_at_stop(text, params.stop, params.first_line)
+        text, hit = cut_at_stop(text, params.stop, params.first_line, params.json_prefix)
         if hit:
             reason = "stop"
+        elif reason == "length" and n < params.max_new_tokens:  # only max_time cuts earlier
+            reason = "timeout"
         mean = sum(lps) / len(lps) if lps else math.nan
         cached = reuse.tokens if reuse is not None else 0
         results.append(GenOut(text, len(p), n, mean, reason, len(prompts), cached))
@@ -268,11 +320,15 @@ def stream_one(
     reuse = prefix_cache.lookup(prompt) if prefix_cache is not None else None
     cached = reuse.tokens if reuse is not None else 0
     past = {_cache_keyword(): reuse.cache} if reuse is not None and reuse.cache is not None else {}
+    deadline = None if params.max_time_s is None else time.monotonic() + params.max_time_s
     with torch.inference_mode():
         out = model(
             input_ids=torch.tensor([list(prompt[cached:])], device=device), use_cache=True, **past
         )
         for _ in range(params.max_new_tokens):
+            if deadline is not None and generated and time.monotonic() > deadline:
+                reason = "timeout"
+                break
             logits = out.logits[0, -1].float()
             nxt = _pick(logits, params)
             lps.append(float(torch.log_softmax(logits, -1)[nxt]))
@@ -281,7 +337,7 @@ def stream_one(
                 reason = "stop"
                 break
             text = tok.decode(generated, skip_special_tokens=True)
-            cut, hit = cut_at_stop(text, params.stop, params.first_line)
+            cut, hit = cut_at_stop(text, params.stop, params.first_line, params.json_prefix)
             if hit:
                 if len(cut) > emitted:
                     yield cut[emitted:]
@@ -299,13 +355,13 @@ def stream_one(
             )
     if prefix_cache is not None:
         prefix_cache.store([*prompt, *generated], _cache_of(out))
-    if reason == "length" or (generated and generated[-1] in eos):
+    if reason in ("length", "timeout") or (generated and generated[-1] in eos):
         text = tok.decode([t for t in generated if t not in eos], skip_special_tokens=True)
-        text, _ = cut_at_stop(text, params.stop, params.first_line)
+        text, _ = cut_at_stop(text, params.stop, params.first_line, params.json_prefix)
         if len(text) > emitted:
             yield text[emitted:]
             emitted = len(text)
     final = tok.decode([t for t in generated if t not in eos], skip_special_tokens=True)
-    final, _ = cut_at_stop(final, params.stop, params.first_line)
+    final, _ = cut_at_stop(final, params.stop, params.first_line, params.json_prefix)
     mean = sum(lps) / len(lps) if lps else math.nan
     yield GenOut(final, len(prompt), len(generated), mean, reason, 1, cached)

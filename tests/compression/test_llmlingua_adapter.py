@@ -117,8 +117,12 @@ def test_backend_budget_and_raw_deviation(tiny_lm: Any) -> None:
 
 
 def test_llmlingua2_requires_path() -> None:
-    with pytest.raises(ValueError, match="model_path"):
+    with pytest.raises(ValueError, match=r"model_path=.*no LLMLingua-2 checkpoint ships.*DIR"):
         LLMLinguaBackend("llmlingua2")
+    with pytest.raises(ValueError, match="huggingface-cli download microsoft/llmlingua-2"):
+        PromptCompressor("llmlingua2")
+    with pytest.raises(FileNotFoundError, match=r"not a model folder.*cannot run offline"):
+        PromptCompressor("llmlingua2", backend_kwargs={"model_path": "/nonexistent/llmlingua2"})
     with pytest.raises(FileNotFoundError, match="LLMLingua-2 model folder"):
         from green_chain.compression.llmlingua_adapter import OfflineLLMLingua
 

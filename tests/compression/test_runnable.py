@@ -217,3 +217,34 @@ def test_custom_backend_instance() -> None:
     words = [f"w{i}" for i in range(100)]
     out = PromptCompressor(LastWins(), rate=0.1, token_counter=word_count).invoke(" ".join(words))
     assert out.split() == words[90:]
+
+
+def test_dict_without_context_key_says_so() -> None:
+    with pytest.raises(KeyError, match=r"no key 'context'.*'question'"):
+        make().invoke({"question": "q", "ctx": TEXT})
+
+
+@pytest.mark.parametrize("value", [None, 42, {"text": "x"}, [1, 2]])
+def test_dict_context_not_text_says_so(value: Any) -> None:
+    with pytest.raises(TypeError, match=r"input\['context'\] must be str"):
+        make().invoke({"question": "q", "context": value})
+
+
+def test_dict_context_empty_list_passes() -> None:
+    assert make().invoke({"question": "q", "context": []}) == {"question": "q", "context": []}
+
+
+@pytest.mark.parametrize("rate", [0.5, 0.9])
+def test_minified_json_is_compressed_not_emptied(rate: float) -> None:
+    import json
+
+    from conftest import char_count
+
+    text = json.dumps(
+        [{"id": i, "name": f"item{i}", "v": i * 1.5} for i in range(700)], separators=(",", ":")
+    )
+    assert " " not in text and len(text) > 25_000
+    c = make(rate=rate, token_counter=char_count)
+    out = c.invoke(text)
+    target = round(rate * char_count(text))
+    assert out and abs(char_count(out) - target) <= tolerance(target)

@@ -74,3 +74,34 @@ def test_compressor_with_selective_hits_budget(tiny_lm: Any) -> None:
     target = round(0.33 * before)
     assert abs(len(tok.encode(out, add_special_tokens=False)) - target) <= tolerance(target)
     assert out.count("1889") == text.count("1889")  # protected numbers all survive
+
+
+def test_contrast_scores_pool_by_sentence(tiny_lm: Any) -> None:
+    from green_chain.compression.backends.selective import _sentence_of
+
+    text = "paris is the capital of france . the river seine is in paris . it was built in 1889 ."
+    units = split_words(text)
+    sent = _sentence_of(units)
+    assert sent[0] == 0 and sent[-1] == 2 and sorted(sent) == sent
+    b = SelectiveBackend(tiny_lm, sentence_share=0.0)
+    scores = b.score_units(units, "where is the seine")
+    for k in set(sent):  # every word of a sentence scores its sentence's mean
+        assert len({round(s, 9) for s, j in zip(scores, sent, strict=True) if j == k}) == 1
+    with_q, count, _, _ = b._word_totals(units, "where is the seine")
+    without_q, _, _, _ = b._word_totals(units, None)
+    first = [i for i, j in enumerate(sent) if j == 0]
+    gains = [without_q[i] - with_q[i] for i in first if count[i]]
+    assert scores[0] == pytest.approx(sum(gains) / len(gains))
+
+
+def test_surprisal_scoring_is_kept_for_comparison(tiny_lm: Any) -> None:
+    units = split_words(make_text(40, 3))
+    old = SelectiveBackend(tiny_lm, scoring="surprisal").score_units(units, "paris")
+    new = SelectiveBackend(tiny_lm).score_units(units, "paris")
+    assert old != new
+    total, count, _, _ = SelectiveBackend(tiny_lm)._word_totals(units, "paris")
+    assert old[0] == pytest.approx(total[0] / count[0])
+    with pytest.raises(ValueError, match="scoring"):
+        SelectiveBackend(tiny_lm, scoring="bm25")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="sentence_share"):
+        SelectiveBackend(tiny_lm, sentence_share=2.0)

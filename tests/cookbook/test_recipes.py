@@ -61,6 +61,7 @@ def check_01(out: str, r: dict, tmp_path: Path) -> None:
 
 def check_02(out: str, r: dict, tmp_path: Path) -> None:
     plain, small = r["variants"]
+    assert small["retriever"] == "CompressingRetriever"  # the documented LangChain 1.x path
     assert positive(plain["model_energy_j"]) and positive(small["model_energy_j"])
     assert plain["energy_kind"] in KINDS
     assert small["prompt_tokens"] < plain["prompt_tokens"], "compression sent fewer tokens"

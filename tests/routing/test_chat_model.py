@@ -7,6 +7,7 @@ import math
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langchain_core.prompts import ChatPromptTemplate
+from langchain_core.runnables import RunnableBinding
 from langchain_core.tools import tool
 from pydantic import BaseModel
 from routing_fakes import FakeModel, FixedScorer, QuadCurve, Recorder
@@ -169,11 +170,13 @@ def test_bind_tools_binds_every_candidate() -> None:
     cheap, large = _models(2)
     router = RoutedChatModel(models=[cheap, large], scorer=FixedScorer(0.1), threshold=0.5)
     bound = router.bind_tools([lookup])
-    assert isinstance(bound, RoutedChatModel)
-    assert cheap.bound_tools == [["lookup"]] and large.bound_tools == [["lookup"]]
-    assert bound.names == ["medium", "large"]
-    bound.invoke("weather?")
+    assert isinstance(bound, RunnableBinding) and bound.bound is router
+    assert cheap.bound_tools == [["lookup"]] and large.bound_tools == [["lookup"]]  # checked
+    out = bound.invoke("weather?")
     assert large.calls[-1]["kwargs"]["tools"] == ["lookup"]
+    assert out.response_metadata["routing"]["chosen_model"] == "large"
+    assert "tools" not in router.invoke("weather?").response_metadata  # router unchanged
+    assert "tools" not in large.calls[-1]["kwargs"]
 
 
 def test_with_structured_output_delegates_to_candidates() -> None:

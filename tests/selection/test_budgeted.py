@@ -272,3 +272,42 @@ def test_etr_reference_is_a_fixed_k_prompt_not_every_candidate() -> None:
     assert one["tokens_before"] == tokens(_by_similarity(text)[:1])
     with pytest.raises(ValueError, match="reference_k"):
         make(30, reference_k=0)
+
+
+@pytest.mark.parametrize(
+    ("argument", "value"),
+    [
+        ("max_tokens", True),
+        ("max_tokens", 2.5),
+        ("min_relevance", float("nan")),
+        ("min_relevance", "0.1"),
+        ("lambda_mult", float("nan")),
+        ("fetch_k", 1.5),
+        ("reference_k", True),
+        ("separator_tokens", True),
+        ("max_examples", 0),
+    ],
+)
+def test_bad_argument_is_one_line_naming_it(argument: str, value: Any) -> None:
+    kw: dict[str, Any] = {"max_tokens": 40, argument: value}
+    with pytest.raises(ValueError, match=argument) as info:
+        make(**kw)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("examples", ["abc", b"abc", {"text": "a", "label": "b"}, 3])
+def test_examples_must_be_a_list_of_dicts(examples: Any) -> None:
+    with pytest.raises(ValueError, match="examples must be a list of dicts"):
+        BudgetedExampleSelector(examples, max_tokens=40, embeddings=BagOfWordsEmbeddings())
+
+
+def test_an_example_that_is_not_a_dict_is_named() -> None:
+    with pytest.raises(TypeError, match="example 1 must be a dict"):
+        make(examples=[EXAMPLES[0], "text: label"])  # type: ignore[list-item]
+
+
+def test_select_examples_needs_input_variables() -> None:
+    sel = make(input_keys=None)
+    with pytest.raises(ValueError, match="select_examples\\(\\) got no input variables"):
+        sel.select_examples({})
+    assert sel.select_examples({"text": "football cup"})  # a real input still selects

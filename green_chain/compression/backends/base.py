@@ -15,10 +15,18 @@ class CompressionBackend(ABC):
     Subclasses set ``name`` (used in the event name ``compression:<name>``) and
     ``granularity`` (``"sentence"`` or ``"word"``: how the compressor splits text
     before calling :meth:`score_units`).
+
+    ``priority`` names built-in patterns of ``green_chain.compression.protect``
+    (``"numbers"``: numbers and dates; ``"entities"``: capitalised names) whose units
+    the compressor ranks above every other unit, so they are kept first within the
+    budget (unlike ``protect=``, which keeps them even over the budget). Backends that
+    score words set ``("numbers", "entities")`` by default: a word scorer left alone
+    drops years and figures (they are predictable to a language model).
     """
 
     name: str = "backend"
     granularity: Granularity = "sentence"
+    priority: tuple[str, ...] = ()
 
     @abstractmethod
     def score_units(
@@ -32,6 +40,21 @@ class CompressionBackend(ABC):
             keep_ratio: Fraction of tokens that will be kept (a hint; most backends
                 ignore it, ``llmlingua`` passes it on as its rate).
         """
+
+    def set_priority(self, priority: Sequence[str] | None) -> None:
+        """Set :attr:`priority` (``None`` keeps the class default; ``()`` turns it off)."""
+        if priority is None:
+            return
+        from green_chain.compression.protect import BUILTIN_PATTERNS
+
+        if isinstance(priority, str):
+            priority = (priority,)
+        unknown = [p for p in priority if p not in BUILTIN_PATTERNS]
+        if unknown:
+            raise ValueError(
+                f"priority takes built-in pattern names {sorted(BUILTIN_PATTERNS)}, got {unknown}"
+            )
+        self.priority = tuple(priority)
 
     def last_stats(self) -> dict[str, Any]:
         """Backend-specific figures of the last call (e.g. llmlingua's raw rate)."""

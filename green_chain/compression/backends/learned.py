@@ -1,20 +1,28 @@
-"""``learned`` backend: a word-keep classifier head on the packaged MiniLM encoder.
+"""``learned`` backend: sentence relevance from one MiniLM pass and a trained word head.
 
-LLMLingua-2 style (Pan et al., 2024): a small bidirectional encoder reads the text once
-and a linear head gives every word a keep probability. Here the head is a logistic
-regression distilled from the ``selective`` backend's keep decisions (SmolLM2
-question-conditioned self-information, fitted to the budget), so one fast encoder
-pass replaces a causal-LM pass. Train it with::
+The small bidirectional encoder (the packaged MiniLM) reads ``[CLS] question [SEP]
+context [SEP]`` once (as a BERT sentence pair), a linear head gives every word a
+probability of belonging to the sentence that answers the question, and a sentence
+scores the mean probability of its words. The budget fitter then keeps the best
+sentences. One encoder pass over the context replaces the ``embedding`` backend's
+separate pass per sentence plus one for the question.
 
-    python -m green_chain.compression.train_learned --items 100 --rate 0.5 --seed 0 \\
+The head is a logistic regression trained on **question-answer evidence**: a word is
+labelled 1 when it lies in the sentence holding the gold answer, on the ``tune``
+split of ``green_chain.compression.qa_items`` only (SQuAD articles and NQ lines that
+the compression experiment never tests on). Train it with::
+
+    python -m green_chain.compression.train_learned --items 400 --seed 0 \\
         --out green_chain/compression/data/learned_head.npz
 
-Question-aware (unlike LLMLingua-2, which is task-agnostic): the teacher is
-conditioned on the question, so the encoder reads ``[CLS] question [SEP] chunk [SEP]``
-(as a BERT sentence pair) and each word also gets its cosine similarity to the mean
-question state as a feature. Without a question the chunk is encoded alone and that
-feature is 0 (the head was trained with questions; scores stay usable but are less
-sharp).
+Per-word features: the mean hidden state of the word's tokens at the head's
+``layers``, the cosine between the word's last-layer state and the mean question
+state, :func:`surface_features` (position, tokens, digit, capital, the word's stem in
+the question) and two features of the word's sentence (share of the question's
+content stems in it; cosine of its mean word state to the question state). The
+"last" state of the cosines is the deepest of ``layers``; the encoder is loaded with
+only that many layers. Without a question the context is encoded alone and the
+question features are 0 (scores stay usable but are less sharp).
 
 Long texts: words are packed into windows that fit the encoder (``max_tokens``,
 256 by default, MiniLM's trained length, question included); each window carries up
@@ -34,12 +42,16 @@ from pathlib import Path
 from typing import Any
 
 from green_chain.compression.backends.base import CompressionBackend
+from green_chain.compression.backends.words import stems
+from green_chain.compression.units import split_sentences, split_words
 
 TRAIN_COMMAND = (
-    "python -m green_chain.compression.train_learned --items 100 --rate 0.5 --seed 0 "
+    "python -m green_chain.compression.train_learned --items 400 --seed 0 "
     "--out green_chain/compression/data/learned_head.npz"
 )
-N_EXTRA = 4  # surface features after the question similarity, see ``surface_features``
+N_SURFACE = 5  # per-word surface features, see ``surface_features``
+N_SENTENCE = 2  # features of the word's sentence: question-stem share, cosine to the question
+N_EXTRA = N_SURFACE + N_SENTENCE  # features after the hidden states and the word cosine
 _REQUIRED = ("coef", "intercept", "mean", "scale", "layers", "meta")
 _lock = threading.Lock()
 _encoders: dict[str, tuple[Any, Any]] = {}
@@ -50,14 +62,19 @@ def default_head_path() -> Path:
     return Path(__file__).resolve().parent.parent / "data" / "learned_head.npz"
 
 
-def surface_features(word: str, position: int, n_tokens: int) -> list[float]:
-    """Cheap per-word features: early position (log, capped at 200 words: the teacher's
-    surprisal is high where it has little context), encoder tokens, has a digit, capitalized."""
+def surface_features(
+    word: str, position: int, n_tokens: int, question_stems: frozenset[str] = frozenset()
+) -> list[float]:
+    """Cheap per-word features: position (log of the word index, capped at 200), encoder
+    tokens, has a digit, capitalized, and 1.0 when the word's content stem occurs in the
+    question (``question_stems``, from ``backends.words.stems``)."""
+    own = stems(word)
     return [
         math.log1p(min(position, 200)),
         float(n_tokens),
         float(any(c.isdigit() for c in word)),
         float(word[:1].isupper()),
+        float(bool(own) and own[0] in question_stems),
     ]
 
 
@@ -156,10 +173,15 @@ class LearnedHead:
         return cls(coef, intercept, mean, scale, layers, meta if isinstance(meta, dict) else {})
 
 
-def _load_encoder(spec: str) -> tuple[Any, Any]:
-    """(tokenizer, BertModel) of a packaged sentence-transformers name or a local folder."""
+def _load_encoder(spec: str, depth: int | None = None) -> tuple[Any, Any]:
+    """(tokenizer, BertModel) of a packaged sentence-transformers name or a local folder.
+
+    ``depth`` loads only the first ``depth`` transformer layers (the head never reads
+    deeper ones, so they would be computed for nothing).
+    """
+    key = f"{spec}@{depth}"
     with _lock:
-        if spec not in _encoders:
+        if key not in _encoders:
             from transformers import AutoModel, AutoTokenizer
 
             from green_chain.models.registry import ensure_offline, resolve_model
@@ -168,8 +190,11 @@ def _load_encoder(spec: str) -> tuple[Any, Any]:
             path = str(resolve_model(spec).path)
             tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
             model = AutoModel.from_pretrained(path, local_files_only=True).eval()
-            _encoders[spec] = (tok, model)
-        return _encoders[spec]
+            if depth is not None and depth < len(model.encoder.layer):
+                model.encoder.layer = model.encoder.layer[:depth]
+                model.config.num_hidden_layers = depth
+            _encoders[key] = (tok, model)
+        return _encoders[key]
 
 
 @dataclass
@@ -180,7 +205,7 @@ class _Window:
 
 
 class LearnedBackend(CompressionBackend):
-    """Word-level keep probability from a MiniLM encoder pass and a distilled linear head.
+    """Sentence score = mean evidence probability of its words (one MiniLM pass, a linear head).
 
     Args:
         head_path: The ``.npz`` head (default: the committed
@@ -194,7 +219,7 @@ class LearnedBackend(CompressionBackend):
     """
 
     name = "learned"
-    granularity = "word"
+    granularity = "sentence"
 
     def __init__(
         self,
@@ -241,7 +266,8 @@ class LearnedBackend(CompressionBackend):
         """``(tokenizer, model)``; loaded once per process for a name or folder."""
         if isinstance(self._encoder_spec, tuple):
             return self._encoder_spec
-        return _load_encoder(self._encoder_spec)
+        depth = max(self.get_head().layers)
+        return _load_encoder(self._encoder_spec, depth or None)
 
     # -- features -------------------------------------------------------------
     def _windows(self, word_ids: list[list[int]], budget: int) -> list[_Window]:
@@ -290,7 +316,10 @@ class LearnedBackend(CompressionBackend):
         Returns:
             ``(features, mask)``: ``features`` has shape ``(len(units), n_features)``
             (zeros where ``mask`` is False): mean hidden state of the word's tokens for
-            each of the head's ``layers``, cosine to the question, :func:`surface_features`.
+            each of the head's ``layers``, cosine to the question, :func:`surface_features`,
+            then two features of the word's sentence (``split_sentences`` of the joined
+            units): the share of the question's content stems it contains and the cosine
+            between its mean last-layer word state and the question state.
         """
         import numpy as np
         import torch
@@ -300,6 +329,7 @@ class LearnedBackend(CompressionBackend):
         layers = head.layers
         words = [u.strip() for u in units]
         nonblank = [i for i, w in enumerate(words) if w]
+        q_stems = frozenset(stems(question)) if question else frozenset()
         q_ids: list[int] = []
         if question and question.strip():
             q_ids = [int(t) for t in tok(question.strip(), add_special_tokens=False)["input_ids"]]
@@ -320,6 +350,8 @@ class LearnedBackend(CompressionBackend):
         feats = np.zeros((len(units), dim), dtype=np.float64)
         mask = np.zeros(len(units), dtype=bool)
         device = next(model.parameters()).device
+        word_last: dict[int, Any] = {}
+        q_first: Any = None
         for b in range(0, len(windows), self.batch_size):
             batch = windows[b : b + self.batch_size]
             rows = [[*prefix, *w.ids, sep_id] for w in batch]
@@ -340,18 +372,21 @@ class LearnedBackend(CompressionBackend):
                     output_hidden_states=True,
                 )
                 hidden = torch.cat([out.hidden_states[k] for k in layers], dim=-1).float().cpu()
-                last = out.hidden_states[-1].float().cpu()
+                last = out.hidden_states[max(layers)].float().cpu()
             hidden_np = hidden.numpy()
             last_np = last.numpy()
             for r, w in enumerate(batch):
                 qvec = last_np[r, 1 : 1 + len(q_ids)].mean(axis=0) if q_ids else None
+                if q_first is None:
+                    q_first = qvec
                 off = len(prefix)
                 for u in w.core:
                     s, e = w.spans[u]
                     vec = hidden_np[r, off + s : off + e].mean(axis=0)
                     sim = 0.0
+                    wv = last_np[r, off + s : off + e].mean(axis=0)
+                    word_last[u] = wv
                     if qvec is not None:
-                        wv = last_np[r, off + s : off + e].mean(axis=0)
                         denom = float(np.linalg.norm(wv) * np.linalg.norm(qvec))
                         sim = float(wv @ qvec) / denom if denom > 0 else 0.0
                     if vec.shape[0] + 1 + N_EXTRA != dim:
@@ -363,26 +398,88 @@ class LearnedBackend(CompressionBackend):
                     h = vec.shape[0]
                     feats[u, :h] = vec
                     feats[u, h] = sim
-                    feats[u, h + 1 :] = surface_features(words[u], rank[u], len(word_ids[u]))
+                    feats[u, h + 1 : h + 1 + N_SURFACE] = surface_features(
+                        words[u], rank[u], len(word_ids[u]), q_stems
+                    )
                     mask[u] = True
+        if word_last:
+            self._sentence_features(units, feats, word_last, q_stems, q_first)
         self._stats = {
             "windows": len(windows),
             "encoder_tokens": sum(len(prefix) + len(w.ids) + 1 for w in windows),
         }
         return feats, mask
 
-    def score_units(
-        self, units: Sequence[str], question: str | None = None, *, keep_ratio: float = 0.5
-    ) -> list[float]:
-        """Keep probability in [0, 1] per unit; blank units (and units without tokens) get 0."""
-        if not units:
+    @staticmethod
+    def _sentence_features(
+        units: Sequence[str],
+        feats: Any,
+        word_last: dict[int, Any],
+        q_stems: frozenset[str],
+        qvec: Any,
+    ) -> None:
+        """Fill the last ``N_SENTENCE`` columns of ``feats`` for the units in ``word_last``."""
+        import numpy as np
+
+        bounds: list[int] = []
+        pos = 0
+        for sent in split_sentences("".join(units)):
+            pos += len(sent)
+            bounds.append(pos)
+        members: dict[int, list[int]] = {}
+        pos = 0
+        k = 0
+        for u, text in enumerate(units):
+            while k < len(bounds) - 1 and pos >= bounds[k]:
+                k += 1
+            if u in word_last:
+                members.setdefault(k, []).append(u)
+            pos += len(text)
+        for group in members.values():
+            own = {t for u in group for t in stems(units[u])}
+            overlap = len(q_stems & own) / len(q_stems) if q_stems else 0.0
+            cos = 0.0
+            if qvec is not None:
+                svec = np.mean([word_last[u] for u in group], axis=0)
+                denom = float(np.linalg.norm(svec) * np.linalg.norm(qvec))
+                cos = float(svec @ qvec) / denom if denom > 0 else 0.0
+            feats[group, -N_SENTENCE] = overlap
+            feats[group, -N_SENTENCE + 1] = cos
+
+    def word_scores(self, words: Sequence[str], question: str | None = None) -> list[float]:
+        """Evidence probability in [0, 1] per word unit; blank units (no tokens) get 0."""
+        if not words:
             return []
-        feats, mask = self.word_features(units, question)
+        feats, mask = self.word_features(words, question)
         probs = self.get_head().predict_proba(feats)
         return [
             float(p) if m and math.isfinite(float(p)) else 0.0
             for p, m in zip(probs, mask, strict=True)
         ]
+
+    def score_units(
+        self, units: Sequence[str], question: str | None = None, *, keep_ratio: float = 0.5
+    ) -> list[float]:
+        """Per unit (a sentence, or a single word): the mean evidence probability of its words.
+
+        Units without words (blank) score 0. All units are encoded in one pass.
+        """
+        if not units:
+            return []
+        words: list[str] = []
+        owner: list[int] = []
+        for i, u in enumerate(units):
+            for w in split_words(u):
+                words.append(w)
+                owner.append(i)
+        probs = self.word_scores(words, question)
+        total = [0.0] * len(units)
+        n = [0] * len(units)
+        for i, w, p in zip(owner, words, probs, strict=True):
+            if w.strip():
+                total[i] += p
+                n[i] += 1
+        return [t / k if k else 0.0 for t, k in zip(total, n, strict=True)]
 
     def last_stats(self) -> dict[str, Any]:
         return dict(self._stats)

@@ -16,6 +16,28 @@ from green_chain.compression.backends.base import CompressionBackend
 
 Mode = Literal["llmlingua", "longllmlingua", "llmlingua2"]
 
+#: How to get an LLMLingua-2 checkpoint: none ships with green-chain or its packaged models.
+LLMLINGUA2_HOWTO = (
+    "no LLMLingua-2 checkpoint ships with green-chain or its packaged models, so 'llmlingua2' "
+    "cannot run offline as installed; on a machine with network run `huggingface-cli download "
+    "microsoft/llmlingua-2-bert-base-multilingual-cased-meetingbank --local-dir DIR` (or the "
+    "xlm-roberta-large variant), copy DIR here and pass "
+    "PromptCompressor('llmlingua2', backend_kwargs={'model_path': DIR})"
+)
+
+
+def check_llmlingua2_path(model_path: str | None) -> None:
+    """Raise a one-line error unless ``model_path`` is a local model folder (has config.json)."""
+    from pathlib import Path
+
+    if not model_path:
+        raise ValueError(f"llmlingua2 needs model_path=: {LLMLINGUA2_HOWTO}")
+    if not (Path(model_path) / "config.json").is_file():
+        raise FileNotFoundError(
+            f"llmlingua2 model_path={model_path!r} is not a model folder (no config.json): "
+            f"{LLMLINGUA2_HOWTO}"
+        )
+
 
 def align_kept(units: Sequence[str], compressed: str, *, window: int = 64) -> list[bool]:
     """Which word units survive in ``compressed`` (a subsequence of the words, in order).
@@ -47,11 +69,15 @@ class LLMLinguaBackend(CompressionBackend):
             with ``green_chain.models.load_causal_lm``) or an object with ``.model``
             and ``.tokenizer``. Default: the packaged SmolLM2.
         model_path: For LLMLingua-2: a local folder with a token-classification model
-            (e.g. a downloaded ``microsoft/llmlingua-2-*`` checkpoint). Required there.
+            (e.g. a downloaded ``microsoft/llmlingua-2-*`` checkpoint). Required there and
+            checked at construction: none ships, see :data:`LLMLINGUA2_HOWTO`.
         chunk_words: Words per llmlingua call (bounds memory and time on long texts).
         compress_kwargs: Extra keyword arguments for ``compress_prompt``.
+        priority: Built-in patterns ranked first (default numbers and entities: see
+            :class:`CompressionBackend`); ``()`` ranks by the model alone.
     """
 
+    priority = ("numbers", "entities")
     name = "llmlingua"
     granularity = "word"
 
@@ -63,13 +89,12 @@ class LLMLinguaBackend(CompressionBackend):
         model_path: str | None = None,
         chunk_words: int = 1500,
         compress_kwargs: dict[str, Any] | None = None,
+        priority: Sequence[str] | None = None,
     ) -> None:
         if mode not in ("llmlingua", "longllmlingua", "llmlingua2"):
             raise ValueError(f"mode must be llmlingua, longllmlingua or llmlingua2, got {mode!r}")
-        if mode == "llmlingua2" and not model_path:
-            raise ValueError(
-                "mode='llmlingua2' needs model_path= a local token-classification model folder"
-            )
+        if mode == "llmlingua2":
+            check_llmlingua2_path(model_path)
         self.mode = mode
         self.name = "llmlingua2" if mode == "llmlingua2" else mode
         self._model_spec = model
@@ -78,12 +103,19 @@ class LLMLinguaBackend(CompressionBackend):
         self.compress_kwargs = dict(compress_kwargs or {})
         self._compressor: Any = None
         self._stats: dict[str, Any] = {}
+        self.set_priority(priority)
 
     @property
     def compressor(self) -> Any:
         """The :class:`OfflineLLMLingua` instance (built on first use)."""
         if self._compressor is None:
-            from green_chain.compression.llmlingua_adapter import OfflineLLMLingua
+            try:
+                from green_chain.compression.llmlingua_adapter import OfflineLLMLingua
+            except ImportError as exc:
+                raise ImportError(
+                    f"the llmlingua backend needs the llmlingua package ({exc}): "
+                    'pip install "green-chain[llmlingua]"'
+                ) from exc
 
             if self.mode == "llmlingua2":
                 assert self.model_path is not None
