@@ -10,11 +10,19 @@ call that consumes the optimized prompt (see ``green_chain.callbacks``).
 Outside a LangChain run (an optimizer called as a plain function) there is no
 parent run and the event is silently dropped: optimizers work with or without a
 handler.
+
+Model loading (:func:`model_load_run`, :func:`amodel_load_run`): a chat model that
+has to load its weights opens a run tagged :data:`MODEL_LOAD_TAG` around the load,
+a child of the call (given the call's run manager) or a run just before the call
+under the caller's parent (given the call's config); the handler records it as its
+own ``load`` run, so the loading energy is shown but not charged to the call.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -27,6 +35,8 @@ OPTIMIZER_TOKENS_EVENT = "green_chain.optimizer_tokens"
 ROUTING_DECISION_EVENT = "green_chain.routing_decision"
 #: Event name for a response budget's outcome (budget bound, whether the answer hit it).
 RESPONSE_BUDGET_EVENT = "green_chain.response_budget"
+#: Tag of the child run a model call opens around loading the model's weights.
+MODEL_LOAD_TAG = "green_chain.model_load"
 
 
 def _dispatch(name: str, data: dict[str, Any], config: RunnableConfig | None) -> bool:
@@ -153,3 +163,116 @@ async def apublish_response_budget(
         logger.debug("response budget outcome is not a mapping", exc_info=True)
         return False
     return await _adispatch(RESPONSE_BUDGET_EVENT, payload, config)
+
+def _load_child_manager(run_manager: Any, model_name: str, *, is_async: bool) -> Any:
+    """A callback manager for a load run under the model call ``run_manager``."""
+    from langchain_core.callbacks import AsyncCallbackManager, CallbackManager
+
+    cls = AsyncCallbackManager if is_async else CallbackManager
+    return cls(
+        handlers=list(run_manager.inheritable_handlers),
+        inheritable_handlers=list(run_manager.inheritable_handlers),
+        parent_run_id=run_manager.run_id,
+        tags=[*run_manager.inheritable_tags, MODEL_LOAD_TAG],
+        inheritable_tags=list(run_manager.inheritable_tags),
+        metadata={**run_manager.inheritable_metadata, "ls_model_name": model_name},
+        inheritable_metadata=dict(run_manager.inheritable_metadata),
+    )
+
+
+def _load_config_manager(config: RunnableConfig, model_name: str, *, is_async: bool) -> Any:
+    """A callback manager for a load run under ``config``'s current parent run."""
+    from langchain_core.runnables.config import (
+        get_async_callback_manager_for_config,
+        get_callback_manager_for_config,
+    )
+
+    get = get_async_callback_manager_for_config if is_async else get_callback_manager_for_config
+    manager = get(config)
+    manager.add_tags([MODEL_LOAD_TAG], inherit=False)
+    manager.add_metadata({"ls_model_name": model_name}, inherit=False)
+    return manager
+
+
+@contextmanager
+def model_load_run(
+    run_manager: Any, model_name: str, *, config: RunnableConfig | None = None
+) -> Iterator[None]:
+    """Run the block (loading ``model_name``) as a ``load`` run of its own.
+
+    Args:
+        run_manager: The model call's ``CallbackManagerForLLMRun``: the load run is
+            a child of the call. ``None``: use ``config``.
+        model_name: The model being loaded (the run is named ``load <model_name>``).
+        config: The call's ``RunnableConfig`` when there is no run manager (e.g. in
+            ``stream``, before the call starts): the load run precedes the call
+            under the same parent. Neither given: the block just runs.
+
+    The run is tagged :data:`MODEL_LOAD_TAG`; callbacks failing never break the load,
+    and an error of the load itself ends the run and is re-raised.
+    """
+    child = None
+    if run_manager is not None or config is not None:
+        try:
+            if run_manager is not None:
+                manager = _load_child_manager(run_manager, model_name, is_async=False)
+            else:
+                manager = _load_config_manager(config or {}, model_name, is_async=False)
+            child = manager.on_chain_start(None, {"model": model_name}, name=f"load {model_name}")
+        except Exception:
+            logger.debug("opening the model-load run failed", exc_info=True)
+    try:
+        yield
+    except BaseException as exc:
+        _end_load(child, exc)
+        raise
+    _end_load(child, None)
+
+
+def _end_load(child: Any, error: BaseException | None) -> None:
+    if child is None:
+        return
+    try:
+        if error is None:
+            child.on_chain_end({"loaded": True})
+        else:
+            child.on_chain_error(error)
+    except Exception:
+        logger.debug("closing the model-load run failed", exc_info=True)
+
+
+@asynccontextmanager
+async def amodel_load_run(
+    run_manager: Any, model_name: str, *, config: RunnableConfig | None = None
+) -> AsyncIterator[None]:
+    """Async twin of :func:`model_load_run` (``run_manager``: ``AsyncCallbackManagerForLLMRun``)."""
+    child = None
+    if run_manager is not None or config is not None:
+        try:
+            if run_manager is not None:
+                manager = _load_child_manager(run_manager, model_name, is_async=True)
+            else:
+                manager = _load_config_manager(config or {}, model_name, is_async=True)
+            child = await manager.on_chain_start(
+                None, {"model": model_name}, name=f"load {model_name}"
+            )
+        except Exception:
+            logger.debug("opening the model-load run failed", exc_info=True)
+    try:
+        yield
+    except BaseException as exc:
+        await _aend_load(child, exc)
+        raise
+    await _aend_load(child, None)
+
+
+async def _aend_load(child: Any, error: BaseException | None) -> None:
+    if child is None:
+        return
+    try:
+        if error is None:
+            await child.on_chain_end({"loaded": True})
+        else:
+            await child.on_chain_error(error)
+    except Exception:
+        logger.debug("closing the model-load run failed", exc_info=True)

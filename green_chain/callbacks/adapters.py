@@ -19,6 +19,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 
 from green_chain.callbacks.lifecycle import RunStart
 from green_chain.events import (
+    MODEL_LOAD_TAG,
     OPTIMIZER_TOKENS_EVENT,
     RESPONSE_BUDGET_EVENT,
     ROUTING_DECISION_EVENT,
@@ -86,7 +87,8 @@ class RunEventAdapter(BaseCallbackHandler):
     ) -> None:
         keep = inputs if (self.keeps_root_inputs and parent_run_id is None) else None
         name = _name(serialized, kwargs, "chain")
-        self.open_run(RunStart(run_id, parent_run_id, "chain", name, tags, metadata, keep))
+        run_type = "load" if tags and MODEL_LOAD_TAG in tags else "chain"
+        self.open_run(RunStart(run_id, parent_run_id, run_type, name, tags, metadata, keep))
 
     def on_llm_start(
         self,

@@ -12,6 +12,19 @@ Meters are device-wide: two runs open at the same time see the same joules. The
 * a run's *exclusive* (unsplit) energy is the device energy of the intervals in
   which it was innermost, not divided among concurrent runs.
 
+**Streaming: a consumer does not take its producer's energy.** A ``RunnableSequence``
+tags each step's run ``seq:step:N``. Its steps never run at the same time: when it
+is streamed (``stream``/``astream``), a later step (a parser, a transform) opens on
+the first chunk of an earlier one and then only pulls that step's chunks. So a
+sequence step is *waiting* while an earlier step of the same sequence is open, and
+so is everything inside a waiting run; a waiting run is never innermost. The
+producer (and what runs inside it) takes the whole interval, the consumer its time
+after the producer ended. A consumer's per-chunk work happens inside the
+producer's window (callback events do not say when control passes between the
+generators) and is charged to the producer. ``invoke`` never overlaps two steps, so
+nothing waits there. Energy stays conserved: whenever a run is open, the earliest
+open step at every level leads down to an innermost run that is not waiting.
+
 Because every interval's energy is divided among exactly the runs that were
 innermost in it, the exclusive attributed energy of all runs sums to the device
 energy over the union of their windows. A root that no other root overlapped
@@ -32,6 +45,7 @@ banks the difference when it stops being innermost.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from types import MappingProxyType
 from typing import Any, cast
 
@@ -39,14 +53,32 @@ from green_chain.energy.measurement import Reading
 
 #: Shared read-only placeholder for a node's snapshots before it first becomes innermost.
 _EMPTY = cast(dict[Any, Any], MappingProxyType({}))
+#: Tag prefix LangChain's ``RunnableSequence`` gives each step's run (``seq:step:1``, ...).
+SEQ_STEP_TAG = "seq:step:"
+
+
+def sequence_step(tags: Iterable[str] | None) -> int | None:
+    """The step number of a run inside a ``RunnableSequence`` (its ``seq:step:N`` tag), or None."""
+    for tag in tags or ():
+        if isinstance(tag, str) and tag.startswith(SEQ_STEP_TAG):
+            number = tag[len(SEQ_STEP_TAG) :]
+            if number.isdigit():
+                return int(number)
+    return None
 
 
 class LedgerNode:
     """Attribution state of one run.
 
+    Args:
+        step: The run's step number in its parent ``RunnableSequence`` (``None`` if
+            it is not a sequence step); see the module docstring on streaming.
+
     Attributes:
         open_children: Number of this run's children currently open.
         is_open: False once the run ended.
+        waiting: True while an earlier step of its sequence (or of an enclosing
+            sequence) is open: a stream consumer, never innermost.
         attributed_j: Exclusive attributed energy per domain in joules (shares).
         exclusive_j: Device energy per domain in joules over the intervals in
             which this run was innermost (not split).
@@ -62,12 +94,20 @@ class LedgerNode:
         "exclusive_j",
         "failed_domains",
         "is_open",
+        "kids",
         "open_children",
+        "parent",
+        "step",
+        "waiting",
     )
 
-    def __init__(self) -> None:  # a plain class: one is built per run, on the hot path
+    def __init__(self, step: int | None = None) -> None:  # a plain class: one per run
         self.open_children = 0
         self.is_open = True
+        self.step = step
+        self.waiting = False
+        self.parent: LedgerNode | None = None
+        self.kids: dict[LedgerNode, None] | None = None  # open children, for waiting
         self.attributed_j: dict[str, float] = {}
         self.exclusive_j: dict[str, float] = {}
         self.failed_domains: set[str] = set()
@@ -95,7 +135,7 @@ class AttributionLedger:
 
     @property
     def innermost_count(self) -> int:
-        """Number of innermost open runs right now."""
+        """Number of innermost open runs right now (waiting stream consumers excluded)."""
         return self._innermost
 
     def advance(self, reading: Reading | None, domains: tuple[str, ...] | None = None) -> None:
@@ -140,22 +180,58 @@ class AttributionLedger:
     def open(self, node: LedgerNode, parent: LedgerNode | None) -> None:
         """Register ``node`` as open; ``parent`` is its open parent, if any."""
         if parent is not None and parent.is_open:
-            if parent.open_children == 0:
+            if parent.open_children == 0 and not parent.waiting:
                 self._leave(parent)
             parent.open_children += 1
-        self._enter(node)
+            node.parent = parent
+            if parent.kids is None:
+                parent.kids = {}
+            parent.kids[node] = None
+            node.waiting = _should_wait(node)
+        if not node.waiting:
+            self._enter(node)
+        if node.step is not None and parent is not None and parent.kids:
+            self._update_waiting(
+                k for k in parent.kids if k.step is not None and k.step > node.step
+            )
 
     def close(self, node: LedgerNode, parent: LedgerNode | None) -> None:
         """Register ``node`` as ended; ``parent`` is its parent, if known."""
         if not node.is_open:
             return
-        if node.open_children == 0:
+        if node.open_children == 0 and not node.waiting:
             self._leave(node)
         node.is_open = False
+        if node.kids:  # children outliving their parent: no longer wait through it
+            self._update_waiting(list(node.kids))
+        owner = node.parent
+        if owner is not None and owner.kids is not None:
+            owner.kids.pop(node, None)
+            if node.step is not None:
+                self._update_waiting(
+                    k for k in owner.kids if k.step is not None and k.step > node.step
+                )
         if parent is not None and parent.is_open:
             parent.open_children -= 1
-            if parent.open_children == 0:
+            if parent.open_children == 0 and not parent.waiting:
                 self._enter(parent)
+
+    def _update_waiting(self, nodes: Iterable[LedgerNode]) -> None:
+        """Recompute ``waiting`` of ``nodes`` and, where it changed, of their open descendants."""
+        stack = list(nodes)
+        while stack:
+            node = stack.pop()
+            waiting = _should_wait(node)
+            if waiting == node.waiting or not node.is_open:
+                continue
+            if node.open_children == 0:
+                if waiting:
+                    self._leave(node)
+                else:
+                    self._enter(node)
+            node.waiting = waiting
+            if node.kids:
+                stack.extend(node.kids)
 
     def _enter(self, node: LedgerNode) -> None:
         node._since_share = dict(self._share)
@@ -174,3 +250,16 @@ class AttributionLedger:
         for d, count in self.unreadable_intervals.items():
             if count != since_fail.get(d, 0):
                 node.failed_domains.add(d)
+
+
+def _should_wait(node: LedgerNode) -> bool:
+    """Whether ``node`` waits: its open parent waits, or an earlier step of its sequence is open."""
+    parent = node.parent
+    if parent is None:
+        return False
+    if parent.is_open and parent.waiting:
+        return True
+    step = node.step
+    if step is None or not parent.kids:
+        return False
+    return any(k.step is not None and k.step < step for k in parent.kids)

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from green_chain.callbacks.attribution import LedgerNode
+from green_chain.callbacks.attribution import LedgerNode, sequence_step
 from green_chain.callbacks.estimators import LLMCallInfo, is_hosted_provider
-from green_chain.callbacks.records import MODEL_RUN_TYPES, RunRecord
+from green_chain.callbacks.records import LOAD_RUN_TYPE, MODEL_RUN_TYPES, RunRecord
 from green_chain.callbacks.usage import (
     count_or_none,
     model_name_at_end,
@@ -117,10 +117,13 @@ def new_run(
         record.model_name = model_name_at_start(start.serialized, start.invocation_params, meta)
         provider = meta.get("ls_provider")
         record.provider = str(provider) if provider else None
+    elif start.run_type == LOAD_RUN_TYPE:
+        loaded = meta.get("ls_model_name")
+        record.model_name = str(loaded) if loaded else None
     run = Run(
         run_id=start.run_id,
         record=record,
-        node=LedgerNode(),
+        node=LedgerNode(sequence_step(start.tags)),
         tree=tree,
         parent=parent,
         start_reading=reading,
@@ -358,10 +361,13 @@ def _estimate_api(rec: RunRecord, estimators: Sequence[Any]) -> None:
 
 
 def compute_inclusive(tree: Tree, carbon: Any | None) -> None:
-    """Inclusive attributed energy (own + descendants') of every run, then derived figures."""
+    """Inclusive attributed energy (own + descendants') of every run, its model-loading
+    part (``load_energy_j``), then derived figures."""
     acc: dict[int, dict[str, float | None]] = {}
+    loads: dict[int, list[float | None]] = {}  # per run: load energies in its subtree
     for run in reversed(tree.runs):
         mine = acc.pop(id(run), {})
+        my_loads = loads.pop(id(run), None)
         node = run.node
         for d, value in node.attributed_j.items():
             prior = mine.get(d, 0.0)
@@ -388,10 +394,22 @@ def compute_inclusive(tree: Tree, carbon: Any | None) -> None:
                 rec.energy_reason = (
                     f"{rec.energy_reason}; {reason}" if rec.energy_reason else reason
                 )
+        if rec.run_type == LOAD_RUN_TYPE:
+            my_loads = [rec.attributed_inclusive_j]
+        rec.load_energy_j = _load_total(my_loads)
         parent = run.parent
         if parent is not None and parent.tree is tree:
             into = acc.setdefault(id(parent), {})
             for d, v in mine.items():
                 prior = into.get(d, 0.0)
                 into[d] = None if v is None or prior is None else prior + v
+            if my_loads:
+                loads.setdefault(id(parent), []).extend(my_loads)
         rec.derive(carbon)
+
+
+def _load_total(values: list[float | None] | None) -> float | None:
+    """Sum of model-load energies; ``None`` when there was none or one is unknown."""
+    if not values or any(v is None for v in values):
+        return None
+    return sum(v for v in values if v is not None)

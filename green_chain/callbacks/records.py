@@ -19,6 +19,13 @@ Units are in the names: joules (``_j``), seconds (``_s``), kilograms CO2e
     Exclusive and inclusive *attributed* energy (see
     :mod:`green_chain.callbacks.attribution`): concurrent runs split the device's
     joules, and these sum to the device energy over the union of the windows.
+``load_energy_j``
+    Attributed energy (J) of loading model weights inside this run: the
+    ``attributed_inclusive_j`` of the ``load`` runs in its tree (its own for a
+    ``load`` run); ``None`` when no model was loaded in it. A model call that had
+    to load its model records the load as a child ``load`` run: the joules are
+    shown (in ``energy_j``, the inclusive figures and the load's own record) but
+    not charged to the call's efficiency figures.
 ``api_energy_j``
     Energy of a hosted-API call estimated by a
     :class:`~green_chain.callbacks.estimators.CallEnergyEstimator`; reported
@@ -32,9 +39,11 @@ were read from the provider's prefix (KV) cache, so ``prefilled_tokens`` =
 ``prompt_tokens - cached_prompt_tokens`` were encoded by this call (``None`` when the
 provider did not report a cache).
 
-Efficiency figures (``tokens_per_j``, ``per``, ``carbon_kg``) use the *energy
-basis* ``attributed_inclusive_j`` (which equals ``energy_j`` for a run that
-overlapped nothing), falling back to ``energy_j``; ``energy_basis`` names it.
+Efficiency figures (``tokens_per_j``, ``per``) use the *energy basis*
+``basis_energy_j``: ``attributed_inclusive_j`` (which equals ``energy_j`` for a run
+that overlapped nothing), falling back to ``energy_j``, less ``load_energy_j``;
+``energy_basis`` names it. ``carbon_kg`` is the emission of all of
+``attributed_inclusive_j`` (loading included: it was spent).
 """
 
 from __future__ import annotations
@@ -45,9 +54,12 @@ import warnings
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-#: Run types recorded by the handler (LangChain's, plus ``measure`` for handler.measure()).
-RUN_TYPES: tuple[str, ...] = ("chain", "llm", "chat_model", "retriever", "tool", "measure")
+#: Run types recorded by the handler (LangChain's, ``measure`` for handler.measure(),
+#: ``load`` for a model loading its weights inside a call).
+RUN_TYPES: tuple[str, ...] = ("chain", "llm", "chat_model", "retriever", "tool", "measure", "load")
 MODEL_RUN_TYPES: frozenset[str] = frozenset({"llm", "chat_model"})
+#: Run type of a model load (see ``green_chain.events.MODEL_LOAD_TAG``).
+LOAD_RUN_TYPE = "load"
 
 
 def checked_score(score: Any, *, stacklevel: int = 2) -> float:
@@ -108,6 +120,7 @@ class RunRecord:
     energy_uncertainty_j: float | None = None
     energy_reason: str | None = None
     domains: dict[str, dict[str, Any]] = field(default_factory=dict)
+    load_energy_j: float | None = None
     api_energy_j: float | None = None
     api_energy_kind: str | None = None
     api_energy_sources: list[str] = field(default_factory=list)
@@ -144,30 +157,39 @@ class RunRecord:
         return max(0, self.prompt_tokens - self.cached_prompt_tokens)
 
     @property
-    def basis_energy_j(self) -> float | None:
-        """Energy (J) the efficiency figures use: attributed inclusive, else gross."""
+    def spent_energy_j(self) -> float | None:
+        """All energy (J) of the run: attributed inclusive, else gross (loading included)."""
         if self.attributed_inclusive_j is not None:
             return self.attributed_inclusive_j
         return self.energy_j
 
+    @property
+    def basis_energy_j(self) -> float | None:
+        """Energy (J) the efficiency figures use: :attr:`spent_energy_j` less model loading.
+
+        A ``load`` run's basis is its own energy.
+        """
+        spent = self.spent_energy_j
+        if spent is None or self.load_energy_j is None or self.run_type == LOAD_RUN_TYPE:
+            return spent
+        return max(0.0, spent - self.load_energy_j)
+
     def derive(self, carbon: Any | None) -> None:
         """(Re)compute ``tokens_per_j``, ``per`` and ``carbon_kg`` from the energy basis."""
         basis = self.basis_energy_j
-        self.energy_basis = (
-            None
-            if basis is None
-            else (
-                "attributed_inclusive_j" if self.attributed_inclusive_j is not None else "energy_j"
-            )
-        )
+        spent = self.spent_energy_j
+        name = "attributed_inclusive_j" if self.attributed_inclusive_j is not None else "energy_j"
+        if basis is not None and basis != spent:
+            name = f"{name} - load_energy_j"
+        self.energy_basis = None if basis is None else name
         total = self.total_tokens
         ok = basis is not None and basis > 0
         self.tokens_per_j = total / basis if ok and total is not None else None  # type: ignore[operator]
         self.per = self.score / basis if ok and self.score is not None else None  # type: ignore[operator]
         self.carbon_kg = None
-        if carbon is not None and basis is not None:
+        if carbon is not None and spent is not None:
             try:
-                self.carbon_kg = float(carbon.carbon_kg(basis))
+                self.carbon_kg = float(carbon.carbon_kg(spent))
             except Exception:
                 self.carbon_kg = None
 
@@ -183,6 +205,7 @@ class RunRecord:
         out["inclusive_energy_j"] = self.energy_j
         out["total_tokens"] = self.total_tokens
         out["prefilled_tokens"] = self.prefilled_tokens
+        out["basis_energy_j"] = self.basis_energy_j if self.energy_basis is not None else None
         return out
 
 

@@ -6,7 +6,10 @@ Aggregates (``summary()``):
   energy, so rows add up to the device energy over the union of the windows
   without double counting nested runs;
 * per model (model calls only): joules are the calls' attributed inclusive
-  energy; tokens/J = (prompt + completion tokens) / joules;
+  energy less model loading (``load_energy_j``); tokens/J = (prompt + completion
+  tokens) / joules; a model loaded inside a call has its own ``<model> (load)`` row;
+* a model load (run type ``load``) is its own row in both tables, never part of a
+  call's tokens/J or PER;
 * ETR (aggregate) = sum(prompt_tokens) / sum(prompt_tokens + tokens_saved) over
   calls with optimizer events; PER (aggregate) = sum(score) / sum(energy) over
   scored runs; gCO2e from the same joules and the handler's carbon intensity;
@@ -27,7 +30,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from green_chain.callbacks.records import MODEL_RUN_TYPES
+from green_chain.callbacks.records import LOAD_RUN_TYPE, MODEL_RUN_TYPES
 
 
 def _sum(values: Iterable[Any]) -> float | None:
@@ -48,6 +51,13 @@ def _int(value: float | None) -> int | None:
 
 def _fmt(value: float | None, spec: str = ".3g") -> str:
     return "-" if value is None else format(value, spec)
+
+
+def _basis_j(record: Mapping[str, Any]) -> float:
+    """A record's efficiency energy basis (J): attributed inclusive less model loading."""
+    if record.get("basis_energy_j") is not None:
+        return float(record["basis_energy_j"])
+    return float(record[record.get("energy_basis") or "energy_j"])  # records saved before
 
 
 def model_label(record: Mapping[str, Any]) -> str:
@@ -157,7 +167,7 @@ class EnergyReport:
     def _per(records: Sequence[Mapping[str, Any]]) -> float | None:
         scored = [r for r in records if r.get("score") is not None and r.get("per") is not None]
         # the record's own energy basis, not score / per: a score of 0 has per == 0
-        energy = sum(float(r[r.get("energy_basis") or "energy_j"]) for r in scored)
+        energy = sum(_basis_j(r) for r in scored)
         return sum(float(r["score"]) for r in scored) / energy if scored and energy > 0 else None
 
     def _row(self, label: str, rs: Sequence[Mapping[str, Any]], energy_key: str) -> dict[str, Any]:
@@ -226,7 +236,15 @@ class EnergyReport:
         groups: dict[str, list[Mapping[str, Any]]] = {}
         for r in self._records:
             if r["run_type"] in MODEL_RUN_TYPES and r["run_id"] not in wrappers:
-                groups.setdefault(model_label(r), []).append(r)
+                call = r
+                if (
+                    r.get("load_energy_j") is not None
+                    and r.get("attributed_inclusive_j") is not None
+                ):
+                    call = {**r, "attributed_inclusive_j": _basis_j(r)}
+                groups.setdefault(model_label(r), []).append(call)
+            elif r["run_type"] == LOAD_RUN_TYPE:
+                groups.setdefault(f"{model_label(r)} (load)", []).append(r)
         return [self._row(k, v, "attributed_inclusive_j") for k, v in sorted(groups.items())]
 
     def summary(self) -> str:
@@ -254,6 +272,11 @@ class EnergyReport:
                     f"{_fmt(row['per']):>8} {_fmt(row['carbon_g']):>9} {api:>18}"
                 )
             lines.append("")
+        if any(r["run_type"] == LOAD_RUN_TYPE for r in self._records):
+            lines.append(
+                "load = loading model weights on a first call: its own row, "
+                "left out of the calls' joules, tokens/J and PER"
+            )
         if any(r.get("tokens_approximate") for r in self._records):
             lines.append("~ = some token counts are approximate (no tokenizer for the model)")
         total = sum(self.device_energy_j.values()) if self.device_energy_j else None
@@ -298,9 +321,7 @@ class EnergyReport:
         ax1.set_title("Energy by step")
         models: dict[str, tuple[list[float], list[float]]] = {}
         for r in self._records:
-            energy = r.get("attributed_inclusive_j")
-            if energy is None:
-                energy = r.get("energy_j")
+            energy = _basis_j(r) if r.get("energy_basis") else None
             computed = (r.get("total_tokens") or 0) - (r.get("cached_prompt_tokens") or 0)
             if r["run_type"] in MODEL_RUN_TYPES and computed > 0 and energy is not None:
                 xs, ys = models.setdefault(str(r.get("model_name") or "?"), ([], []))

@@ -62,10 +62,11 @@ from langchain_core.runnables import (
     RunnableMap,
     RunnablePassthrough,
 )
-from langchain_core.runnables.config import get_config_list
+from langchain_core.runnables.config import ensure_config, get_config_list
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import AliasChoices, ConfigDict, Field, PrivateAttr, field_validator
 
+from green_chain.events import amodel_load_run, model_load_run
 from green_chain.models.batching import Gatherer
 from green_chain.models.generation import (
     GenOut,
@@ -228,6 +229,44 @@ class ChatLocal(BaseChatModel):
             register_tokenizer(name, lm.tokenizer)
             self._registered.add(name)
         return lm
+
+    def _load_in(
+        self,
+        run_manager: CallbackManagerForLLMRun | None,
+        config: RunnableConfig | None = None,
+        *,
+        name: Any = None,
+    ) -> None:
+        """Load the model (``name``: a per-call model, else :attr:`model`), if not loaded
+        yet, inside a ``load`` run of its own.
+
+        With the call's ``run_manager`` the load run is a child of the call; with only
+        its ``config`` (``stream``: LangChain gives ``_stream`` no run manager) it runs
+        just before the call, under the same parent. The handler records it as a
+        ``load`` record: the loading energy is shown, not charged to the call
+        (``green_chain.events.model_load_run``).
+        """
+        from green_chain.models.loading import is_loaded
+
+        name = name if isinstance(name, str) and name else self.model
+        if (run_manager is not None or config is not None) and not is_loaded(name):
+            with model_load_run(run_manager, name, config=config):
+                self._load(name)
+
+    async def _aload_in(
+        self,
+        run_manager: AsyncCallbackManagerForLLMRun | None,
+        config: RunnableConfig | None = None,
+        *,
+        name: Any = None,
+    ) -> None:
+        """Async :meth:`_load_in` (the load runs in a worker thread)."""
+        from green_chain.models.loading import is_loaded
+
+        name = name if isinstance(name, str) and name else self.model
+        if (run_manager is not None or config is not None) and not is_loaded(name):
+            async with amodel_load_run(run_manager, name, config=config):
+                await asyncio.to_thread(self._load, name)
 
     @property
     def kv_cache(self) -> PrefixCache | None:
@@ -398,6 +437,7 @@ class ChatLocal(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
+        self._load_in(run_manager, name=kwargs.get("model"))
         prompt, key, tools = self._prepare(messages, stop, dict(kwargs))
         group = self._group()
         if group is not None:
@@ -413,6 +453,7 @@ class ChatLocal(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
+        await self._aload_in(run_manager, name=kwargs.get("model"))
         prompt, key, tools = await asyncio.to_thread(self._prepare, messages, stop, dict(kwargs))
         group = self._group()
         if group is not None:
@@ -428,6 +469,7 @@ class ChatLocal(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
+        self._load_in(run_manager, name=kwargs.get("model"))
         prompt, key, tools = self._prepare(messages, stop, dict(kwargs))
         name, params = key
         if tools:  # a tool call is only known once complete: one chunk
@@ -493,6 +535,7 @@ class ChatLocal(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
+        await self._aload_in(run_manager, name=kwargs.get("model"))
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()
         done = object()
@@ -518,6 +561,31 @@ class ChatLocal(BaseChatModel):
             if run_manager and isinstance(item.message.content, str) and item.message.content:
                 await run_manager.on_llm_new_token(item.message.content, chunk=item)
             yield item
+
+    def stream(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> Iterator[AIMessageChunk]:
+        """LangChain's ``stream``; a first call loads the model in a ``load`` run just before."""
+        self._load_in(None, ensure_config(config), name=kwargs.get("model"))
+        yield from super().stream(input, config, stop=stop, **kwargs)
+
+    async def astream(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[AIMessageChunk]:
+        """LangChain's ``astream``; a first call loads the model in a ``load`` run just before."""
+        await self._aload_in(None, ensure_config(config), name=kwargs.get("model"))
+        async for chunk in super().astream(input, config, stop=stop, **kwargs):
+            yield chunk
 
     # ----------------------------------------------------------------- batching
     def _batch_gatherer(self, n: int, configs: list[RunnableConfig]) -> tuple[Gatherer, int]:

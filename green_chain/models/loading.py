@@ -42,6 +42,7 @@ class LoadedModel:
 _lock = threading.Lock()
 _key_locks: dict[tuple[str, str], threading.Lock] = {}
 _models: dict[tuple[str, str], LoadedModel] = {}
+_keys: dict[tuple[str, str], tuple[str, str]] = {}  # (name as asked, dtype) -> _models key
 _tokenizers: dict[str, Any] = {}
 
 
@@ -88,6 +89,22 @@ def _dtype_name(dtype: Any) -> str:
     return str(dtype).removeprefix("torch.")
 
 
+def is_loaded(name_or_path: str | os.PathLike[str], *, dtype: Any = None) -> bool:
+    """Whether :func:`load_causal_lm` would return a model already loaded in this process.
+
+    Cheap (resolves the name, loads nothing); ``False`` for a name it cannot resolve.
+    """
+    dtype_name = _dtype_name(dtype) if dtype is not None else "float32"
+    key = _keys.get((str(name_or_path), dtype_name))
+    if key is not None and key in _models:
+        return True  # fast path: no resolution on every call
+    try:
+        resolved = _resolve_causal(name_or_path)
+    except Exception:
+        return False
+    return (str(resolved.path), dtype_name) in _models
+
+
 def load_causal_lm(name_or_path: str | os.PathLike[str], *, dtype: Any = None) -> LoadedModel:
     """Load a causal LM by registry name, local HF folder or ``.gguf`` path (cached per process).
 
@@ -105,6 +122,7 @@ def load_causal_lm(name_or_path: str | os.PathLike[str], *, dtype: Any = None) -
     dtype = torch.float32 if dtype is None else dtype
     resolved = _resolve_causal(name_or_path)
     key = (str(resolved.path), _dtype_name(dtype))
+    _keys[(str(name_or_path), key[1])] = key
     cached = _models.get(key)
     if cached is not None:
         return cached
@@ -192,4 +210,5 @@ def clear_process_cache() -> None:
     """Forget every loaded model and tokenizer (tests; frees memory once unreferenced)."""
     with _lock:
         _models.clear()
+        _keys.clear()
         _tokenizers.clear()
