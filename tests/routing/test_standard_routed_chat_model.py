@@ -32,6 +32,7 @@ XFAIL_135M = {
     "test_structured_output": "SmolLM2-135M does not fill every required field of the Joke schema",
     "test_structured_output_async": "SmolLM2-135M does not fill every required Joke field",
     "test_structured_output_pydantic_2_v1": "SmolLM2-135M does not fill every required Joke field",
+    "test_structured_output_optional_param": "SmolLM2-135M's Joke call is unfinished at 48 tokens",
 }
 
 
