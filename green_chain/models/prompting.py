@@ -42,6 +42,8 @@ from langchain_core.messages import (
     ToolMessage,
 )
 
+from green_chain.models.generation import json_object_end
+
 BASE_MODEL_STOPS = ("\nUser:", "\nSystem:", "\nTool result")
 _ARGS_KEYS = {"arguments", "args", "parameters"}
 _NAME_RE = re.compile(r'"(?:tool|name)"\s*:\s*"([^"\\]*)"')
@@ -272,28 +274,10 @@ def _repair(text: str) -> Any:
 
 
 def _object_end(text: str, start: int) -> int:
-    """End (exclusive) of the brace-balanced object opening at ``start``; -1 if it never
-    closes (truncated). Braces inside JSON strings do not count."""
-    depth = 0
-    in_str = escaped = False
-    for k in range(start, len(text)):
-        ch = text[k]
-        if in_str:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_str = False
-        elif ch == '"':
-            in_str = True
-        elif ch == "{":
-            depth += 1
-        elif ch == "}":
-            depth -= 1
-            if depth == 0:
-                return k + 1
-    return -1
+    """End (exclusive) of the brace-balanced object opening at ``start`` (a ``{``); -1 if
+    it never closes (truncated). Braces inside JSON strings do not count."""
+    end = json_object_end(text[start:])
+    return -1 if end < 0 else start + end
 
 
 @dataclass(frozen=True)
