@@ -33,6 +33,7 @@ from green_chain.response.policy import (
     BudgetPolicy,
     arun_budgeted,
     attach_budget,
+    resolve_policy,
     run_budgeted,
     with_instruction,
 )
@@ -97,11 +98,10 @@ class ResponseBudgetMiddleware(AgentMiddleware):
         learn: bool = False,
     ) -> None:
         super().__init__()
-        if policy is not None and predictor is not None:
-            raise ValueError("pass either predictor (with options) or policy, not both")
         self.task = task
-        self.policy = policy or BudgetPolicy(
-            predictor,  # type: ignore[arg-type]  # normalized by BudgetPolicy
+        self.policy = resolve_policy(
+            policy,
+            predictor,
             stop=stop,
             concise=concise,
             retry=retry,

@@ -38,6 +38,7 @@ from green_chain.response.policy import (
     BudgetPolicy,
     arun_budgeted,
     attach_budget,
+    resolve_policy,
     run_budgeted,
 )
 from green_chain.response.predictor import BudgetPredictor
@@ -80,11 +81,10 @@ class ResponseBudget(Runnable[Any, BaseMessage]):
     ) -> None:
         if not isinstance(model, Runnable):
             raise TypeError(f"model must be a chat model (a Runnable), got {type(model).__name__}")
-        if policy is not None and predictor is not None:
-            raise ValueError("pass either predictor (with options) or policy, not both")
         self.model = model
-        self.policy = policy or BudgetPolicy(
-            predictor,  # type: ignore[arg-type]  # normalized by BudgetPolicy
+        self.policy = resolve_policy(
+            policy,
+            predictor,
             stop=stop,
             concise=concise,
             retry=retry,

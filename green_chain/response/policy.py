@@ -222,6 +222,16 @@ class BudgetPolicy:
             logger.warning("response budget predictor could not learn: %s", exc)
 
 
+def resolve_policy(
+    policy: BudgetPolicy | None, predictor: Any, **options: Any
+) -> BudgetPolicy:
+    """``policy`` as given, else a :class:`BudgetPolicy` of ``predictor`` and ``options``
+    (the keyword form of :class:`ResponseBudget` and its middleware); both is an error."""
+    if policy is not None and predictor is not None:
+        raise ValueError("pass either predictor (with options) or policy, not both")
+    return policy or BudgetPolicy(predictor, **options)
+
+
 def attach_budget(message: BaseMessage, payload: Mapping[str, Any]) -> BaseMessage:
     """Copy of ``message`` with ``response_metadata["response_budget"]`` set."""
     meta = {**(message.response_metadata or {}), "response_budget": dict(payload)}
