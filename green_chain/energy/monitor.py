@@ -87,6 +87,18 @@ class WindowError(KeyError):
         return str(self.args[0]) if self.args else "window error"
 
 
+def _unavailable(name: str, info: DomainInfo, reason: str) -> DomainEnergy:
+    """A domain's figure that cannot be given, with its ``reason``."""
+    return DomainEnergy(
+        domain=name,
+        source=info.source,
+        kind=info.kind,
+        energy_j=None,
+        available=False,
+        reason=reason,
+    )
+
+
 def energy_between(
     start: Reading,
     end: Reading,
@@ -113,35 +125,15 @@ def energy_between(
                 or (a.error if a is not None else None)
                 or "domain missing from one of the window's readings"
             )
-            domains[name] = DomainEnergy(
-                domain=name,
-                source=info.source,
-                kind=info.kind,
-                energy_j=None,
-                available=False,
-                reason=reason,
-            )
+            domains[name] = _unavailable(name, info, reason)
             continue
         if a.epoch != b.epoch:
-            domains[name] = DomainEnergy(
-                domain=name,
-                source=info.source,
-                kind=info.kind,
-                energy_j=None,
-                available=False,
-                reason=CONTINUITY_LOST,
-            )
+            domains[name] = _unavailable(name, info, CONTINUITY_LOST)
             continue
         delta = b.energy_j - a.energy_j
         if delta < 0:
-            domains[name] = DomainEnergy(
-                domain=name,
-                source=info.source,
-                kind=info.kind,
-                energy_j=None,
-                available=False,
-                reason=f"counter went backwards by {-delta:.3f} J (reset or wrap not tracked)",
-            )
+            reason = f"counter went backwards by {-delta:.3f} J (reset or wrap not tracked)"
+            domains[name] = _unavailable(name, info, reason)
             continue
         uncertainty: float | None = None
         period = max(a.update_period_s, b.update_period_s)
