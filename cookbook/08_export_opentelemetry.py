@@ -136,7 +136,13 @@ def main(argv: list[str] | None = None) -> int:
         f"handler: device energy {sum(report.device_energy_j.values()):.4g} J, "
         f"model tokens {sum(r['tokens'] or 0 for r in report.by_model())}"
     )
-    model_spans = [s for s in finished if (s.attributes or {}).get("gen_ai.request.model")]
+    # model calls: spans with a GenAI operation (a model's `load` span names the model too, but
+    # is no request)
+    model_spans = [
+        s
+        for s in finished
+        if (s.attributes or {}).get("gen_ai.operation.name") in ("chat", "text_completion")
+    ]
     span_energy_j = 0.0
     for s in model_spans:
         span_energy_j += float((s.attributes or {}).get("green_chain.energy_j", 0.0))  # type: ignore[arg-type]

@@ -133,7 +133,8 @@ def load_causal_lm(name_or_path: str | os.PathLike[str], *, dtype: Any = None) -
         loaded = _load_uncached(resolved, dtype)
         with _lock:
             _models[key] = loaded
-            _tokenizers.setdefault(str(resolved.path), loaded.tokenizer)
+            # the model's own tokenizer from now on, even if one was loaded alone before
+            _tokenizers[str(resolved.path)] = loaded.tokenizer
         return loaded
 
 
