@@ -32,8 +32,10 @@ def test_base_folder_has_no_chat_template(tiny_base_folder: Path) -> None:
     assert not load_causal_lm(tiny_base_folder).chat_template
 
 
-def test_load_tokenizer_is_shared(tiny_folder: Path, tiny_lm: Any) -> None:
-    assert load_tokenizer(tiny_folder) is tiny_lm.tokenizer
+def test_load_tokenizer_is_shared(tiny_folder: Path) -> None:
+    # loaded here, not the session fixture: another test may have cleared the process cache
+    lm = load_causal_lm(tiny_folder)
+    assert load_tokenizer(tiny_folder) is lm.tokenizer
 
 
 def test_token_counter_specs(tiny_folder: Path, tiny_lm: Any) -> None:
