@@ -37,11 +37,15 @@ WorkerSetup = Callable[[], tuple[Components, EnergyMonitor]]
 LOCAL = "local"
 
 
-def default_worker_setup(compressor: str | None = None) -> tuple[Components, EnergyMonitor]:
+def default_worker_setup(
+    compressor: str | None = None, prefix_cache: bool = True
+) -> tuple[Components, EnergyMonitor]:
     """The real components (packaged local models) and an energy monitor of this host."""
     from green_chain.bench.components import DEFAULT_COMPRESSOR, default_components
 
-    comps = default_components(compressor=compressor or DEFAULT_COMPRESSOR)
+    comps = default_components(
+        compressor=compressor or DEFAULT_COMPRESSOR, prefix_cache=prefix_cache
+    )
     return comps, EnergyMonitor()
 
 
@@ -68,6 +72,24 @@ def _detach_policy(policy: Any) -> tuple[Any, bool]:
     shipped = copy.copy(policy)
     shipped.scorer = scorer
     return shipped, needs
+
+
+def scenario_spec(
+    scenario: Scenario, env: ScenarioEnv, *, ablation: bool, warm_up: bool
+) -> dict[str, Any]:
+    """What a worker needs to build ``scenario``'s chains as the driver would (picklable)."""
+    policy, needs = _detach_policy(env.route_policy)
+    settings: GreenSettings = env.settings
+    return {
+        "scenario": scenario.name,
+        "calibration": list(env.calibration),
+        "settings": settings,
+        "seed": env.seed,
+        "route_policy": policy,
+        "policy_needs_embeddings": needs,
+        "ablation": ablation,
+        "warm_up": warm_up,
+    }
 
 
 @dataclass
@@ -109,8 +131,12 @@ class BenchWorker:
         return self.identity
 
     def prepare(self, key: str, spec: dict[str, Any]) -> None:
-        """Build (and warm up) one scenario's chains for this run, once per worker."""
-        from green_chain.bench.runner import _warm_up
+        """Build (and warm up) one scenario's chains for this run, once per worker.
+
+        ``spec``: what :func:`scenario_spec` ships (scenario name, calibration items,
+        settings, seed, the fitted router, ``ablation``, ``warm_up``).
+        """
+        from green_chain.bench.runner import _warm_up, build_chains
         from green_chain.bench.scenarios import get_scenarios
 
         (scenario,) = get_scenarios([spec["scenario"]])
@@ -128,10 +154,23 @@ class BenchWorker:
             route_policy=policy,
             monitor=self.monitor,
         )
-        chains = {"baseline": scenario.baseline(env), "green": scenario.green(env)}
+        chains = build_chains(scenario, env, ablation=bool(spec.get("ablation")))
         if spec["warm_up"]:
-            _warm_up(scenario, chains["green"], calibration)
+            for variant, chain in chains.items():
+                if variant != "baseline":  # the green chain and its ablation variants
+                    _warm_up(scenario, chain, calibration)
         self._prepared[key] = _Prepared(scenario, chains)
+
+    def prepared(self, key: str) -> bool:
+        """Whether this worker has built the chains of ``key``."""
+        return key in self._prepared
+
+    def ensure(self, key: str, spec: dict[str, Any]) -> None:
+        """Prepare ``key`` unless it is; forget every other scenario (one at a time)."""
+        if key in self._prepared:
+            return
+        self._prepared.clear()
+        self.prepare(key, spec)
 
     def run(self, key: str, item: Item) -> list[ItemRecord]:
         """Both variants on one item, measured here; the records name this worker."""
@@ -234,24 +273,22 @@ class RayExecutor:
             last = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]  # the cause
             raise RuntimeError(f"the Ray workers did not start: {last}") from exc
 
-    def run(self, scenario: Scenario, env: ScenarioEnv, items: Sequence[Item]) -> list[ItemRecord]:
-        """Run ``items`` on the pool; records in item order (both variants per item)."""
+    def run(
+        self,
+        scenario: Scenario,
+        env: ScenarioEnv,
+        items: Sequence[Item],
+        *,
+        ablation: bool = False,
+        warm_up: bool = True,
+    ) -> list[ItemRecord]:
+        """Run ``items`` on the pool; records in item order (every variant per item)."""
         ray = _import_ray()
         from ray.util import ActorPool
 
         if not self._actors:
             self.start()
-        policy, needs = _detach_policy(env.route_policy)
-        settings: GreenSettings = env.settings
-        spec = {
-            "scenario": scenario.name,
-            "calibration": list(env.calibration),
-            "settings": settings,
-            "seed": env.seed,
-            "route_policy": policy,
-            "policy_needs_embeddings": needs,
-            "warm_up": True,
-        }
+        spec = scenario_spec(scenario, env, ablation=ablation, warm_up=warm_up)
         key = f"{scenario.name}:{uuid.uuid4().hex}"
         spec_ref = ray.put(spec)
         ray.get([a.prepare.remote(key, spec_ref) for a in self._actors])

@@ -95,8 +95,9 @@ class ItemRecord:
             only when ``energy_basis == "handler"``.
         handler_records: The handler's records of this item's run tree (``None``: no handler).
         metrics, quality, quality_metric: Set by scoring (``None`` until scored).
-        worker: Where the item ran when not here (``bench --ray``): hashed host, process
-            id and meters of the worker that measured it; ``None`` for a local run.
+        worker: Where the item ran when not here (``bench --jobs N``, ``--ray``): hashed
+            host, process id and meters of the worker that measured it; ``None`` for an
+            item run in the driver.
         prompt: The final call's prompt text, kept for scoring; never written to results.json.
     """
 

@@ -66,14 +66,15 @@ class RunOptions:
         route_cost_items: Router-fit items run on both models to measure their energy
             ratio (``None`` = the scenario's ``route_cost_items``; see
             :meth:`route_cost_items_for` for quick runs).
-        executor: Runs the test items elsewhere (Ray workers); ``None`` = here. Router
-            fitting, scoring and the validated-ETR sweep stay here.
+        executor: Runs the test items elsewhere (worker processes of ``--jobs N``, or Ray
+            workers); ``None`` = here. Router fitting, scoring and the validated-ETR sweep
+            stay here; the workers warm their own chains up (unmeasured: no ``warm_up_j``).
         cost_ratios: Cheap/large cost ratios by scenario recorded by an earlier run
             (``--route-costs``): reused instead of measured, so the same command on the
             same items routes the same way on a loaded or a quiet machine.
         ablation: Also run, per optimizer the scenario uses, the green chain with that
-            optimizer alone (variant ``only:<optimizer>``) on the same items (here only,
-            not with an ``executor``).
+            optimizer alone (variant ``only:<optimizer>``) on the same items (here or on
+            an ``executor``).
     """
 
     n_items: int | None = None
@@ -192,6 +193,27 @@ def _progress(iterable: Sequence[Any], desc: str, enabled: bool) -> Any:
     return tqdm(iterable, desc=desc, leave=False)
 
 
+def ablation_variants(scenario: Scenario, settings: GreenSettings) -> list[str]:
+    """The ablation variants of ``scenario``: ``only:<optimizer>`` per optimizer it uses."""
+    return [f"{ABLATION_PREFIX}{opt}" for opt in scenario.optimizers if getattr(settings, opt)]
+
+
+def build_chains(scenario: Scenario, env: ScenarioEnv, *, ablation: bool) -> dict[str, Runnable]:
+    """The chains one item runs, in run order: baseline, green, then (``ablation``) the green
+    chain with each optimizer alone (:func:`ablation_variants`), all on ``env``.
+
+    Used here and by the worker processes (:mod:`green_chain.bench.ray_executor`,
+    :mod:`green_chain.bench.process_executor`), so every executor runs the same variants.
+    """
+    chains = {"baseline": scenario.baseline(env), "green": scenario.green(env)}
+    if ablation:
+        for opt in scenario.optimizers:
+            if getattr(env.settings, opt):
+                alone = replace(env, settings=env.settings.only(opt))
+                chains[f"{ABLATION_PREFIX}{opt}"] = scenario.green(alone)
+    return chains
+
+
 def run_items(
     scenario: str,
     chains: dict[str, Runnable],
@@ -226,12 +248,20 @@ class ItemExecutor(Protocol):
     """Runs a scenario's test items somewhere else (e.g. :mod:`green_chain.bench.ray_executor`).
 
     ``run`` gets the scenario, the driver's env (calibration, settings, fitted router)
-    and the test items; it returns one unscored record per item and variant, in item
-    order, measured where the item ran (as :func:`run_items` returns them).
+    and the test items; it builds the chains with :func:`build_chains` (``ablation``: the
+    ablation variants too), warms each up once where it runs (``warm_up``), and returns one
+    unscored record per item and variant, in item order, measured where the item ran (as
+    :func:`run_items` returns them).
     """
 
     def run(
-        self, scenario: Scenario, env: ScenarioEnv, items: Sequence[Item]
+        self,
+        scenario: Scenario,
+        env: ScenarioEnv,
+        items: Sequence[Item],
+        *,
+        ablation: bool = False,
+        warm_up: bool = True,
     ) -> list[ItemRecord]: ...
 
 
@@ -286,27 +316,23 @@ def run_scenario(
                 entry["router"] = policy.info
         records: list[ItemRecord]
         warm_up_j: float | None = None
-        variants: list[str] = list(VARIANTS)
-        if options.executor is not None:  # items run elsewhere (Ray workers), measured there
-            if options.ablation:
-                log(f"{scenario.name}: no ablation with an executor (items run elsewhere)")
-            records = options.executor.run(scenario, env, split.test)
+        ablation = ablation_variants(scenario, options.settings) if options.ablation else []
+        if ablation:
+            entry["ablation_variants"] = ablation
+        variants: list[str] = [*VARIANTS, *ablation]
+        if options.executor is not None:  # items run elsewhere (worker processes), measured there
+            records = options.executor.run(
+                scenario, env, split.test, ablation=options.ablation, warm_up=options.warm_up
+            )
         else:
-            chains = {"baseline": scenario.baseline(env), "green": scenario.green(env)}
-            if options.ablation:
-                for opt in scenario.optimizers:
-                    if getattr(options.settings, opt):
-                        alone = replace(env, settings=options.settings.only(opt))
-                        chains[f"{ABLATION_PREFIX}{opt}"] = scenario.green(alone)
-                entry["ablation_variants"] = [v for v in chains if v not in VARIANTS]
-            variants = list(chains)
+            chains = build_chains(scenario, env, ablation=options.ablation)
             if options.warm_up:
                 entry["warm_up"], warm_up_j = _metered(
                     monitor,
                     f"warm-up:{scenario.name}",
                     lambda: _warm_up(scenario, chains["green"], split.calibration, log),
                 )
-                for v in entry.get("ablation_variants", []):  # unmeasured, not green's one-off
+                for v in ablation:  # unmeasured, not green's one-off
                     _warm_up(scenario, chains[v], split.calibration, log)
             records = run_items(
                 scenario.name,

@@ -25,6 +25,10 @@ DEFAULT_OUT = "green-chain-results"
 #: ``--quick`` runs the validated-ETR sweep on these scenarios and items only.
 QUICK_ETR_SCENARIOS = ("squad",)
 QUICK_ETR_ITEMS = 2
+#: Wall-time targets on a 2-core machine (issue 23): ``--quick`` 5 minutes; the standard
+#: run (every scenario, default items, with or without ``--ablation``) 90 minutes.
+QUICK_TARGET_S = 5 * 60
+STANDARD_TARGET_S = 90 * 60
 
 
 def register(subparsers: Any) -> None:
@@ -40,7 +44,7 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--quick",
         action="store_true",
-        help="small fixed subset of every scenario (< 10 min on 2 cores)",
+        help="small fixed subset of every scenario (target: 5 min on 2 cores with --jobs 2)",
     )
     p.add_argument("--scenarios", default="", help="comma-separated scenario names (default: all)")
     p.add_argument(
@@ -130,6 +134,15 @@ def register(subparsers: Any) -> None:
         metavar="DIR",
         help="finish a killed run: write to DIR and take every scenario DIR's checkpoints "
         "hold from the same command and code instead of running it again",
+    )
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run the test items in N one-thread worker processes, each loading the models "
+        "once and metering its items with its own monitor (default 1: in this process; "
+        "--jobs 2 recommended on 2 cores)",
     )
     p.add_argument(
         "--ray",
@@ -246,6 +259,11 @@ def validate(args: argparse.Namespace) -> BenchPlan:
         raise ValueError(f"--rate must be in (0, 1], got {args.rate}")
     if args.threads is not None and args.threads < 1:
         raise ValueError(f"--threads must be >= 1, got {args.threads}")
+    jobs = getattr(args, "jobs", 1)
+    if jobs < 1:
+        raise ValueError(f"--jobs must be >= 1, got {jobs}")
+    if jobs > 1 and args.ray:
+        raise ValueError(f"--jobs {jobs} and --ray both place the items; use one")
     scenarios = get_scenarios(_scenario_names(args.scenarios))
     spec = args.projection or DEFAULT_PROJECTION
     projection: Projection | CalibratedProjection | None = None
@@ -376,6 +394,42 @@ def run_fingerprint(
     }
 
 
+def time_target_s(args: argparse.Namespace) -> int | None:
+    """The run's wall-time target in seconds: ``--quick`` 300, the standard run 5400.
+
+    The standard run is every scenario at the default items (``--ablation`` or not);
+    other selections (``--items``, ``--scenarios``) have no target (``None``).
+    """
+    if args.quick:
+        return QUICK_TARGET_S
+    if args.items is None and not _scenario_names(args.scenarios):
+        return STANDARD_TARGET_S
+    return None
+
+
+def timing(args: argparse.Namespace, wall_s: float) -> dict[str, Any]:
+    """``timing`` of results.json: wall seconds of the whole command, its target, met or not."""
+    target = time_target_s(args)
+    return {
+        "wall_s": round(wall_s, 1),
+        "target_s": target,
+        "met": None if target is None else wall_s <= target,
+        "cpu_count": os.cpu_count(),
+        "jobs": getattr(args, "jobs", 1),
+    }
+
+
+def _timing_line(t: dict[str, Any]) -> str:
+    head = f"wall time {t['wall_s']:.0f} s"
+    if t["target_s"] is None:
+        return f"{head} (no time target for this selection)"
+    verdict = "met" if t["met"] else "MISSED"
+    return (
+        f"{head} against the target {t['target_s']} s on {t['cpu_count']} core(s) with "
+        f"--jobs {t['jobs']}: {verdict}"
+    )
+
+
 def report(
     args: argparse.Namespace,
     plan: BenchPlan,
@@ -390,6 +444,8 @@ def report(
     paths = write_outputs(doc, plan.out, plots=not args.no_plots)
     print(format_table(doc))
     print(f"\nran in {elapsed_s:.0f} s with {threads} torch thread(s)")
+    if doc.get("timing"):
+        print(_timing_line(doc["timing"]))
     failed = {n: s.get("error") for n, s in doc["scenarios"].items() if s["status"] != "ok"}
     for name, err in failed.items():
         print(f"FAILED {name}: {err}", file=sys.stderr)
@@ -424,7 +480,8 @@ def run(
     ``components``/``monitor`` may be injected (tests); by default the packaged models and
     green-chain's optimizers, with each scenario's router fitted on its calibration items,
     metered by an :class:`~green_chain.energy.monitor.EnergyMonitor` over the detected meters.
-    With ``--ray`` the test items run on Ray workers built by ``worker_setup`` (default:
+    With ``--jobs N`` (N > 1) or ``--ray`` the test items run on worker processes (local, or
+    Ray actors) built by ``worker_setup`` (default:
     :func:`green_chain.bench.ray_executor.default_worker_setup`).
     """
     from green_chain.bench.components import (
@@ -438,6 +495,7 @@ def run(
     from green_chain.bench.runner import run_benchmark
     from green_chain.energy.monitor import EnergyMonitor
 
+    wall_started = time.monotonic()  # the whole command: model loading included
     try:
         plan = validate(args)
     except (ValueError, ExporterUnavailableError) as exc:  # bad arguments: one line, exit 2
@@ -456,7 +514,7 @@ def run(
     if monitor is None:
         monitor = EnergyMonitor()
     options = run_options(args, plan)
-    executor = _ray_executor(args, worker_setup)
+    executor = _ray_executor(args, worker_setup) or _process_executor(args, worker_setup)
     options.executor = executor
     print(
         f"green-chain bench: {len(plan.scenarios)} scenario(s), data {plan.data_root} "
@@ -471,7 +529,7 @@ def run(
     if executor is not None:
         try:
             executor.start()
-        except RuntimeError as exc:  # Ray missing or the cluster unreachable
+        except RuntimeError as exc:  # Ray missing, the cluster unreachable, a worker failed
             print(f"green-chain bench: error: {exc}", file=sys.stderr)
             return 2
     try:
@@ -486,12 +544,14 @@ def run(
             resume=bool(getattr(args, "resume", None)),
         )
     finally:
-        ray_info = executor.describe() if executor is not None else None
+        executor_info = executor.describe() if executor is not None else None
         if executor is not None:
             executor.shutdown()
     elapsed_s = time.monotonic() - started
     doc_options = _document_options(args, plan, options, threads, elapsed_s)
-    doc_options["ray"] = ray_info
+    doc_options["ray"] = executor_info if args.ray else None
+    doc_options["jobs"] = getattr(args, "jobs", 1)
+    doc_options["workers"] = None if args.ray else executor_info
     doc = build_document(
         entries,
         options=doc_options,
@@ -506,6 +566,8 @@ def run(
         "root": str(plan.data_root),
         "embedded": plan.data_source == "embedded",
     }
+    # written before the files: the timing covers everything but writing them
+    doc["timing"] = timing(args, time.monotonic() - wall_started)
     return report(args, plan, doc, elapsed_s, threads)
 
 
@@ -522,7 +584,30 @@ def _ray_executor(args: argparse.Namespace, worker_setup: Any) -> Any:
             args.ray,
             workers=args.ray_workers,
             cpus_per_worker=args.ray_cpus_per_worker,
-            setup=worker_setup or partial(default_worker_setup, args.compressor),
+            setup=worker_setup
+            or partial(
+                default_worker_setup, args.compressor, getattr(args, "prefix_cache", "on") == "on"
+            ),
         )
     except ValueError as exc:  # --ray, --ray-workers, --ray-cpus-per-worker: one line, exit 2
         raise UsageError(str(exc)) from exc
+
+
+def _process_executor(args: argparse.Namespace, worker_setup: Any) -> Any:
+    """The local worker processes of ``--jobs N`` (``None`` for ``--jobs 1``: items run here)."""
+    jobs = getattr(args, "jobs", 1)
+    if jobs <= 1:
+        return None
+    from functools import partial
+
+    from green_chain.bench.process_executor import ProcessExecutor
+    from green_chain.bench.ray_executor import default_worker_setup
+
+    return ProcessExecutor(
+        jobs,
+        setup=worker_setup
+        or partial(
+            default_worker_setup, args.compressor, getattr(args, "prefix_cache", "on") == "on"
+        ),
+        threads=1,
+    )

@@ -1,0 +1,123 @@
+"""``bench --jobs N``: items run in local worker processes, the same items and quality."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from green_chain.bench.process_executor import ProcessExecutor
+from green_chain.cli import UsageError, bench, build_parser
+from green_chain.testing.bench import make_components
+from green_chain.testing.bench_workers import fake_meter_setup, fake_worker_setup
+
+
+def _run(tmp_path, name: str, *extra: str) -> tuple[int, dict]:
+    clock, meter, monitor = fake_meter_setup()
+    args = build_parser().parse_args(
+        [
+            "bench",
+            "--data",
+            "embedded",
+            "--scenarios",
+            "squad,sst2,mtbench101",
+            "--items",
+            "3",
+            "--ablation",
+            "--no-etr-sweep",
+            "--no-plots",
+            "--no-progress",
+            "--out",
+            str(tmp_path / name),
+            *extra,
+        ]
+    )
+    rc = bench.run(
+        args,
+        components=make_components(clock, meter),
+        monitor=monitor,
+        worker_setup=fake_worker_setup,
+    )
+    return rc, json.loads((tmp_path / name / "results.json").read_text())
+
+
+def _by_item(doc: dict) -> dict:
+    return {
+        (name, r["item_id"], r["variant"]): r
+        for name, s in doc["scenarios"].items()
+        for r in s["records"]
+    }
+
+
+def test_jobs_2_gives_the_same_items_and_quality_as_jobs_1(tmp_path) -> None:
+    rc1, one = _run(tmp_path, "one")
+    rc2, two = _run(tmp_path, "two", "--jobs", "2")
+    assert rc1 == rc2 == 0
+    for name, a in one["scenarios"].items():
+        b = two["scenarios"][name]
+        assert a["status"] == b["status"] == "ok"
+        assert a["item_ids"] == b["item_ids"] and a["calibration_ids"] == b["calibration_ids"]
+        # ablation runs on the workers too: every variant of every item came back
+        assert a["ablation_variants"] and a["ablation_variants"] == b["ablation_variants"]
+        assert [(r["item_id"], r["variant"]) for r in a["records"]] == [
+            (r["item_id"], r["variant"]) for r in b["records"]
+        ]
+        assert a["quality_green"] == pytest.approx(b["quality_green"])
+        assert a["quality_baseline"] == pytest.approx(b["quality_baseline"])
+    ra, rb = _by_item(one), _by_item(two)
+    variants = {k[2] for k in ra}
+    assert {"baseline", "green"} < variants and any(v.startswith("only:") for v in variants)
+    for key, rec in ra.items():
+        other = rb[key]
+        assert (other["output"], other["quality"]) == (rec["output"], rec["quality"])
+        # measured on the worker's own meter (the fake charges per prompt character)
+        assert other["energy_j"] == pytest.approx(rec["energy_j"])
+        assert "worker" not in rec
+        assert other["worker"]["pid"] > 0 and other["worker"]["meters"][0]["kind"] == "estimated"
+    assert one["options"]["jobs"] == 1 and one["options"]["workers"] is None
+    info = two["options"]["workers"]
+    assert info["jobs"] == 2 and info["threads_per_worker"] == 1
+    assert {w["pid"] for w in info["worker_identities"]} == {r["worker"]["pid"] for r in rb.values()}
+    assert two["options"]["ray"] is None
+
+
+def test_timing_is_recorded_against_no_target_for_a_selection(tmp_path, capsys) -> None:
+    _, doc = _run(tmp_path, "t")
+    timing = doc["timing"]
+    assert timing["wall_s"] > 0 and timing["target_s"] is None and timing["met"] is None
+    assert "no time target" in capsys.readouterr().out
+
+
+def test_time_targets() -> None:
+    parse = build_parser().parse_args
+    assert bench.time_target_s(parse(["bench", "--quick"])) == 300
+    assert bench.time_target_s(parse(["bench", "--ablation"])) == 5400
+    assert bench.time_target_s(parse(["bench"])) == 5400
+    assert bench.time_target_s(parse(["bench", "--items", "5"])) is None
+    quick = bench.timing(parse(["bench", "--quick", "--jobs", "2"]), 301.0)
+    assert quick["target_s"] == 300 and quick["met"] is False and quick["jobs"] == 2
+    assert "MISSED" in bench._timing_line(quick)
+    assert bench.timing(parse(["bench", "--quick"]), 299.0)["met"] is True
+
+
+def test_bad_jobs_fail_at_the_boundary(tmp_path) -> None:
+    with pytest.raises(ValueError, match="--jobs must be >= 1"):
+        ProcessExecutor(0)
+    for argv, message in (
+        (["--jobs", "0"], "--jobs must be >= 1"),
+        (["--jobs", "2", "--ray", "local"], "--jobs 2 and --ray"),
+    ):
+        args = build_parser().parse_args(["bench", "--out", str(tmp_path / "x"), *argv])
+        with pytest.raises(UsageError, match=message):
+            bench.run(args)
+
+
+def _broken_setup():
+    raise RuntimeError("no models here")
+
+
+def test_a_worker_that_cannot_load_its_models_is_a_clear_error() -> None:
+    ex = ProcessExecutor(1, setup=_broken_setup)
+    with pytest.raises(RuntimeError, match="--jobs worker processes did not start"):
+        ex.start()
+    ex.shutdown()  # idempotent after a failed start
