@@ -77,7 +77,9 @@ def test_jobs_2_gives_the_same_items_and_quality_as_jobs_1(tmp_path) -> None:
     assert one["options"]["jobs"] == 1 and one["options"]["workers"] is None
     info = two["options"]["workers"]
     assert info["jobs"] == 2 and info["threads_per_worker"] == 1
-    assert {w["pid"] for w in info["worker_identities"]} == {r["worker"]["pid"] for r in rb.values()}
+    assert {w["pid"] for w in info["worker_identities"]} == {
+        r["worker"]["pid"] for r in rb.values()
+    }
     assert two["options"]["ray"] is None
 
 
