@@ -36,6 +36,7 @@ _ENTRY_KEYS = (
     "ablation_variants",
     "resumed",
     "elapsed_s",
+    "scoring",
     "traceback",
     "records",
 )

@@ -174,6 +174,8 @@ def score_records(
     records: list[ItemRecord],
     components: Components,
     seed: int,
+    *,
+    prompt_probe: bool = True,
 ) -> None:
     """Add quality to each record in place, outside every energy window.
 
@@ -182,7 +184,8 @@ def score_records(
     item scores 0. When a likelihood scorer is available, ``metrics`` also gets the
     secondary prompt probe ``prompt_evidence_score`` (1 when the gold answer is the most
     likely continuation of the prompt the chain sent, against distractors): evidence kept in
-    the prompt, never the item's quality.
+    the prompt, never the item's quality. ``prompt_probe=False`` skips the probe (it
+    re-reads each prompt: one more prefill per record, unmetered; ``--no-prompt-probe``).
     """
     fallback_model = model_name(components.models["large"])
     for rec in records:
@@ -197,7 +200,7 @@ def score_records(
         scorer = (
             components.scorer_normalized if scenario.normalized_for(item) else components.scorer
         )
-        if scorer is not None and rec.prompt is not None:
+        if prompt_probe and scorer is not None and rec.prompt is not None:
             wrong = scenario.candidates(item, pool, seed)
             if not wrong:
                 continue

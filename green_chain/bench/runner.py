@@ -75,6 +75,8 @@ class RunOptions:
         ablation: Also run, per optimizer the scenario uses, the green chain with that
             optimizer alone (variant ``only:<optimizer>``) on the same items (here or on
             an ``executor``).
+        prompt_probe: Score the secondary prompt probe (``prompt_evidence_*``); it re-reads
+            every record's prompt with the likelihood scorer (unmetered, in the driver).
     """
 
     n_items: int | None = None
@@ -93,6 +95,7 @@ class RunOptions:
     executor: ItemExecutor | None = None
     cost_ratios: dict[str, float] = field(default_factory=dict)
     ablation: bool = False
+    prompt_probe: bool = True
 
     def items_for(self, scenario: Scenario) -> int | None:
         if self.n_items is not None:
@@ -351,7 +354,22 @@ def run_scenario(
             router_fit_j, warm_up_j, [r for r in records if r.variant in VARIANTS]
         )
         items = {it.id: it for it in split.test}
-        score_records(scenario, items, pool, records, components, options.seed)
+        scoring_started = (time.monotonic(), time.process_time())
+        score_records(
+            scenario,
+            items,
+            pool,
+            records,
+            components,
+            options.seed,
+            prompt_probe=options.prompt_probe,
+        )
+        # the driver's scoring cost (unmetered: outside every energy window)
+        entry["scoring"] = {
+            "wall_s": round(time.monotonic() - scoring_started[0], 2),
+            "cpu_s": round(time.process_time() - scoring_started[1], 2),
+            "prompt_probe": options.prompt_probe,
+        }
         entry["quality_chance"] = sum(scenario.chance_quality(it) for it in split.test) / len(
             split.test
         )

@@ -157,6 +157,12 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--ray-cpus-per-worker", type=float, default=1.0, help="CPUs per Ray worker (default 1)"
     )
+    p.add_argument(
+        "--no-prompt-probe",
+        action="store_true",
+        help="skip the secondary prompt probe (prompt_evidence_*: the gold answer's likelihood "
+        "after each prompt sent, one more unmetered prefill per record); quality is unchanged",
+    )
     p.add_argument("--no-plots", action="store_true", help="do not write PNG plots")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument(
@@ -343,6 +349,7 @@ def run_options(args: argparse.Namespace, plan: BenchPlan) -> RunOptions:
         progress=not args.no_progress,
         cost_ratios=dict(plan.cost_ratios),
         ablation=bool(getattr(args, "ablation", False)),
+        prompt_probe=not getattr(args, "no_prompt_probe", False),
     )
 
 
@@ -368,6 +375,7 @@ def _document_options(
         "route_costs": getattr(args, "route_costs", None),
         "ablation": bool(getattr(args, "ablation", False)),
         "prefix_cache": getattr(args, "prefix_cache", "on"),
+        "prompt_probe": options.prompt_probe,
         "elapsed_s": round(elapsed_s, 1),
     }
 
@@ -388,6 +396,7 @@ def run_fingerprint(
         "etr_scenarios": options.etr_scenarios,
         "etr_items": options.etr_items,
         "ablation": options.ablation,
+        "prompt_probe": options.prompt_probe,
         "cost_ratios": options.cost_ratios,
         "models": dict(components.versions),
         "commit": git_state().get("commit"),

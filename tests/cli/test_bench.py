@@ -341,3 +341,20 @@ def test_prefix_cache_flag_is_recorded(fake_run, capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["bench", "--prefix-cache", "maybe"])
     assert "--prefix-cache" in capsys.readouterr().err
+
+
+def test_no_prompt_probe_skips_only_the_probe(fake_run):
+    rc, out = fake_run("--scenarios", "squad", "--items", "2", "--no-etr-sweep", "--no-plots")
+    rc_off, out_off = fake_run(
+        "--scenarios", "squad", "--items", "2", "--no-etr-sweep", "--no-plots",
+        "--no-prompt-probe", out="off",
+    )  # fmt: skip
+    assert rc == rc_off == 0
+    on = json.loads((out / "results.json").read_text())
+    off = json.loads((out_off / "results.json").read_text())
+    assert on["options"]["prompt_probe"] is True and off["options"]["prompt_probe"] is False
+    a, b = on["scenarios"]["squad"], off["scenarios"]["squad"]
+    assert all("prompt_evidence_score" in r["metrics"] for r in a["records"])
+    assert not any("prompt_evidence_score" in r["metrics"] for r in b["records"])
+    assert [r["quality"] for r in a["records"]] == [r["quality"] for r in b["records"]]
+    assert a["scoring"]["prompt_probe"] and a["scoring"]["cpu_s"] >= 0
