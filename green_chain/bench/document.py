@@ -37,6 +37,7 @@ _ENTRY_KEYS = (
     "resumed",
     "elapsed_s",
     "scoring",
+    "baseline_cache_hits",
     "traceback",
     "records",
 )

@@ -189,6 +189,8 @@ def score_records(
     """
     fallback_model = model_name(components.models["large"])
     for rec in records:
+        if rec.cached:  # scored by the run that measured it
+            continue
         item = items[rec.item_id]
         rec.quality_metric = scenario.generation_metric
         if rec.error:

@@ -19,7 +19,7 @@ import multiprocessing
 import os
 import pickle
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from functools import partial
@@ -56,14 +56,17 @@ def _identity() -> dict[str, Any]:
     return _WORKER.info()
 
 
-def _run_item(key: str, spec_path: str, item: Item) -> list[ItemRecord]:
-    """Every variant of ``item`` in this worker; the scenario's chains built on first use."""
+def _run_item(
+    key: str, spec_path: str, skip_baseline: frozenset[str], item: Item
+) -> list[ItemRecord]:
+    """Every variant of ``item`` in this worker (no baseline for a cached one); the
+    scenario's chains built on first use."""
     if _WORKER is None:
         raise RuntimeError("the worker process has no BenchWorker")
     if not _WORKER.prepared(key):
         spec = pickle.loads(Path(spec_path).read_bytes())
         _WORKER.ensure(key, spec)
-    return _WORKER.run(key, item)
+    return _WORKER.run(key, item, item.id in skip_baseline)
 
 
 class ProcessExecutor:
@@ -125,8 +128,10 @@ class ProcessExecutor:
         *,
         ablation: bool = False,
         warm_up: bool = True,
+        skip_baseline: Collection[str] = (),
     ) -> list[ItemRecord]:
-        """Run ``items`` on the workers; records in item order (every variant per item)."""
+        """Run ``items`` on the workers; records in item order (every variant per item, no
+        baseline for the ids in ``skip_baseline``)."""
         if self._pool is None:
             self.start()
         assert self._pool is not None and self._spec_dir is not None
@@ -136,7 +141,8 @@ class ProcessExecutor:
         spec_path.write_bytes(
             pickle.dumps(scenario_spec(scenario, env, ablation=ablation, warm_up=warm_up))
         )
-        per_item = self._pool.map(partial(_run_item, key, str(spec_path)), list(items))
+        task = partial(_run_item, key, str(spec_path), frozenset(skip_baseline))
+        per_item = self._pool.map(task, list(items))
         records = [rec for recs in per_item for rec in recs]
         for rec in records:
             if rec.worker:

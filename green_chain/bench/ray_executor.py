@@ -20,7 +20,7 @@ import copy
 import math
 import os
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -172,13 +172,19 @@ class BenchWorker:
         self._prepared.clear()
         self.prepare(key, spec)
 
-    def run(self, key: str, item: Item) -> list[ItemRecord]:
-        """Both variants on one item, measured here; the records name this worker."""
+    def run(self, key: str, item: Item, skip_baseline: bool = False) -> list[ItemRecord]:
+        """Every variant on one item (the baseline not if ``skip_baseline``: it is cached),
+        measured here; the records name this worker."""
         from green_chain.bench.runner import run_items
 
         prepared = self._prepared[key]
         records = run_items(
-            prepared.scenario.name, prepared.chains, [item], self.monitor, self.handler_factory
+            prepared.scenario.name,
+            prepared.chains,
+            [item],
+            self.monitor,
+            self.handler_factory,
+            skip_baseline={item.id} if skip_baseline else (),
         )
         for rec in records:
             rec.worker = dict(self.identity)
@@ -281,8 +287,10 @@ class RayExecutor:
         *,
         ablation: bool = False,
         warm_up: bool = True,
+        skip_baseline: Collection[str] = (),
     ) -> list[ItemRecord]:
-        """Run ``items`` on the pool; records in item order (every variant per item)."""
+        """Run ``items`` on the pool; records in item order (every variant per item, no
+        baseline for the ids in ``skip_baseline``)."""
         ray = _import_ray()
         from ray.util import ActorPool
 
@@ -294,7 +302,8 @@ class RayExecutor:
         ray.get([a.prepare.remote(key, spec_ref) for a in self._actors])
         try:
             pool = ActorPool(self._actors)
-            per_item = pool.map(lambda a, it: a.run.remote(key, it), list(items))
+            skip = set(skip_baseline)
+            per_item = pool.map(lambda a, it: a.run.remote(key, it, it.id in skip), list(items))
             return [rec for recs in per_item for rec in recs]
         finally:
             ray.get([a.forget.remote(key) for a in self._actors])

@@ -99,6 +99,8 @@ class ItemRecord:
             host, process id and meters of the worker that measured it; ``None`` for an
             item run in the driver.
         prompt: The final call's prompt text, kept for scoring; never written to results.json.
+        cached: Taken, already scored, from the run folder's content cache
+            (:mod:`green_chain.bench.content_cache`) instead of run again.
     """
 
     item_id: str
@@ -132,6 +134,7 @@ class ItemRecord:
     quality_metric: str | None = None
     worker: dict[str, Any] | None = None
     prompt: str | None = field(default=None, repr=False)
+    cached: bool = False
 
     def apply_handler(self, figures: HandlerFigures) -> None:
         """Take the energy, optimizer energy and ETR from the handler (``energy_basis: handler``)."""
@@ -188,6 +191,8 @@ class ItemRecord:
             out["quality_metric"] = self.quality_metric
         if self.worker is not None:
             out["worker"] = dict(self.worker)
+        if self.cached:
+            out["cached"] = True
         return out
 
     @classmethod
@@ -224,6 +229,7 @@ class ItemRecord:
             quality=data.get("quality"),
             quality_metric=data.get("quality_metric"),
             worker=data.get("worker"),
+            cached=bool(data.get("cached", False)),
         )
 
 

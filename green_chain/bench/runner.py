@@ -14,7 +14,7 @@ import logging
 import math
 import time
 import traceback
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -23,6 +23,7 @@ from langchain_core.runnables import Runnable
 
 from green_chain.bench.capture import CaptureHandler
 from green_chain.bench.components import Components
+from green_chain.bench.content_cache import BaselineCache
 from green_chain.bench.data import Root
 from green_chain.bench.etr import validated_etr
 from green_chain.bench.item_run import run_item, score_records
@@ -75,6 +76,9 @@ class RunOptions:
         ablation: Also run, per optimizer the scenario uses, the green chain with that
             optimizer alone (variant ``only:<optimizer>``) on the same items (here or on
             an ``executor``).
+        baseline_cache: Scored baseline records by content
+            (:mod:`green_chain.bench.content_cache`): a hit is taken (``cached: true``)
+            instead of running that item's baseline; ``None`` = no cache.
         prompt_probe: Score the secondary prompt probe (``prompt_evidence_*``); it re-reads
             every record's prompt with the likelihood scorer (unmetered, in the driver).
     """
@@ -96,6 +100,7 @@ class RunOptions:
     cost_ratios: dict[str, float] = field(default_factory=dict)
     ablation: bool = False
     prompt_probe: bool = True
+    baseline_cache: BaselineCache | None = None
 
     def items_for(self, scenario: Scenario) -> int | None:
         if self.n_items is not None:
@@ -223,15 +228,19 @@ def run_items(
     items: Iterable[Item],
     monitor: EnergyMonitor,
     handler_factory: Callable[[EnergyMonitor], EnergyCallbackHandler] | None = None,
+    skip_baseline: Collection[str] = (),
 ) -> list[ItemRecord]:
     """Run every variant of ``chains`` on each item, interleaved (drift hits all alike).
 
-    Returns unscored records, item by item, variants in ``chains`` order.
+    Returns unscored records, item by item, variants in ``chains`` order; the items in
+    ``skip_baseline`` (ids whose baseline record is cached) get no baseline record.
     """
     capture = CaptureHandler()
     records: list[ItemRecord] = []
     for item in items:
         for variant in chains:
+            if variant == "baseline" and item.id in skip_baseline:
+                continue
             handler = handler_factory(monitor) if handler_factory else None
             records.append(
                 run_item(
@@ -254,7 +263,7 @@ class ItemExecutor(Protocol):
     and the test items; it builds the chains with :func:`build_chains` (``ablation``: the
     ablation variants too), warms each up once where it runs (``warm_up``), and returns one
     unscored record per item and variant, in item order, measured where the item ran (as
-    :func:`run_items` returns them).
+    :func:`run_items` returns them; no baseline record for the ids in ``skip_baseline``).
     """
 
     def run(
@@ -265,6 +274,7 @@ class ItemExecutor(Protocol):
         *,
         ablation: bool = False,
         warm_up: bool = True,
+        skip_baseline: Collection[str] = (),
     ) -> list[ItemRecord]: ...
 
 
@@ -323,9 +333,19 @@ def run_scenario(
         if ablation:
             entry["ablation_variants"] = ablation
         variants: list[str] = [*VARIANTS, *ablation]
+        cache = options.baseline_cache
+        keys = {it.id: cache.key(scenario, env, it) for it in split.test} if cache else {}
+        hits = {i: r for i, k in keys.items() if cache and (r := cache.get(k)) is not None}
+        if hits:
+            log(f"{scenario.name}: {len(hits)} baseline record(s) from the content cache")
         if options.executor is not None:  # items run elsewhere (worker processes), measured there
             records = options.executor.run(
-                scenario, env, split.test, ablation=options.ablation, warm_up=options.warm_up
+                scenario,
+                env,
+                split.test,
+                ablation=options.ablation,
+                warm_up=options.warm_up,
+                skip_baseline=set(hits),
             )
         else:
             chains = build_chains(scenario, env, ablation=options.ablation)
@@ -343,7 +363,12 @@ def run_scenario(
                 _progress(split.test, scenario.name, options.progress),
                 monitor,
                 options.handler_factory,
+                skip_baseline=set(hits),
             )
+        if hits:  # the cached baselines back in their places (item order, variant order)
+            ran = {(r.item_id, r.variant): r for r in records}
+            ran.update({(i, "baseline"): r for i, r in hits.items()})
+            records = [ran[(it.id, v)] for it in split.test for v in variants]
         for variant in variants:
             errs = [r.error for r in records if r.variant == variant and r.error]
             if variant in VARIANTS and errs and len(errs) == len(split.test):
@@ -370,6 +395,10 @@ def run_scenario(
             "cpu_s": round(time.process_time() - scoring_started[1], 2),
             "prompt_probe": options.prompt_probe,
         }
+        if cache is not None:
+            for rec in records:
+                cache.put(keys[rec.item_id], rec)  # new, clean baseline records only
+            entry["baseline_cache_hits"] = len(hits)
         entry["quality_chance"] = sum(scenario.chance_quality(it) for it in split.test) / len(
             split.test
         )

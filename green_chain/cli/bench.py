@@ -163,6 +163,13 @@ def register(subparsers: Any) -> None:
         help="skip the secondary prompt probe (prompt_evidence_*: the gold answer's likelihood "
         "after each prompt sent, one more unmetered prefill per record); quality is unchanged",
     )
+    p.add_argument(
+        "--no-baseline-cache",
+        action="store_true",
+        help="run every baseline call again instead of taking scored baseline records that "
+        "an earlier run in the same folder cached by content (same commit, models, host, "
+        "item, settings; off anyway when the git tree is dirty)",
+    )
     p.add_argument("--no-plots", action="store_true", help="do not write PNG plots")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument(
@@ -533,6 +540,7 @@ def run(
     from green_chain.bench.document import git_state
 
     git = git_state()  # the code that runs, before a long run can see a later commit
+    options.baseline_cache = _baseline_cache(args, plan, options, components, monitor, git)
     started = time.monotonic()
     components.warm_up()
     if executor is not None:
@@ -559,6 +567,9 @@ def run(
     elapsed_s = time.monotonic() - started
     doc_options = _document_options(args, plan, options, threads, elapsed_s)
     doc_options["ray"] = executor_info if args.ray else None
+    doc_options["baseline_cache"] = (
+        None if options.baseline_cache is None else options.baseline_cache.describe()
+    )
     doc_options["jobs"] = getattr(args, "jobs", 1)
     doc_options["workers"] = None if args.ray else executor_info
     doc = build_document(
@@ -578,6 +589,42 @@ def run(
     # written before the files: the timing covers everything but writing them
     doc["timing"] = timing(args, time.monotonic() - wall_started)
     return report(args, plan, doc, elapsed_s, threads)
+
+
+def _baseline_cache(
+    args: argparse.Namespace,
+    plan: BenchPlan,
+    options: RunOptions,
+    components: Components,
+    monitor: EnergyMonitor,
+    git: dict[str, Any],
+) -> Any:
+    """The run folder's content cache of baseline records, or ``None`` (off, or the code
+    is not pinned: unknown commit or a dirty tree)."""
+    if getattr(args, "no_baseline_cache", False):
+        return None
+    if not git.get("commit") or git.get("dirty") is not False:
+        print(
+            "green-chain bench: baseline cache off (the git commit is unknown or the tree dirty)",
+            file=sys.stderr,
+        )
+        return None
+    from green_chain.bench.content_cache import BaselineCache
+    from green_chain.bench.document import hash_host
+
+    return BaselineCache(
+        plan.out,
+        {
+            "commit": git["commit"],
+            "models": dict(components.versions),
+            "host": hash_host(),
+            "meters": _meters(monitor),
+            "prefix_cache": getattr(args, "prefix_cache", "on"),
+            "prompt_probe": options.prompt_probe,
+            "jobs": getattr(args, "jobs", 1),
+            "ray": args.ray,
+        },
+    )
 
 
 def _ray_executor(args: argparse.Namespace, worker_setup: Any) -> Any:
