@@ -147,3 +147,38 @@ def test_only_clean_scored_baselines_are_stored(tmp_path) -> None:
     assert hit is not None and hit.cached and hit.energy_j == 2.0 and hit.to_dict()["cached"]
     with pytest.raises(ValueError, match="sha256"):
         cache.get("../x")
+
+
+def test_worker_processes_skip_the_cached_baselines(tmp_path, monkeypatch) -> None:
+    from green_chain.testing.bench_workers import fake_meter_setup, fake_worker_setup
+
+    monkeypatch.setattr(document, "git_state", lambda path=None: {"commit": "c", "dirty": False})
+    out = tmp_path / "run"
+    argv = ["bench", "--data", "embedded", "--scenarios", "sst2", "--items", "3", "--jobs", "2"]
+    argv += ["--no-progress", "--no-plots", "--no-etr-sweep"]
+    docs = []
+    for extra in (["--out", str(out)], ["--resume", str(out)]):
+        for p in (out / "checkpoints").glob("*.json"):
+            p.unlink()
+        clock, meter, monitor = fake_meter_setup()
+        args = build_parser().parse_args([*argv, *extra])
+        rc = bench.run(
+            args,
+            components=make_components(clock, meter),
+            monitor=monitor,
+            worker_setup=fake_worker_setup,
+        )
+        assert rc == 0
+        docs.append(json.loads((out / "results.json").read_text()))
+    first, again = (d["scenarios"]["sst2"]["records"] for d in docs)
+    assert [(r["item_id"], r["variant"]) for r in first] == [
+        (r["item_id"], r["variant"]) for r in again
+    ]
+    for a, b in zip(first, again, strict=True):
+        assert b.get("cached", False) is (b["variant"] == "baseline")
+        assert (a["output"], a["quality"], a["worker"]["pid"] > 0) == (
+            b["output"],
+            b["quality"],
+            True,
+        )
+    assert docs[1]["options"]["baseline_cache"]["hits"] == 3
