@@ -1,4 +1,13 @@
-"""A mixed stream of every other scenario's items through the router."""
+"""A mixed stream of every other scenario's items through the router.
+
+The stream is a seeded sample, not a second run of every member: ``n`` test items in all
+(``ceil(n / members)`` drawn per member with seed + 1, shuffled, cut to ``n``), so it
+costs one scenario's items, not the members' sum. Nothing is reused from the member
+scenarios' own records: what the mixed scenario measures is the *one router fitted across
+tasks* (on the mixed calibration items), so its green calls differ from a member's, and
+its baselines use the members' examples from the mixed draw (another content key in
+:mod:`green_chain.bench.content_cache`); re-running keeps every pair interleaved.
+"""
 
 from __future__ import annotations
 
