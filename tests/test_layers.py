@@ -23,7 +23,16 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "response": frozenset({"models", "routing"}),
     "middleware": frozenset({"memory", "routing", "response"}),
     "bench": frozenset(
-        {"energy", "callbacks", "models", "compression", "memory", "selection", "routing"}
+        {
+            "energy",
+            "callbacks",
+            "models",
+            "compression",
+            "memory",
+            "selection",
+            "routing",
+            "response",
+        }
     ),
     "cli": frozenset({"bench", "energy", "models"}),
     "experiments": frozenset(

@@ -15,6 +15,12 @@ Factory signatures (keyword arguments only, so real classes can be adapted here)
 * ``router(models=[cheap, large], calibration=[...]) -> BaseChatModel``
   (``green_chain.routing.RoutedChatModel``); ``calibration`` holds the scenario's
   calibration :class:`~green_chain.bench.items.Item` objects.
+* ``response_budget(model=..., budget=..., max_budget=..., retry=...) -> Runnable`` over a
+  prompt, returning a message (``green_chain.response.ResponseBudget``; the default).
+* ``first_tier(texts=[...], labels=[...], k=..., quality_floor=..., confidence_level=...,
+  holdout=..., seed=...) -> Runnable`` returning a ``TierAnswer``; ``None`` (the default):
+  a fitted ``green_chain.routing.ExampleClassifier`` over ``Components.embeddings``
+  (:meth:`Components.make_first_tier`).
 """
 
 from __future__ import annotations
@@ -48,6 +54,17 @@ CompressorFactory = Callable[..., Runnable]
 HistoryFactory = Callable[..., Runnable]
 SelectorFactory = Callable[..., Any]
 RouterFactory = Callable[..., BaseChatModel]
+ResponseBudgetFactory = Callable[..., Runnable]
+FirstTierFactory = Callable[..., Runnable]
+
+
+def response_budget_factory(
+    *, model: Runnable, budget: int, max_budget: int | None = None, retry: bool = False
+) -> Runnable:
+    """``ResponseBudget(model, budget, max_budget=..., retry=...)`` (works with any chat model)."""
+    from green_chain.response import ResponseBudget
+
+    return ResponseBudget(model, budget, max_budget=max_budget, retry=retry)
 
 
 def _missing(name: str, module: str) -> Callable[..., Any]:
@@ -67,7 +84,8 @@ class Components:
     Attributes:
         models: ``{"cheap": chat model, "large": chat model}``. Baselines always use
             ``large``; green chains route between both.
-        compressor, history, selector, router: optimizer factories (see module doc).
+        compressor, history, selector, router, response_budget, first_tier: optimizer
+            factories (see module doc).
         scorer: Log-likelihood scorer for the multiple-choice quality signal.
         scorer_normalized: Length-normalised scorer for long continuations.
         versions: Free description of what was wired, stored in results.json.
@@ -92,6 +110,8 @@ class Components:
     router: RouterFactory = field(
         default_factory=lambda: _missing("RoutedChatModel", "green_chain.routing")
     )
+    response_budget: ResponseBudgetFactory = response_budget_factory
+    first_tier: FirstTierFactory | None = None
     scorer: LikelihoodScorer | None = None
     scorer_normalized: LikelihoodScorer | None = None
     versions: dict[str, str] = field(default_factory=dict)
@@ -117,6 +137,33 @@ class Components:
         if role not in self.models:
             raise KeyError(f"unknown model role {role!r}; known: {sorted(self.models)}")
         return cap_answer(self.models[role], max_new_tokens, stop, first_line)
+
+    def make_first_tier(
+        self,
+        *,
+        texts: Sequence[str],
+        labels: Sequence[str],
+        k: int = 10,
+        quality_floor: float = 0.95,
+        confidence_level: float | None = None,
+        holdout: float = 0.3,
+        seed: int = 0,
+    ) -> Runnable:
+        """A first tier fitted on ``texts`` -> ``labels``: the ``first_tier`` factory's, else
+        an ``ExampleClassifier`` over the shared ``embeddings`` (MiniLM when ``None``)."""
+        kwargs: dict[str, Any] = {
+            "k": k,
+            "quality_floor": quality_floor,
+            "confidence_level": confidence_level,
+            "holdout": holdout,
+            "seed": seed,
+        }
+        if self.first_tier is not None:
+            return self.first_tier(texts=texts, labels=labels, **kwargs)
+        from green_chain.routing import ExampleClassifier
+
+        k = kwargs.pop("k")
+        return ExampleClassifier(self.embeddings, k=k).fit(texts, labels, **kwargs)
 
     def warm_up(self) -> None:
         """Load every model and encoder once, outside any measured window.

@@ -2,7 +2,8 @@
 
 :func:`make_components` wires :class:`MeteredFakeChat` models (which spend scripted joules
 per prompt character and answer token on a :class:`~green_chain.testing.meters.FakeMeterBackend`),
-fake optimizers that publish their token counts, and a word-overlap stand-in for the
+fake optimizers that publish their token counts, bag-of-words embeddings (the first tier's
+``ExampleClassifier``), and a word-overlap stand-in for the
 likelihood scorer; :func:`write_tiny_data` writes a tiny data folder in the real files'
 formats (SQuAD, SST-2, MT-Bench-101)."""
 
@@ -19,6 +20,7 @@ from langchain_core.runnables import RunnableLambda
 
 from green_chain.bench.components import Components
 from green_chain.events import publish_token_counts
+from green_chain.testing.embeddings import BagOfWordsEmbeddings
 
 
 class MeteredFakeChat(BaseChatModel):
@@ -135,6 +137,7 @@ def make_components(clock: Any, meter: Any, *, compressor_j: float = 0.5) -> Com
         history=history,
         selector=selector,
         router=router,
+        embeddings=BagOfWordsEmbeddings(),
         scorer=overlap_scorer,
         scorer_normalized=overlap_scorer,
         versions={"cheap": "fake-cheap", "large": "fake-large"},

@@ -260,12 +260,19 @@ def test_stable_examples_selects_once_per_task(meter_env, fake_components, tiny_
 
     fake_components.selector = spy
     (sst2,) = get_scenarios(["sst2"])
-    per_input = _run("sst2", fake_components, monitor, tiny_data)
+    # no first tier: every item reaches the selector
+    per_input = _run(
+        "sst2", fake_components, monitor, tiny_data, settings=GreenSettings(first_tier=False)
+    )
     assert len(queries) >= 3 and all(q["text"] != sst2.instruction for q in queries)
     n_per_input = len(queries)
     queries.clear()
     stable = _run(
-        "sst2", fake_components, monitor, tiny_data, settings=GreenSettings(stable_examples=True)
+        "sst2",
+        fake_components,
+        monitor,
+        tiny_data,
+        settings=GreenSettings(stable_examples=True, first_tier=False),
     )
     assert stable["status"] == per_input["status"] == "ok"
     # once per chain, for the task, not per input

@@ -35,6 +35,23 @@ class GreenSettings:
             examples: a prefix cache then reads them instead of prefilling them.
         tool_tokens: Token budget of the selected function specs (BFCL).
         route: Route between the cheap and the large model.
+        response_budget: Cap each free-text answer at a budget fitted on the calibration
+            items' reference answers (:meth:`Scenario.response_budget_tokens`), never
+            above the baseline's cap, through :class:`~green_chain.response.ResponseBudget`.
+        response_quantile: Quantile of the calibration references' lengths (tokens of
+            the large model) the budget starts from.
+        response_margin: Factor on that quantile (the budget is
+            ``ceil(response_margin * quantile)``, at most the scenario's cap).
+        first_tier: Answer classification items with a calibrated
+            :class:`~green_chain.routing.ExampleClassifier` (no LLM) when it is confident;
+            the rest fall through to the LLM chain.
+        tier_quality_floor: Accuracy the classifier's answered held-aside calibration
+            items must reach (the point estimate; see ``tier_confidence_level``).
+        tier_confidence_level: Use the one-sided Wilson lower bound at this level
+            instead of the point estimate (``None``: the point estimate).
+        tier_k: Neighbours voting in the classifier.
+        tier_holdout: Share of the classifier's calibration items held aside for its
+            confidence calibration and threshold.
     """
 
     compress: bool = True
@@ -46,6 +63,14 @@ class GreenSettings:
     stable_examples: bool = False
     tool_tokens: int = 300
     route: bool = True
+    response_budget: bool = True
+    response_quantile: float = 0.9
+    response_margin: float = 1.25
+    first_tier: bool = True
+    tier_quality_floor: float = 0.95
+    tier_confidence_level: float | None = None
+    tier_k: int = 10
+    tier_holdout: float = 0.3
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -59,7 +84,14 @@ class GreenSettings:
 
 
 #: The optimizer switches of :class:`GreenSettings` (the ablation's units).
-OPTIMIZERS = ("compress", "history", "select_examples", "route")
+OPTIMIZERS = (
+    "compress",
+    "history",
+    "select_examples",
+    "route",
+    "response_budget",
+    "first_tier",
+)
 
 
 @dataclass
@@ -85,8 +117,27 @@ class ScenarioEnv:
         """The large model, answer length capped and stop sequences set."""
         return self.components.model("large", max_new_tokens, self.stop, self.first_line)
 
-    def answer_model(self, max_new_tokens: int) -> BaseChatModel:
-        """The green chain's model: the router over cheap and large, or the large one."""
+    def answer_model(
+        self, max_new_tokens: int, budget: int | None = None, retry: bool = False
+    ) -> Runnable:
+        """The green chain's model: the router over cheap and large, or the large one.
+
+        With ``budget`` (tokens) and ``settings.response_budget`` on, the model is wrapped in
+        the components' ``response_budget`` (``ResponseBudget``), never above
+        ``max_new_tokens`` (the baseline's cap); ``retry``: once more at a larger budget
+        (up to the cap) when an answer hit its budget.
+        """
+        model = self._answer_model(max_new_tokens)
+        if budget is None or not self.settings.response_budget:
+            return model
+        return self.components.response_budget(
+            model=model,
+            budget=min(budget, max_new_tokens),
+            max_budget=max_new_tokens,
+            retry=retry,
+        )
+
+    def _answer_model(self, max_new_tokens: int) -> BaseChatModel:
         if not self.settings.route:
             return self.large(max_new_tokens)
         models = [
@@ -157,6 +208,11 @@ class Scenario(abc.ABC):
     #: The :data:`OPTIMIZERS` the green chain uses (one ablation chain each).
     optimizers: ClassVar[tuple[str, ...]] = ("route",)
 
+    #: Retry once at a larger budget (up to the cap) when an answer hits its response
+    #: budget. It doubles the cost of every cut answer, so it pays only where a cut answer
+    #: loses its whole score (GSM8K: the number comes last); off by default.
+    response_retry: ClassVar[bool] = False
+
     @abc.abstractmethod
     def load(self, root: Root) -> list[Item]:
         """The evaluation pool, in file order."""
@@ -186,6 +242,30 @@ class Scenario(abc.ABC):
     def answer_cap(self, env: ScenarioEnv) -> int:
         """The answer length cap (tokens) of both chains; scenarios may fit it on calibration."""
         return self.max_new_tokens
+
+    def response_reference(self, item: Item) -> str:
+        """``item``'s reference answer as the model would write it (the budget's fit)."""
+        return item.reference
+
+    def response_budget(self, env: ScenarioEnv, cap: int) -> int | None:
+        """The green chain's answer budget (tokens of the large model), or ``None`` (off, or
+        the scenario does not list ``response_budget`` in :attr:`optimizers`).
+
+        Fitted on the calibration items' references only
+        (:func:`~green_chain.bench.response_fit.fit_response_budget`), at most ``cap``.
+        """
+        if not env.settings.response_budget or "response_budget" not in self.optimizers:
+            return None
+        from green_chain.bench.response_fit import fit_response_budget
+        from green_chain.routing.decision import model_name
+
+        return fit_response_budget(
+            [self.response_reference(it) for it in env.calibration],
+            token_model=model_name(env.components.models["large"]),
+            cap=cap,
+            quantile=env.settings.response_quantile,
+            margin=env.settings.response_margin,
+        )
 
     def rate(self, env: ScenarioEnv) -> float:
         """The compression rate in force: the run's setting, else the scenario's default."""

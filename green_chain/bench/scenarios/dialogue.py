@@ -43,7 +43,7 @@ def transcript(messages: list[BaseMessage]) -> dict[str, str]:
 
 
 class Dialogue(Scenario):
-    optimizers = ("history", "route")
+    optimizers = ("history", "route", "response_budget")
     generation_metric = "rouge_l"
     max_new_tokens = 32
     calibration_size = 20
@@ -66,7 +66,8 @@ class Dialogue(Scenario):
             )
             chain = chain | as_optimizer(history, "relevant_history")
         chain = chain | RunnableLambda(transcript) | self._prompt()
-        return chain | env.answer_model(self.max_new_tokens) | parser()
+        budget = self.response_budget(env, self.max_new_tokens)
+        return chain | env.answer_model(self.max_new_tokens, budget) | parser()
 
     def score_generation(self, item: Item, output: str) -> dict[str, float]:
         reply = output.split("\nUser:")[0].strip()

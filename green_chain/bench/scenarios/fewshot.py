@@ -17,6 +17,7 @@ from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrou
 
 from green_chain.bench import data
 from green_chain.bench.data import Root
+from green_chain.bench.first_tier import FirstTierGate
 from green_chain.bench.items import Item, Split, shuffled, split_items, stable_rank
 from green_chain.bench.metrics import accuracy
 from green_chain.bench.scenarios.base import Scenario, ScenarioEnv, as_optimizer, parser
@@ -35,13 +36,18 @@ class FewShotClassification(Scenario):
 
     #: Examples as user/assistant turns (else one plain-text prompt).
     chat_examples: ClassVar[bool] = True
-    optimizers = ("select_examples", "route")
+    optimizers = ("select_examples", "route", "first_tier")
 
     instruction: ClassVar[str]
     input_name: ClassVar[str] = "Text"
     generation_metric = "accuracy"
     max_new_tokens = 3
-    calibration_size = 64
+    #: Calibration items: the first ``pool_size`` are the few-shot pool (fixed examples,
+    #: selector, router fit); all of them fit the first-tier classifier, which needs
+    #: hundreds to calibrate a threshold near a 95 % floor (a label-balanced round robin,
+    #: so the first ``pool_size`` are the same items whatever this size).
+    calibration_size = 400
+    pool_size: ClassVar[int] = 64
     #: Examples in every baseline prompt.
     fixed_k: ClassVar[int] = 8
     quick_items = 2
@@ -68,8 +74,25 @@ class FewShotClassification(Scenario):
         return f"{self.input_name}: {example['text']}\nLabel: {example['label']}"
 
     def examples(self, env: ScenarioEnv) -> list[dict[str, str]]:
-        """The calibration items as example dicts (``text``, ``label``)."""
-        return [{"text": it.inputs["text"], "label": it.reference} for it in env.calibration]
+        """The few-shot pool (the first ``pool_size`` calibration items) as example dicts."""
+        return [
+            {"text": it.inputs["text"], "label": it.reference}
+            for it in env.calibration[: self.pool_size]
+        ]
+
+    def first_tier(self, env: ScenarioEnv) -> Runnable:
+        """The components' first tier fitted on all the calibration items (texts -> labels),
+        per the settings' ``tier_*`` knobs; part held aside for its calibration."""
+        s = env.settings
+        return env.components.make_first_tier(
+            texts=[it.inputs["text"] for it in env.calibration],
+            labels=[it.reference for it in env.calibration],
+            k=s.tier_k,
+            quality_floor=s.tier_quality_floor,
+            confidence_level=s.tier_confidence_level,
+            holdout=s.tier_holdout,
+            seed=env.seed,
+        )
 
     def fixed_examples(self, env: ScenarioEnv) -> list[dict[str, str]]:
         """The baseline's examples: ``fixed_k`` calibration items, label-balanced, shuffled.
@@ -146,7 +169,10 @@ class FewShotClassification(Scenario):
         else:
             fixed = self._render(self.fixed_examples(env))
             prompt = RunnablePassthrough.assign(examples=lambda _: fixed) | self._prompt()
-        return prompt | env.answer_model(self.max_new_tokens) | parser()
+        chain: Runnable = prompt | env.answer_model(self.max_new_tokens) | parser()
+        if env.settings.first_tier and "first_tier" in self.optimizers:
+            chain = FirstTierGate(self.first_tier(env), chain, "text")
+        return chain
 
     def score_generation(self, item: Item, output: str) -> dict[str, float]:
         return {"accuracy": accuracy(output, item.reference, item.choices)}
@@ -222,7 +248,10 @@ class GSM8K(Scenario):
     calibration_size = 40
     quick_items = 2
     compressible = True
-    optimizers = ("compress", "route")
+    optimizers = ("compress", "route", "response_budget")
+    #: A cut worked answer loses its final number (the score): retrying at twice the
+    #: budget (at most the cap) costs less than the answers it saves.
+    response_retry = True
     stop = ("\n\nQ:", "\nQ:")
     quick_router_items = 2
     default_rate = 0.33  # eight worked examples: prefill dominates
@@ -278,10 +307,16 @@ class GSM8K(Scenario):
                 target_model=None,
             )
             prep = prep | as_optimizer(compressor, "compress_examples")
-        return prep | self._prompt() | env.answer_model(self.answer_cap(env)) | parser()
+        cap = self.answer_cap(env)
+        model = env.answer_model(cap, self.response_budget(env, cap), self.response_retry)
+        return prep | self._prompt() | model | parser()
 
     def mc_text(self, answer: str, item: Item | None = None) -> str:
         return f"The answer is {answer}."
+
+    def response_reference(self, item: Item) -> str:
+        """The worked solution and its closing sentence (what a whole answer writes)."""
+        return f"{item.meta['solution']} {self.mc_text(item.reference)}"
 
     def score_generation(self, item: Item, output: str) -> dict[str, float]:
         numbers = _NUMBER.findall(output.split("\n\nQ:")[0])

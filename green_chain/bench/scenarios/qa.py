@@ -25,7 +25,7 @@ QA_TEMPLATE = (
 class ContextQA(Scenario):
     """Question answering over a context that the green chain compresses."""
 
-    optimizers = ("compress", "route")
+    optimizers: ClassVar[tuple[str, ...]] = ("compress", "route")
 
     template: ClassVar[str] = QA_TEMPLATE
     compressible: ClassVar[bool] = True
@@ -38,7 +38,10 @@ class ContextQA(Scenario):
         return self._prompt() | env.large(self.max_new_tokens) | parser()
 
     def green(self, env: ScenarioEnv) -> Runnable:
-        chain: Runnable = self._prompt() | env.answer_model(self.max_new_tokens) | parser()
+        model = env.answer_model(
+            self.max_new_tokens, self.response_budget(env, self.max_new_tokens)
+        )
+        chain: Runnable = self._prompt() | model | parser()
         if env.settings.compress and self.rate(env) < 1.0:
             compressor = env.components.compressor(
                 rate=self.rate(env),
@@ -90,6 +93,7 @@ class QMSumSummary(ContextQA):
         "Transcript:\n{context}\n\nQuery: {question}\nSummary:"
     )
     generation_metric = "rouge_l"
+    optimizers: ClassVar[tuple[str, ...]] = ("compress", "route", "response_budget")
     first_line = False  # two or three sentences, scored whole
     max_new_tokens = 32
     calibration_size = 30

@@ -31,7 +31,7 @@ def render_functions(functions: list[dict[str, Any]]) -> str:
 
 
 class BFCLToolChoice(Scenario):
-    optimizers = ("select_examples", "route")
+    optimizers = ("select_examples", "route", "response_budget")
     name = "bfcl"
     title = "Tool calling with many function specs (BFCL v4 multiple)"
     generation_metric = "function_choice"
@@ -86,7 +86,10 @@ class BFCLToolChoice(Scenario):
             if env.settings.select_examples
             else RunnableLambda(full)
         )
-        return prep | self._prompt() | env.answer_model(self.max_new_tokens) | parser()
+        model = env.answer_model(
+            self.max_new_tokens, self.response_budget(env, self.max_new_tokens)
+        )
+        return prep | self._prompt() | model | parser()
 
     def score_generation(self, item: Item, output: str) -> dict[str, float]:
         return {
