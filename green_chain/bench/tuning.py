@@ -2,13 +2,14 @@
 
 A tuned choice is a value that could have been set by looking at items: the router's
 minimum saving, the compression backend and rates (frozen: re-derived on calibration
-items only by ``python -m green_chain.experiments.tuning``, whose output is committed as
-:data:`TUNING_FILE`), and the values each run fits on its own calibration items (the
+items only by ``python -m green_chain.experiments.tuning``, whose output is committed
+under :data:`TUNING_DIR`), and the values each run fits on its own calibration items (the
 router's threshold and cheap/large cost ratio, GSM8K's answer cap, the few-shot
 examples). Each record is ``{value, source}`` with ``source`` one of
 
 * ``frozen:<file>``: a constant in the code, derived on calibration items of seed
-  :data:`TUNING_SEED` (the item ids are in the file, not repeated here);
+  :data:`TUNING_SEED` (:data:`COMPRESSION_FILE`, :data:`ROUTER_FILE`; the item ids are
+  in the file, not repeated here);
 * ``fitted-on-calibration``: fitted by this run on its calibration items
   (``item_ids`` where they are a subset of the scenario's ``calibration_ids``);
 * ``reused``: a cost ratio an earlier run measured (``--route-costs``);
@@ -28,16 +29,27 @@ from typing import Any
 
 from green_chain.bench.items import Item
 
-#: The tuning experiment's committed output (the frozen choices and their item ids).
-TUNING_FILE = "docs/results/tuning/tuning.json"
-#: The command that wrote it.
-TUNING_COMMAND = (
-    "python -m green_chain.experiments.tuning --threads 1 --out docs/results/tuning/tuning.json"
+#: The tuning experiment's committed output: one file per part, each with its chosen
+#: values and the item ids it used.
+TUNING_DIR = "docs/results/tuning"
+#: The compression backend and rates.
+COMPRESSION_FILE = f"{TUNING_DIR}/compression.json"
+#: The router's minimum saving (and the answer-cap check).
+ROUTER_FILE = f"{TUNING_DIR}/router.json"
+#: The commands that wrote them (from the repository root): each part run over scenario
+#: subsets in parallel (``--scenarios``), then combined; each file's ``merged_from`` lists
+#: the runs it combines.
+TUNING_COMMANDS = (
+    f"python -m green_chain.experiments.tuning --merge {TUNING_DIR}/parts/compression-*.json "
+    f"--out {COMPRESSION_FILE}",
+    f"python -m green_chain.experiments.tuning --merge {TUNING_DIR}/parts/router-*.json "
+    f"--out {ROUTER_FILE}",
 )
 #: The item selection seed whose calibration items the frozen choices were tuned on.
 TUNING_SEED = 0
 
-FROZEN = f"frozen:{TUNING_FILE}"
+FROZEN_COMPRESSION = f"frozen:{COMPRESSION_FILE}"
+FROZEN_ROUTER = f"frozen:{ROUTER_FILE}"
 FITTED = "fitted-on-calibration"
 
 
@@ -82,7 +94,7 @@ def tuned_choices(
     out: dict[str, Any] = {}
     fitted_ids: set[str] = set()
     if settings.route:
-        out["min_saving"] = {"value": MIN_SAVING, "source": FROZEN}
+        out["min_saving"] = {"value": MIN_SAVING, "source": FROZEN_ROUTER}
         if router_info:
             fit_ids = list(router_info.get("calibration_ids") or [])
             fitted_ids |= set(fit_ids)
@@ -105,9 +117,9 @@ def tuned_choices(
         backend = env.components.versions.get("compressor", DEFAULT_COMPRESSOR)
         out["compressor"] = {
             "value": backend,
-            "source": FROZEN if backend == DEFAULT_COMPRESSOR else "setting",
+            "source": FROZEN_COMPRESSION if backend == DEFAULT_COMPRESSOR else "setting",
         }
-        rate_src = FROZEN if settings.compression_rate is None else "setting"
+        rate_src = FROZEN_COMPRESSION if settings.compression_rate is None else "setting"
         rates = {m.name: m.rate(env) for m in compressible}
         out["compression_rate"] = {
             "value": rates if members else rates[scenario.name],

@@ -28,8 +28,12 @@ ids each used, to ``--out``:
   calibration references within the answer cap (large model's tokens).
 
 Then every id used is checked against the whole test side of its scenario's split and
-the run fails on any overlap. The committed output is ``docs/results/tuning/tuning.json``
-(command in :data:`green_chain.bench.tuning.TUNING_COMMAND`).
+the run fails on any overlap. ``--parts`` and ``--scenarios`` run a subset; ``--merge``
+combines subsets run apart (in parallel) and decides each choice again over all their
+scenarios. The committed outputs are
+``docs/results/tuning/compression.json`` and ``router.json`` (commands in
+:data:`green_chain.bench.tuning.TUNING_COMMANDS`; 6 items per sweep and per router fold,
+one torch thread).
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 #: Candidate compression backends (the two whose cost and kept evidence differ most:
@@ -155,8 +160,15 @@ def compression_part(
                 json.dumps({"scenario": s.name, "backend": name, **per[s.name]["backends"][name]}),
                 flush=True,
             )
+    return decide_compression(per, list(components), rates)
+
+
+def decide_compression(
+    per: dict[str, Any], backends: Sequence[str], rates: Sequence[float]
+) -> dict[str, Any]:
+    """The backend and rates chosen from every scenario's sweeps (``per``)."""
     rows: dict[str, dict[str, Any]] = {}
-    for name in components:
+    for name in backends:
         ret, secs = [], 0.0
         for entry in per.values():
             pts = entry["backends"][name]["sweep"]
@@ -201,7 +213,6 @@ def router_part(
     from green_chain.routing import EmbeddingScorer, calibrate
     from green_chain.routing.calibration import evaluate_threshold
 
-    folds: list[dict[str, Any]] = []
     per: dict[str, Any] = {}
     for s in scenarios:
         if s.name == "mixed":
@@ -262,10 +273,17 @@ def router_part(
                 "large_quality": [quality["large"][i] for i in held],
                 "out_of_fold_large_share": out.large_share,
             }
-            folds.append(fold)
             per[s.name]["folds"].append({k2: v for k2, v in fold.items() if k2 != "fit_ids"})
         per[s.name]["elapsed_s"] = round(time.perf_counter() - t0, 1)
         print(json.dumps({"scenario": s.name, "router": per[s.name]}), flush=True)
+    return decide_router(per, grid)
+
+
+def decide_router(per: dict[str, Any], grid: Sequence[float]) -> dict[str, Any]:
+    """The minimum saving chosen from every scenario's cross-fit folds (``per``)."""
+    from green_chain.bench.routefit import CHEAP_COST_RATIO, QUALITY_FLOOR
+
+    folds = [f for e in per.values() for f in e["folds"]]
     value, curve = choose_min_saving(folds, grid, QUALITY_FLOOR)
     return {
         "measure": "gold-vs-distractor multiple choice under both models, no generation",
@@ -323,6 +341,53 @@ def check_disjoint(result: dict[str, Any], splits: dict[str, Any]) -> dict[str, 
     return bad
 
 
+def merge_results(results: Sequence[dict[str, Any]], root: Any = None) -> dict[str, Any]:
+    """One result from runs over disjoint scenario subsets (same seed): each choice is
+    decided again over all their scenarios, and the disjointness check is redone."""
+    from green_chain.bench.scenarios import get_scenarios
+
+    seeds = {r["seed"] for r in results}
+    if len(seeds) != 1:
+        raise ValueError(f"cannot merge runs of different seeds: {sorted(seeds)}")
+    out: dict[str, Any] = {"seed": seeds.pop(), "merged_from": [r["command"] for r in results]}
+    out["calibration_ids"] = {}
+    comp: dict[str, Any] = {}
+    router: dict[str, Any] = {}
+    caps: dict[str, Any] = {}
+    for r in results:
+        for name, ids in r["calibration_ids"].items():
+            if out["calibration_ids"].setdefault(name, ids) != ids:
+                raise ValueError(f"{name}: the runs split its calibration items differently")
+        for part, acc in (("compression", comp), ("router", router)):
+            for name, e in r.get(part, {}).get("scenarios", {}).items():
+                if name in acc:
+                    raise ValueError(f"{name} is in two runs' {part} part")
+                acc[name] = e
+        caps.update(r.get("caps", {}))
+    firsts = {p: next((r[p] for r in results if p in r), None) for p in ("compression", "router")}
+    if comp and firsts["compression"] is not None:
+        backends = list(next(iter(comp.values()))["backends"])
+        rates = [x for x in firsts["compression"]["rates"] if x < 1.0]
+        out["compression"] = decide_compression(comp, backends, rates)
+    if router and firsts["router"] is not None:
+        out["router"] = decide_router(router, firsts["router"]["grid"])
+    if caps:
+        out["caps"] = caps
+    names = set(out["calibration_ids"])
+    splits = {s.name: s.split(root, None, out["seed"]) for s in get_scenarios(sorted(names))}
+    out["test_items_used"] = check_disjoint(out, splits)
+    out["chosen"] = _chosen(out)
+    return out
+
+
+def _chosen(result: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "compressor": result.get("compression", {}).get("backend"),
+        "compression_rates": result.get("compression", {}).get("rates_chosen"),
+        "min_saving": result.get("router", {}).get("min_saving"),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default=None, help="data folder (default: as green-chain bench)")
@@ -335,7 +400,25 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--parts", default="compression,router,caps")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     p.add_argument("--out", help="write the result as JSON here")
+    p.add_argument(
+        "--merge",
+        nargs="+",
+        metavar="JSON",
+        help="combine the outputs of runs over disjoint --scenarios subsets into --out "
+        "(each choice decided again over all their scenarios); runs nothing else",
+    )
     a = p.parse_args(argv)
+    if a.merge:
+        merged = merge_results([json.loads(Path(f).read_text()) for f in a.merge], a.data)
+        merged["command"] = " ".join(
+            ["python -m green_chain.experiments.tuning", *(sys.argv[1:] if argv is None else argv)]
+        )
+        print(json.dumps({"chosen": merged["chosen"]}), flush=True)
+        if a.out:
+            os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
+            with open(a.out, "w") as f:
+                json.dump(merged, f, indent=1)
+        return 0
     for flag in ("etr_items", "router_items", "threads"):
         if getattr(a, flag) < 1:
             p.error(f"--{flag.replace('_', '-')} must be >= 1, got {getattr(a, flag)}")
@@ -345,7 +428,6 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(a.threads)
     from green_chain.bench.components import default_components
     from green_chain.bench.scenarios import get_scenarios
-    from green_chain.bench.tuning import TUNING_COMMAND
 
     scenarios = [
         s for s in get_scenarios([n for n in a.scenarios.split(",") if n]) if s.name != "mixed"
@@ -358,7 +440,9 @@ def main(argv: list[str] | None = None) -> int:
     comps = {b: default_components(compressor=b) for b in names}
     base = comps[names[0]]
     result: dict[str, Any] = {
-        "command": TUNING_COMMAND,
+        "command": " ".join(
+            ["python -m green_chain.experiments.tuning", *(sys.argv[1:] if argv is None else argv)]
+        ),
         "args": vars(a),
         "seed": a.seed,
         "split": "Scenario.split(data, n_test=None, seed): calibration only; test side checked",
@@ -374,11 +458,7 @@ def main(argv: list[str] | None = None) -> int:
         result["caps"] = caps_part(scenarios, splits, base, a.seed)
     result["test_items_used"] = check_disjoint(result, splits)
     result["elapsed_s"] = round(time.perf_counter() - t0, 1)
-    chosen = {
-        "compressor": result.get("compression", {}).get("backend"),
-        "compression_rates": result.get("compression", {}).get("rates_chosen"),
-        "min_saving": result.get("router", {}).get("min_saving"),
-    }
+    chosen = _chosen(result)
     result["chosen"] = chosen
     print(json.dumps({"chosen": chosen, "elapsed_s": result["elapsed_s"]}), flush=True)
     if a.out:

@@ -23,7 +23,15 @@ from green_chain.bench.routefit import MIN_SAVING, fit_route_policy
 from green_chain.bench.runner import STANDARD_ITEMS, RunOptions, run_scenario
 from green_chain.bench.sample_build import SAMPLE_DIR
 from green_chain.bench.scenarios import GreenSettings, ScenarioEnv, get_scenarios
-from green_chain.bench.tuning import FITTED, FROZEN, TUNING_FILE, TUNING_SEED, tuned_choices
+from green_chain.bench.tuning import (
+    COMPRESSION_FILE,
+    FITTED,
+    FROZEN_COMPRESSION,
+    FROZEN_ROUTER,
+    ROUTER_FILE,
+    TUNING_SEED,
+    tuned_choices,
+)
 from green_chain.experiments.tuning import check_disjoint, choose_backend, choose_min_saving
 from green_chain.testing.embeddings import BagOfWordsEmbeddings
 
@@ -99,16 +107,19 @@ def test_tuned_record_names_calibration_items_only(standard_runs, name) -> None:
     test, cal = _sides(entry)
     tuned = entry["tuned"]
     assert tuned["clean"] is True
-    assert tuned["min_saving"] == {"value": MIN_SAVING, "source": FROZEN}
+    assert tuned["min_saving"] == {"value": MIN_SAVING, "source": FROZEN_ROUTER}
     for choice, rec in tuned.items():
         if choice == "clean":
             continue
-        assert rec["source"] in (FROZEN, FITTED, "fixed"), (choice, rec)
+        assert rec["source"] in (FROZEN_COMPRESSION, FROZEN_ROUTER, FITTED, "fixed"), (choice, rec)
         ids = set(rec.get("item_ids", []))
         assert ids <= cal and not ids & test, choice
     if scenario.compressible:
-        assert tuned["compressor"] == {"value": DEFAULT_COMPRESSOR, "source": FROZEN}
-        assert tuned["compression_rate"] == {"value": scenario.default_rate, "source": FROZEN}
+        assert tuned["compressor"] == {"value": DEFAULT_COMPRESSOR, "source": FROZEN_COMPRESSION}
+        assert tuned["compression_rate"] == {
+            "value": scenario.default_rate,
+            "source": FROZEN_COMPRESSION,
+        }
 
 
 @pytest.mark.parametrize("name", [s.name for s in get_scenarios() if s.compressible])
@@ -171,35 +182,33 @@ def test_mixed_members_use_their_own_calibration(standard_runs) -> None:
         assert not {f"mixed/{i}" for i in own_entry["calibration_ids"]} & test
 
 
-@pytest.fixture(scope="module")
-def tuning_result() -> dict[str, Any]:
-    path = REPO / TUNING_FILE
-    if not path.exists():
-        pytest.skip(f"{TUNING_FILE} not in this checkout")
-    return json.loads(path.read_text())
+def _frozen(path: str) -> dict[str, Any]:
+    return json.loads((REPO / path).read_text())
 
 
-def test_tuning_experiment_used_calibration_items_only(tuning_result) -> None:
-    assert tuning_result["seed"] == TUNING_SEED
+@pytest.mark.parametrize("path", [COMPRESSION_FILE, ROUTER_FILE])
+def test_tuning_experiment_used_calibration_items_only(path) -> None:
+    result = _frozen(path)
+    assert result["seed"] == TUNING_SEED
     splits = {
         s.name: s.split(SAMPLE_DIR, None, TUNING_SEED) for s in get_scenarios() if s.name != "mixed"
     }
     # the sample holds every scenario's whole calibration set (seed 0)
-    for name, ids in tuning_result["calibration_ids"].items():
+    for name, ids in result["calibration_ids"].items():
         assert ids == [it.id for it in splits[name].calibration], name
-    counts = check_disjoint(tuning_result, splits)
+    counts = check_disjoint(result, splits)
     assert counts and not any(counts.values())
-    assert set(tuning_result["compression"]["scenarios"]) == {
-        n for n, sp in splits.items() if get_scenarios([n])[0].compressible
-    }
+    assert result["test_items_used"] == counts
 
 
-def test_code_holds_the_frozen_choices(tuning_result) -> None:
-    chosen = tuning_result["chosen"]
-    assert chosen["min_saving"] == MIN_SAVING
-    assert chosen["compressor"] == DEFAULT_COMPRESSOR
+def test_code_holds_the_frozen_choices() -> None:
+    compression = _frozen(COMPRESSION_FILE)["chosen"]
+    assert _frozen(ROUTER_FILE)["chosen"]["min_saving"] == MIN_SAVING
+    assert compression["compressor"] == DEFAULT_COMPRESSOR
     by_name = {s.name: s for s in get_scenarios()}
-    for name, rate in chosen["compression_rates"].items():
+    rates = compression["compression_rates"]
+    assert set(rates) == {n for n, s in by_name.items() if s.compressible}
+    for name, rate in rates.items():
         assert by_name[name].default_rate == rate, name
 
 
@@ -248,3 +257,58 @@ def test_a_rate_flag_or_another_seed_is_recorded_as_such(standard_runs) -> None:
     split = scenario.split(SAMPLE_DIR, STANDARD_ITEMS, TUNING_SEED)
     leaked = [next(it for it in split.calibration if it.id in entry["router"]["calibration_ids"])]
     assert tuned_choices(scenario, env, entry["router"], leaked, seed=TUNING_SEED)["clean"] is False
+
+
+def test_results_json_carries_the_tuned_block(standard_runs) -> None:
+    from green_chain.bench.document import build_document
+
+    entry, _, _ = standard_runs["gsm8k"]
+    doc = build_document(
+        [entry], options={}, components_versions={}, meters=[], git={"commit": None}
+    )
+    tuned = doc["scenarios"]["gsm8k"]["tuned"]
+    assert tuned == entry["tuned"]
+    assert set(tuned) >= {"min_saving", "compressor", "compression_rate", "answer_cap", "clean"}
+    # frozen choices name their file instead of repeating its item ids
+    assert "item_ids" not in tuned["compression_rate"]
+    assert len(json.dumps(tuned)) < 2000
+
+
+def test_merge_decides_again_over_all_scenarios_and_refuses_mixed_runs() -> None:
+    from green_chain.experiments.tuning import merge_results
+
+    split = get_scenarios(["sst2"])[0].split(SAMPLE_DIR, None, TUNING_SEED)
+    cal = [it.id for it in split.calibration]
+
+    def run(name: str, saving: float, routed: list[float], seed: int = 0) -> dict[str, Any]:
+        fold = {
+            "in_sample_saving": saving,
+            "routes": True,
+            "routed_quality": routed,
+            "large_quality": [1.0] * len(routed),
+        }
+        return {
+            "seed": seed,
+            "command": f"run {name}",
+            "calibration_ids": {"sst2": cal} if name == "a" else {},
+            "router": {"grid": [0.0, 0.1, 0.2], "scenarios": {name: {"item_ids": cal[:2]}}},
+        } | {"_fold": fold}
+
+    a, b = run("a", 0.05, [1, 0, 0, 1]), run("b", 0.25, [1, 1, 1, 1])
+    for r, name in ((a, "a"), (b, "b")):
+        r["router"]["scenarios"][name]["folds"] = [r.pop("_fold")]
+    a["router"]["scenarios"]["sst2"] = a["router"]["scenarios"].pop("a")
+    b["calibration_ids"] = {"sst2": cal}
+    b["router"]["scenarios"] = {"trec": b["router"]["scenarios"]["b"]}
+    b["calibration_ids"]["trec"] = [
+        it.id for it in get_scenarios(["trec"])[0].split(SAMPLE_DIR, None, 0).calibration
+    ]
+    b["router"]["scenarios"]["trec"]["item_ids"] = b["calibration_ids"]["trec"][:2]
+    merged = merge_results([a, b], SAMPLE_DIR)
+    # alone, run a's fold needs 0.1 to keep quality; with b's clean fold pooled, too
+    assert merged["chosen"]["min_saving"] == 0.1
+    assert merged["merged_from"] == ["run a", "run b"]
+    with pytest.raises(ValueError, match="two runs"):
+        merge_results([a, a], SAMPLE_DIR)
+    with pytest.raises(ValueError, match="seeds"):
+        merge_results([a, {**b, "seed": 1}], SAMPLE_DIR)
