@@ -12,13 +12,14 @@ examples). Each record is ``{value, source}`` with ``source`` one of
   in the file, not repeated here);
 * ``fitted-on-calibration``: fitted by this run on its calibration items
   (``item_ids`` where they are a subset of the scenario's ``calibration_ids``);
+* ``pending:<file>``: as ``frozen``, but the file is not committed yet (:data:`PENDING`);
 * ``reused``: a cost ratio an earlier run measured (``--route-costs``);
 * ``fallback``: the documented default used when nothing could be measured;
 * ``setting``: set for this run by a flag (``--rate``, another compressor);
 * ``fixed``: a design constant no item outcome was used to choose.
 
-``clean`` is false when a fitted choice used a test item of this run, or when the run's
-seed is not :data:`TUNING_SEED` (the frozen choices were then tuned on items that may be
+``clean`` is false while the frozen choices are :data:`PENDING`, when a fitted choice
+used a test item of this run, or when the run's seed is not :data:`TUNING_SEED` (the frozen choices were then tuned on items that may be
 this run's test items).
 """
 
@@ -48,8 +49,13 @@ TUNING_COMMANDS = (
 #: The item selection seed whose calibration items the frozen choices were tuned on.
 TUNING_SEED = 0
 
-FROZEN_COMPRESSION = f"frozen:{COMPRESSION_FILE}"
-FROZEN_ROUTER = f"frozen:{ROUTER_FILE}"
+#: True until the tuning experiment's outputs are committed and their values frozen in the
+#: code: the constants are then still the earlier choices (made partly on test items), and
+#: their source reads ``pending:<file>`` instead of ``frozen:<file>``.
+PENDING = True
+_STATE = "pending" if PENDING else "frozen"
+FROZEN_COMPRESSION = f"{_STATE}:{COMPRESSION_FILE}"
+FROZEN_ROUTER = f"{_STATE}:{ROUTER_FILE}"
 FITTED = "fitted-on-calibration"
 
 
@@ -139,5 +145,5 @@ def tuned_choices(
             out["few_shot_examples"] = _fitted(len(examples), examples, cal_ids)
             fitted_ids |= set(examples)
     test_ids = {it.id for it in test}
-    out["clean"] = seed == TUNING_SEED and not (fitted_ids & test_ids)
+    out["clean"] = not PENDING and seed == TUNING_SEED and not (fitted_ids & test_ids)
     return out

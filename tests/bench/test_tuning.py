@@ -28,6 +28,7 @@ from green_chain.bench.tuning import (
     FITTED,
     FROZEN_COMPRESSION,
     FROZEN_ROUTER,
+    PENDING,
     ROUTER_FILE,
     TUNING_SEED,
     tuned_choices,
@@ -106,7 +107,7 @@ def test_tuned_record_names_calibration_items_only(standard_runs, name) -> None:
     entry, scenario, _ = standard_runs[name]
     test, cal = _sides(entry)
     tuned = entry["tuned"]
-    assert tuned["clean"] is True
+    assert tuned["clean"] is not PENDING
     assert tuned["min_saving"] == {"value": MIN_SAVING, "source": FROZEN_ROUTER}
     for choice, rec in tuned.items():
         if choice == "clean":
@@ -249,8 +250,17 @@ def test_choose_min_saving_is_the_smallest_value_keeping_quality() -> None:
     assert choose_min_saving([fold(0.3, [0, 0])], (0.0, 0.1), 0.95)[0] == 0.1
 
 
-def test_a_rate_flag_or_another_seed_is_recorded_as_such(standard_runs) -> None:
+def test_pending_matches_the_committed_files() -> None:
+    committed = all((REPO / f).exists() for f in (COMPRESSION_FILE, ROUTER_FILE))
+    assert PENDING is not committed
+
+
+def test_a_rate_flag_or_another_seed_is_recorded_as_such(standard_runs, monkeypatch) -> None:
+    import green_chain.bench.tuning as tuning
+
+    monkeypatch.setattr(tuning, "PENDING", False)
     entry, scenario, env = standard_runs["squad"]
+    assert tuned_choices(scenario, env, entry["router"], [], seed=TUNING_SEED)["clean"] is True
     from dataclasses import replace
 
     flagged = replace(env, settings=GreenSettings(compression_rate=0.4))
