@@ -31,6 +31,7 @@ _ENTRY_KEYS = (
     "quality_chance",
     "validated_etr",
     "router",
+    "tuned",
     "warm_up",
     "one_off",
     "ablation_variants",

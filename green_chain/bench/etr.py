@@ -54,8 +54,7 @@ def validated_etr(
         raise ValueError(f"compression rates must be in (0, 1], got {list(rates)}")
     if not items:
         raise ValueError(f"{scenario.name}: the ETR sweep needs calibration items")
-    scorer = env.components.scorer
-    if scorer is None:
+    if env.components.scorer is None:
         raise ValueError("the ETR sweep needs a likelihood scorer (components.scorer)")
     large = model_name(env.components.models["large"])
     echo = FakeListChatModel(responses=[""])
@@ -74,6 +73,11 @@ def validated_etr(
             if call is None or call.prompt is None:
                 raise RuntimeError(f"{scenario.name}: the green chain made no model call")
             wrong = [scenario.mc_text(w, it) for w in scenario.candidates(it, pool, env.seed)]
+            # the same scorer as the quality probe (length-normalised for long continuations)
+            normalized = scenario.normalized_for(it) and env.components.scorer_normalized
+            scorer = env.components.scorer_normalized if normalized else env.components.scorer
+            if scorer is None:
+                raise ValueError("the ETR sweep needs a likelihood scorer (components.scorer)")
             mc = multiple_choice(
                 scorer, large, call.prompt, scenario.mc_text(it.reference, it), wrong
             )

@@ -124,6 +124,29 @@ def measure_cost_ratio(
     }
 
 
+def score_route_items(
+    scenario: Any, env: Any, items: Sequence[Item], pool: Sequence[Item] = ()
+) -> tuple[list[str], dict[str, list[float]]]:
+    """Each item's baseline prompt and the gold answer's multiple choice under both models.
+
+    Returns the prompts and ``{"cheap": [0/1 ...], "large": [0/1 ...]}`` (``mc_correct``
+    per item; distractors from ``pool``, else ``items``). Likelihoods only: nothing is
+    generated.
+    """
+    comps = env.components
+    names = {r: model_name(comps.models[r]) for r in ("cheap", "large")}
+    prompts = render_prompts(scenario, env, items)
+    quality: dict[str, list[float]] = {"cheap": [], "large": []}
+    for it, prompt in zip(items, prompts, strict=True):
+        scorer = comps.scorer_normalized if scenario.normalized_for(it) else comps.scorer
+        wrong = [scenario.mc_text(w, it) for w in scenario.candidates(it, pool or items, env.seed)]
+        gold = scenario.mc_text(it.reference, it)
+        for role in ("cheap", "large"):
+            mc = multiple_choice(scorer, names[role], prompt, gold, wrong)
+            quality[role].append(mc["mc_correct"])
+    return prompts, quality
+
+
 def fit_route_policy(
     scenario: Any,
     env: Any,
@@ -148,16 +171,7 @@ def fit_route_policy(
     if not items:
         raise ValueError(f"{scenario.name}: no calibration items to fit the router on")
     comps = env.components
-    names = {r: model_name(comps.models[r]) for r in ("cheap", "large")}
-    prompts = render_prompts(scenario, env, items)
-    quality: dict[str, list[float]] = {"cheap": [], "large": []}
-    for it, prompt in zip(items, prompts, strict=True):
-        scorer = comps.scorer_normalized if scenario.normalized_for(it) else comps.scorer
-        wrong = [scenario.mc_text(w, it) for w in scenario.candidates(it, pool or items, env.seed)]
-        gold = scenario.mc_text(it.reference, it)
-        for role in ("cheap", "large"):
-            mc = multiple_choice(scorer, names[role], prompt, gold, wrong)
-            quality[role].append(mc["mc_correct"])
+    prompts, quality = score_route_items(scenario, env, items, pool)
     labels = [int(c >= g) for c, g in zip(quality["cheap"], quality["large"], strict=True)]
     cost: dict[str, Any] = {"cost_ratio": None, "cost_items": [], "cost_notes": []}
     if cost_items is None:

@@ -31,6 +31,7 @@ from green_chain.bench.items import Item
 from green_chain.bench.records import ItemRecord
 from green_chain.bench.results import ABLATION_PREFIX
 from green_chain.bench.scenarios.base import GreenSettings, Scenario, ScenarioEnv
+from green_chain.bench.tuning import tuned_choices
 from green_chain.callbacks import EnergyCallbackHandler
 from green_chain.energy.monitor import EnergyMonitor
 
@@ -327,6 +328,9 @@ def run_scenario(
                 )
                 env.route_policy = policy
                 entry["router"] = policy.info
+        entry["tuned"] = tuned_choices(
+            scenario, env, entry.get("router"), split.test, seed=options.seed
+        )
         records: list[ItemRecord]
         warm_up_j: float | None = None
         ablation = ablation_variants(scenario, options.settings) if options.ablation else []

@@ -260,8 +260,12 @@ class GSM8K(Scenario):
     def load(self, root: Root) -> list[Item]:
         return data.load_gsm8k(root)
 
+    def example_items(self, env: ScenarioEnv) -> list[Item]:
+        """The calibration items whose worked solutions are the examples (seeded draw)."""
+        return shuffled(env.calibration, env.seed)[: self.fixed_k]
+
     def examples_text(self, env: ScenarioEnv) -> str:
-        chosen = shuffled(env.calibration, env.seed)[: self.fixed_k]
+        chosen = self.example_items(env)
         return "\n\n".join(
             f"Q: {it.inputs['question']}\nA: {it.meta['solution']} {self.mc_text(it.reference)}"
             for it in chosen

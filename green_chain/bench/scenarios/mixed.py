@@ -68,7 +68,10 @@ class MixedStream(Scenario):
         cal: list[Item] = []
         test: list[Item] = []
         for m in self.members.values():
-            s = m.split(root, per, seed + 1)  # a different draw than the member scenario itself
+            # the member's own split (same seed): its calibration items are the ones every
+            # frozen choice was tuned on (green_chain.experiments.tuning), so no mixed test
+            # item is one of them; another seed's test items would be
+            s = m.split(root, per, seed)
             self._calibration[m.name] = s.calibration
             cal += [self._wrap(m.name, it) for it in s.calibration]
             test += [self._wrap(m.name, it) for it in s.test]
