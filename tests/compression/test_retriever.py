@@ -83,4 +83,6 @@ def test_any_runnable_retriever_and_bad_input() -> None:
     )
     assert len(r.invoke("paris")) == 2
     with pytest.raises(Exception, match="base_retriever"):
-        CompressingRetriever(base_retriever="nope", compressor=GreenDocumentCompressor(compressor=pc))
+        CompressingRetriever(
+            base_retriever="nope", compressor=GreenDocumentCompressor(compressor=pc)
+        )

@@ -12,6 +12,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
 from green_chain.models import ChatLocal
 from green_chain.models.prefix_cache import PrefixCache, shared_prefix_cache
+from tests.conftest import save_tiny_gemma
 
 QUESTION = "Tell me about the history of the cat and the dog, in detail please. " * 2
 
@@ -31,33 +32,9 @@ def _cache_read(msg: Any) -> int:
 
 
 @pytest.fixture()
-def tiny_gemma_folder(tmp_path: Path, tiny_lm: Any) -> Path:
-    import torch
-    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
-
-    tok = tiny_lm.tokenizer
-    torch.manual_seed(0)
-    cfg = Gemma3TextConfig(
-        vocab_size=len(tok),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=3,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        head_dim=8,
-        sliding_window=8,
-        layer_types=["sliding_attention", "sliding_attention", "full_attention"],
-        max_position_embeddings=1024,
-        pad_token_id=0,
-        bos_token_id=1,
-        eos_token_id=2,
-    )
-    model = Gemma3ForCausalLM(cfg).eval()
-    with torch.no_grad():
-        model.lm_head.weight.mul_(8.0)
-    model.save_pretrained(tmp_path)
-    tok.save_pretrained(tmp_path)
-    return tmp_path
+def tiny_gemma_folder(tmp_path: Path, tiny_folder: Path) -> Path:
+    pytest.importorskip("torch")
+    return save_tiny_gemma(tmp_path, tiny_folder)
 
 
 @pytest.mark.parametrize("folder", ["tiny_folder", "tiny_gemma_folder"])

@@ -62,6 +62,7 @@ class TestChatLocalIntegration(ChatModelIntegrationTests):
     #: Expected failures (tests/conftest.py marks them xfail, non-strict): each is a
     #: capability SmolLM2-135M lacks, never a defect of ours.
     xfail_reasons = XFAIL_135M
+
     @property
     def chat_model_class(self) -> type[BaseChatModel]:
         return ChatLocal

@@ -10,6 +10,7 @@ import pytest
 
 from green_chain.models import ChatLocal
 from green_chain.models.generation import StrippedPieces
+from tests.conftest import save_tiny_gemma
 
 PROMPTS = [
     "hi",
@@ -18,41 +19,11 @@ PROMPTS = [
 ]
 
 
-def _gemma(folder: Path, tokenizer_folder: Path) -> Path:
-    """A tiny Gemma 3 with the tokenizer (chat template or none) of ``tokenizer_folder``."""
-    torch = pytest.importorskip("torch")
-    from transformers import AutoTokenizer, Gemma3ForCausalLM, Gemma3TextConfig
-
-    tok = AutoTokenizer.from_pretrained(tokenizer_folder)
-    torch.manual_seed(3)
-    cfg = Gemma3TextConfig(
-        vocab_size=len(tok),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=3,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        head_dim=8,
-        sliding_window=8,
-        layer_types=["sliding_attention", "sliding_attention", "full_attention"],
-        max_position_embeddings=1024,
-        pad_token_id=0,
-        bos_token_id=1,
-        eos_token_id=2,
-    )
-    model = Gemma3ForCausalLM(cfg).eval()
-    with torch.no_grad():
-        model.lm_head.weight.mul_(8.0)
-    model.save_pretrained(folder)
-    tok.save_pretrained(folder)
-    return folder
-
-
 @pytest.mark.parametrize("tokenizer", ["tiny_folder", "tiny_base_folder"], ids=["chat", "base"])
 def test_stream_text_equals_invoke_text_past_the_sliding_window(
     tmp_path: Path, tokenizer: str, request: pytest.FixtureRequest
 ) -> None:
-    path = str(_gemma(tmp_path, request.getfixturevalue(tokenizer)))
+    path = str(save_tiny_gemma(tmp_path, request.getfixturevalue(tokenizer), seed=3))
     chat = ChatLocal(model=path, max_new_tokens=24)
     assert chat.loaded.model.config.sliding_window == 8
     for prompt in PROMPTS:
@@ -101,7 +72,9 @@ def test_base_model_stream_is_stripped_like_invoke(
 
     monkeypatch.setattr(chat_local, "stream_one", fake_stream)
     monkeypatch.setattr(chat_local, "generate_batch", fake_batch)
-    chat = ChatLocal(model=str(_gemma(tmp_path, tiny_base_folder)), max_new_tokens=8)
+    chat = ChatLocal(
+        model=str(save_tiny_gemma(tmp_path, tiny_base_folder, seed=3)), max_new_tokens=8
+    )
     streamed = "".join(str(c.content) for c in chat.stream("hi"))
     assert streamed == chat.invoke("hi").content == "Yes, we can."
 

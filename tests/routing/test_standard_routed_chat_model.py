@@ -18,22 +18,7 @@ from langchain_tests.unit_tests import ChatModelUnitTests
 
 from green_chain.models import ChatLocal
 from green_chain.routing import CascadeScorer, HeuristicScorer, RoutedChatModel
-
-SMOL = "smollm2-135m-instruct"
-GEMMA = "gemma3-270m"
-#: Standard integration tests SmolLM2-135M-Instruct fails on its own (seen in this suite).
-XFAIL_135M = {
-    "test_tool_calling": "SmolLM2-135M does not copy 3 into magic_function's argument (wrote 1)",
-    "test_tool_calling_async": "SmolLM2-135M does not copy 3 into magic_function's argument",
-    "test_bind_runnables_as_tools": "SmolLM2-135M copies the example value, not answer_style",
-    "test_tool_choice": "with tool_choice='any' SmolLM2-135M does not write a bound tool's name",
-    "test_agent_loop": "with tool_choice='auto' SmolLM2-135M answers in text, calling no tool",
-    "test_unicode_tool_call_integration": "SmolLM2-135M leaves out the customer_name argument",
-    "test_structured_output": "SmolLM2-135M does not fill every required field of the Joke schema",
-    "test_structured_output_async": "SmolLM2-135M does not fill every required Joke field",
-    "test_structured_output_pydantic_2_v1": "SmolLM2-135M does not fill every required Joke field",
-    "test_structured_output_optional_param": "SmolLM2-135M's Joke call is unfinished at 48 tokens",
-}
+from tests.models.test_standard_chat_local import GEMMA, SMOL, XFAIL_135M
 
 
 class TestRoutedChatModelUnit(ChatModelUnitTests):
@@ -67,6 +52,7 @@ class TestRoutedChatModelIntegration(ChatModelIntegrationTests):
     #: Expected failures (tests/conftest.py marks them xfail, non-strict): each is a
     #: capability SmolLM2-135M lacks, never a defect of ours.
     xfail_reasons = XFAIL_135M
+
     @property
     def chat_model_class(self) -> type[BaseChatModel]:
         return RoutedChatModel

@@ -174,6 +174,7 @@ def test_structured_output_errors_raise_or_come_back_with_include_raw():
     assert result["parsed"] == Answer(text="t") and result["parsing_error"] is None
     assert isinstance(result["raw"], AIMessage)
 
+
 def test_fake_openai_model_honours_max_tokens_and_stop() -> None:
     from green_chain.testing import FakeOpenAIChatModel
 
