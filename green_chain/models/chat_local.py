@@ -7,7 +7,23 @@ tokenizer), ``response_metadata["model_name"]`` and ``response_metadata["mean_to
 (mean natural-log probability of the generated tokens, a confidence signal for cascades).
 
 Prompts: the tokenizer's chat template when it has one (SmolLM2: ChatML); base models
-(``gemma3-270m``) use the plain transcript documented in :mod:`green_chain.models.prompting`.
+(``gemma3-270m``) use the plain transcript documented in :mod:`green_chain.models.prompting`,
+or, with ``base_prompt="completion"``, a lone user message (a ``PromptTemplate`` string) as
+its raw text, so the base model continues it. Token counts
+(:meth:`ChatLocal.get_num_tokens_from_messages`) and the prefix cache see the same tokens.
+
+Constrained choice (``guided_choice=[...]``, as vLLM's OpenAI server takes it; a field or
+a call option, ``.bind(guided_choice=[...])``): instead of generating, the model scores
+each choice as the continuation of the rendered prompt and answers with the one of highest
+*summed* log-probability (nats; the likelihood of the whole label, so a long label is not
+favoured by averaging over its easy later tokens; ties go to the earlier choice). The
+prompt is prefilled once for all choices, reusing the prefix cache when it is on. The
+reply's text is the chosen choice; ``usage_metadata`` counts the prompt tokens once as
+``input_tokens`` and every scored choice token (all choices) as ``output_tokens``;
+``response_metadata`` holds ``guided_choice`` and ``choice_logprobs`` (summed nats per
+choice). A base model scores each choice after a space when the prompt does not end in
+whitespace (``"Label:"`` is continued by ``" positive"``); a chat turn scores it as is.
+``stream`` yields the chosen choice as one chunk. Tools cannot be combined with it.
 
 Tools (:meth:`ChatLocal.bind_tools`): a text protocol, see :mod:`green_chain.models.prompting`.
 Reliability (honest, small sample): with SmolLM2-135M-Instruct, greedy, one
@@ -48,7 +64,7 @@ import contextvars
 import threading
 from collections.abc import AsyncIterator, Callable, Hashable, Iterator, Mapping, Sequence
 from operator import itemgetter
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import LanguageModelInput
@@ -123,6 +139,12 @@ class ChatLocal(BaseChatModel):
             default; see the module docstring).
         prefix_cache_bytes: Bound of the model's shared prefix cache, in bytes (the
             largest any instance over the same model asked for applies).
+        base_prompt: A base model's prompt format (models with a chat template ignore it):
+            ``"transcript"`` (labelled ``User:``/``Assistant:`` turns) or ``"completion"``
+            (a conversation of one user message is sent as its raw text; others keep the
+            transcript). See :mod:`green_chain.models.prompting`.
+        guided_choice: Answer with the most likely of these strings instead of generating
+            (see the module docstring); ``None`` generates. Also a call option.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -146,6 +168,8 @@ class ChatLocal(BaseChatModel):
     max_batch_size: int = Field(default=16, ge=1)
     prefix_cache: bool = False
     prefix_cache_bytes: int = Field(default=DEFAULT_MAX_BYTES, ge=0)
+    base_prompt: Literal["transcript", "completion"] = "transcript"
+    guided_choice: list[str] | None = None
 
     _gatherer: Gatherer | None = PrivateAttr(default=None)
     _lock: Any = PrivateAttr(default_factory=threading.Lock)
@@ -306,9 +330,22 @@ class ChatLocal(BaseChatModel):
         tok = self._tokenizer()
         lm = SimpleNamespace(tokenizer=tok, chat_template=bool(getattr(tok, "chat_template", None)))
         formatted = [convert_to_openai_tool(t) for t in tools] if tools else None
-        return len(render(lm, messages, formatted).ids)
+        return len(render(lm, messages, formatted, base_prompt=self.base_prompt).ids)
 
     # ----------------------------------------------------------------- helpers
+    def _choices(self, kwargs: dict[str, Any]) -> list[str] | None:
+        """The call's ``guided_choice`` (popped from ``kwargs``), else the field; checked."""
+        choices = kwargs.pop("guided_choice", self.guided_choice)
+        if choices is None:
+            return None
+        if isinstance(choices, str) or not all(isinstance(c, str) and c for c in choices):
+            raise ValueError(f"guided_choice must be a list of non-empty strings, got {choices!r}")
+        if not choices:
+            raise ValueError("guided_choice must hold at least one choice")
+        if kwargs.get("tools"):
+            raise ValueError("guided_choice cannot be combined with bound tools")
+        return list(choices)
+
     def _prepare(
         self, messages: Sequence[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
     ) -> tuple[Prompt, _BatchKey, list[dict[str, Any]] | None]:
@@ -317,6 +354,7 @@ class ChatLocal(BaseChatModel):
         Returns (prompt, (model name, params), tools). Per-call ``model``, ``max_tokens``,
         ``temperature``, ``top_p`` and ``timeout`` override the instance's.
         """
+        kwargs.pop("guided_choice", None)
         tools = kwargs.pop("tools", None)
         tool_choice = kwargs.pop("tool_choice", None)
         name = kwargs.pop("model", None) or self.model
@@ -333,7 +371,7 @@ class ChatLocal(BaseChatModel):
         if timeout is not None and not float(timeout) > 0:
             raise ValueError(f"timeout must be > 0 seconds or None, got {timeout!r}")
         lm = self._load(name)
-        prompt = render(lm, messages, tools, tool_choice)
+        prompt = render(lm, messages, tools, tool_choice, base_prompt=self.base_prompt)
         stops = tuple(dict.fromkeys([*(stop or self.stop or ()), *prompt.stop]))
         gen = GenParams(
             max_new_tokens=max_tokens,
@@ -345,6 +383,60 @@ class ChatLocal(BaseChatModel):
             json_prefix=prompt.prefill or None,  # a forced tool call ends where its JSON does
         )
         return prompt, (name, gen), tools
+
+    def _choose(self, prompt: Prompt, choices: list[str], name: str) -> AIMessage:
+        """The constrained-choice reply: the choice of highest summed log-probability."""
+        from green_chain.models.scoring import score_choices
+
+        lm = self._load(name)
+        kv = self._kv_cache_for(name)
+        before = kv.stats().hit_tokens if kv is not None else 0
+        # a base model continues "Label:" with " positive"; a chat turn opens with the text
+        sep = "" if lm.chat_template or prompt.text[-1:].isspace() else " "
+        scores = score_choices(
+            lm.model,
+            lm.tokenizer,
+            prompt.ids,
+            prompt.text,
+            [sep + c for c in choices],
+            add_special_tokens=not lm.chat_template,
+            prefix_cache=kv,
+        )
+        best = max(range(len(choices)), key=lambda i: (scores[i].logprob_sum, -i))
+        out_tokens = sum(sc.n_tokens for sc in scores)
+        usage = UsageMetadata(
+            input_tokens=len(prompt.ids),
+            output_tokens=out_tokens,
+            total_tokens=len(prompt.ids) + out_tokens,
+        )
+        if kv is not None:
+            usage["input_token_details"] = InputTokenDetails(
+                cache_read=kv.stats().hit_tokens - before
+            )
+        return AIMessage(
+            content=choices[best],
+            usage_metadata=usage,
+            response_metadata={
+                "model_name": name,
+                "model_provider": PROVIDER,
+                "finish_reason": "stop",
+                "guided_choice": list(choices),
+                "choice_logprobs": {
+                    c: sc.logprob_sum for c, sc in zip(choices, scores, strict=True)
+                },
+                "mean_token_logprob": scores[best].mean_logprob,
+            },
+        )
+
+    def _guided(
+        self, messages: Sequence[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
+    ) -> AIMessage | None:
+        """The constrained-choice reply of a call with ``guided_choice``, else ``None``."""
+        choices = self._choices(kwargs)
+        if choices is None:
+            return None
+        prompt, key, _ = self._prepare(messages, stop, kwargs)
+        return self._choose(prompt, choices, key[0])
 
     def _run_batch(self, key: Hashable, prompts: Sequence[Any]) -> list[GenOut]:
         name, params = cast(_BatchKey, key)
@@ -438,6 +530,14 @@ class ChatLocal(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         self._load_in(run_manager, name=kwargs.get("model"))
+        guided = self._guided(messages, stop, dict(kwargs))
+        if guided is not None:
+            return ChatResult(
+                generations=[
+                    ChatGeneration(message=guided, generation_info={"finish_reason": "stop"})
+                ],
+                llm_output={"model_name": guided.response_metadata["model_name"]},
+            )
         prompt, key, tools = self._prepare(messages, stop, dict(kwargs))
         group = self._group()
         if group is not None:
@@ -454,6 +554,14 @@ class ChatLocal(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         await self._aload_in(run_manager, name=kwargs.get("model"))
+        guided = await asyncio.to_thread(self._guided, messages, stop, dict(kwargs))
+        if guided is not None:
+            return ChatResult(
+                generations=[
+                    ChatGeneration(message=guided, generation_info={"finish_reason": "stop"})
+                ],
+                llm_output={"model_name": guided.response_metadata["model_name"]},
+            )
         prompt, key, tools = await asyncio.to_thread(self._prepare, messages, stop, dict(kwargs))
         group = self._group()
         if group is not None:
@@ -470,6 +578,21 @@ class ChatLocal(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         self._load_in(run_manager, name=kwargs.get("model"))
+        guided = self._guided(messages, stop, dict(kwargs))
+        if guided is not None:  # the choice is known only once all are scored: one chunk
+            chunk = ChatGenerationChunk(
+                message=AIMessageChunk(
+                    content=guided.content,
+                    usage_metadata=guided.usage_metadata,
+                    response_metadata=guided.response_metadata,
+                    chunk_position="last",
+                ),
+                generation_info={"finish_reason": "stop"},
+            )
+            if run_manager:
+                run_manager.on_llm_new_token(str(guided.content), chunk=chunk)
+            yield chunk
+            return
         prompt, key, tools = self._prepare(messages, stop, dict(kwargs))
         name, params = key
         if tools:  # a tool call is only known once complete: one chunk
@@ -696,8 +819,7 @@ class ChatLocal(BaseChatModel):
             raise ValueError(f"with_structured_output got unsupported arguments {sorted(kwargs)}")
         if method not in ("function_calling", "json_schema", "json_mode"):
             raise ValueError(
-                "method must be 'function_calling', 'json_schema' or 'json_mode', "
-                f"got {method!r}"
+                f"method must be 'function_calling', 'json_schema' or 'json_mode', got {method!r}"
             )
         if schema is None:
             raise ValueError("ChatLocal.with_structured_output needs a schema")

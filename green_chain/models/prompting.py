@@ -16,6 +16,13 @@ paragraph, ending with an open ``Assistant:`` turn::
 
 and generation stops at the next ``\\nUser:``, ``\\nSystem:`` or ``\\nTool result`` line.
 
+Completion style (``base_prompt="completion"``, :data:`BASE_PROMPTS`): a base model was
+trained to continue text, not to answer labelled turns, so a conversation that is one user
+message and nothing else (what a ``PromptTemplate`` string becomes) is sent as its raw
+text, no ``User:``/``Assistant:`` labels: a prompt ending in ``Answer:`` is continued with
+the answer. Conversations with a system message, several turns or tools keep the
+transcript. Chat-template models ignore the setting.
+
 Tool protocol (:meth:`ChatLocal.bind_tools`): the tools' OpenAI-format specs are written
 into the system prompt (:func:`tools_instructions`) and the model is asked to reply with
 only ``{"tool": "<name>", "arguments": {...}}`` to call one. An assistant turn that called
@@ -45,6 +52,9 @@ from langchain_core.messages import (
 from green_chain.models.generation import json_object_end
 
 BASE_MODEL_STOPS = ("\nUser:", "\nSystem:", "\nTool result")
+#: How a base model (no chat template) gets its prompt: ``"transcript"`` (labelled turns,
+#: always) or ``"completion"`` (one user message as its raw text; see the module doc).
+BASE_PROMPTS = ("transcript", "completion")
 _ARGS_KEYS = {"arguments", "args", "parameters"}
 _NAME_RE = re.compile(r'"(?:tool|name)"\s*:\s*"([^"\\]*)"')
 
@@ -197,15 +207,32 @@ def transcript(turns: Sequence[dict[str, str]]) -> str:
     return "\n\n".join(parts)
 
 
+def is_completion(turns: Sequence[dict[str, str]]) -> bool:
+    """Whether ``turns`` (after the tool instructions were added) is one plain user message:
+    the only conversation a base model gets as raw text in completion style."""
+    return (
+        len(turns) == 1
+        and turns[0]["role"] == "user"
+        and not turns[0]["content"].startswith("Tool result (")
+    )
+
+
 def render(
     lm: Any,
     messages: Sequence[BaseMessage],
     tools: Sequence[dict[str, Any]] | None = None,
     tool_choice: Any = None,
+    base_prompt: str = "transcript",
 ) -> Prompt:
-    """Render messages (and bound tools) into the model's prompt token ids."""
+    """Render messages (and bound tools) into the model's prompt token ids.
+
+    ``base_prompt`` (one of :data:`BASE_PROMPTS`) chooses a base model's format; a model
+    with a chat template always uses its template.
+    """
     if not messages:
         raise ValueError("ChatLocal needs at least one message")
+    if base_prompt not in BASE_PROMPTS:
+        raise ValueError(f"base_prompt must be one of {list(BASE_PROMPTS)}, got {base_prompt!r}")
     turns = to_turns(messages)
     forced = tool_choice_name(tool_choice) if tools else None
     names = tuple(str(t.get("function", t).get("name")) for t in tools or ())
@@ -228,6 +255,10 @@ def render(
         text += prefill
         ids = list(tok(text, add_special_tokens=False)["input_ids"])
         stops: tuple[str, ...] = ()
+    elif base_prompt == "completion" and is_completion(turns) and not prefill:
+        text = turns[0]["content"]
+        ids = list(tok(text, add_special_tokens=True)["input_ids"])
+        stops = BASE_MODEL_STOPS
     else:
         text = transcript(turns) + (" " + prefill if prefill else "")
         ids = list(tok(text, add_special_tokens=True)["input_ids"])

@@ -97,10 +97,50 @@ def _forward_with_cache(model: Any, input_ids: Any, mask: Any, cache: Any) -> An
             ).logits
 
 
+def _prefill(model: Any, ids: list[int], device: Any, prefix_cache: Any) -> Any:
+    """The forward output over ``ids`` (one row, ``use_cache=True``); with a
+    :class:`~green_chain.models.prefix_cache.PrefixCache`, its longest cached prefix of
+    ``ids`` is reused (only the rest is prefilled) and the states of ``ids`` are stored."""
+    import torch
+
+    hit = prefix_cache.lookup(ids) if prefix_cache is not None else None
+    if hit is None or hit.cache is None or hit.tokens == 0:
+        tensor = torch.tensor([ids], dtype=torch.long, device=device)
+        out = model(input_ids=tensor, use_cache=True, logits_to_keep=1)
+    else:
+        rest = torch.tensor([ids[hit.tokens :]], dtype=torch.long, device=device)
+        mask = torch.ones((1, len(ids)), dtype=torch.long, device=device)
+        try:
+            out = model(
+                input_ids=rest,
+                attention_mask=mask,
+                cache=hit.cache,
+                use_cache=True,
+                logits_to_keep=1,
+            )
+        except TypeError:
+            out = model(
+                input_ids=rest,
+                attention_mask=mask,
+                past_key_values=hit.cache,
+                use_cache=True,
+                logits_to_keep=1,
+            )
+    if prefix_cache is not None:
+        cache = getattr(out, "cache", None) or getattr(out, "past_key_values", None)
+        if cache is not None:
+            prefix_cache.store(ids, cache)
+    return out
+
+
 def _score_shared_prompt(
-    model: Any, tokenizer: Any, items: Sequence[tuple[list[int], int]]
+    model: Any,
+    tokenizer: Any,
+    items: Sequence[tuple[list[int], int]],
+    prefix_cache: Any = None,
 ) -> list[ContinuationScore] | None:
-    """Scores of ``items`` (ids, first scored index) sharing one prompt, prefilled once.
+    """Scores of ``items`` (ids, first scored index) sharing one prompt, prefilled once
+    (reusing and filling ``prefix_cache``, a :class:`PrefixCache`, when given).
 
     ``None`` when the shortcut does not apply (a continuation scored from position 0, or
     a model whose cache cannot be repeated over rows); the caller then uses the batched path.
@@ -120,8 +160,7 @@ def _score_shared_prompt(
     device = next(model.parameters()).device
     n = len(items)
     with torch.inference_mode():
-        prefix = torch.tensor([first[:m]], dtype=torch.long, device=device)
-        out = model(input_ids=prefix, use_cache=True, logits_to_keep=1)
+        out = _prefill(model, first[:m], device, prefix_cache)
         cache = getattr(out, "cache", None) or getattr(out, "past_key_values", None)
         if cache is None or not hasattr(cache, "batch_repeat_interleave"):
             return None
@@ -157,7 +196,6 @@ def score_with(
     shared_prompt: bool = False,
 ) -> list[ContinuationScore]:
     """:func:`score_continuations` for an already loaded ``model``/``tokenizer``."""
-    import torch
 
     if isinstance(continuations, str):
         raise TypeError("continuations must be a list of strings, not a single string")
@@ -185,6 +223,15 @@ def score_with(
             shared = None
         if shared is not None:
             return shared
+
+    return _score_batched(model, tokenizer, items, batch_size)
+
+
+def _score_batched(
+    model: Any, tokenizer: Any, items: Sequence[tuple[list[int], int]], batch_size: int
+) -> list[ContinuationScore]:
+    """Scores of ``items`` (ids, first scored index), right-padded batches of ``batch_size``."""
+    import torch
 
     pad_id = tokenizer.pad_token_id
     if pad_id is None:
@@ -250,3 +297,45 @@ def score_continuations(
         batch_size=batch_size,
         shared_prompt=shared_prompt,
     )
+
+
+def score_choices(
+    model: Any,
+    tokenizer: Any,
+    prompt_ids: Sequence[int],
+    prompt_text: str,
+    choices: Sequence[str],
+    *,
+    add_special_tokens: bool,
+    prefix_cache: Any = None,
+) -> list[ContinuationScore]:
+    """Log-likelihood of each of ``choices`` right after an already rendered prompt.
+
+    The prompt is prefilled once for all choices (``shared_prompt``), reusing and filling
+    ``prefix_cache`` (a :class:`~green_chain.models.prefix_cache.PrefixCache`) when given.
+    A choice's tokens are those of ``prompt_text + choice`` (tokenized with
+    ``add_special_tokens``, as the prompt was) after their common prefix with
+    ``prompt_ids`` (the module doc's boundary rule).
+
+    Raises:
+        ValueError: no choices, or a choice with no tokens to score.
+    """
+    if not choices:
+        raise ValueError("guided_choice needs at least one choice")
+    base = list(prompt_ids)
+    items: list[tuple[list[int], int]] = []
+    for choice in choices:
+        full = list(
+            tokenizer(prompt_text + choice, add_special_tokens=add_special_tokens)["input_ids"]
+        )
+        k = max(1, _common_prefix(base, full))
+        if len(full) - k < 1:
+            raise ValueError(f"guided_choice {choice!r} has no tokens to score")
+        items.append((full, k))
+    try:
+        shared = _score_shared_prompt(model, tokenizer, items, prefix_cache)
+    except (AttributeError, TypeError):
+        shared = None
+    if shared is not None:
+        return shared
+    return _score_batched(model, tokenizer, items, batch_size=8)

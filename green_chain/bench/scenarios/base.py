@@ -112,10 +112,14 @@ class ScenarioEnv:
     monitor: Any = None
     #: Router-fit items measuring the cheap/large energy ratio (``None``: the scenario's).
     route_cost_items: int | None = None
+    #: Answer by constrained choice over these labels (classification; empty: generate).
+    guided_choice: tuple[str, ...] = ()
 
     def large(self, max_new_tokens: int) -> BaseChatModel:
         """The large model, answer length capped and stop sequences set."""
-        return self.components.model("large", max_new_tokens, self.stop, self.first_line)
+        return self.components.model(
+            "large", max_new_tokens, self.stop, self.first_line, self.guided_choice or None
+        )
 
     def answer_model(
         self, max_new_tokens: int, budget: int | None = None, retry: bool = False
@@ -141,7 +145,9 @@ class ScenarioEnv:
         if not self.settings.route:
             return self.large(max_new_tokens)
         models = [
-            self.components.model("cheap", max_new_tokens, self.stop, self.first_line),
+            self.components.model(
+                "cheap", max_new_tokens, self.stop, self.first_line, self.guided_choice or None
+            ),
             self.large(max_new_tokens),
         ]
         extra: dict[str, Any] = {}
