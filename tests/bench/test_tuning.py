@@ -46,7 +46,7 @@ class _Capture:
     def __init__(self) -> None:
         self.env: ScenarioEnv | None = None
 
-    def run(self, scenario: Any, env: ScenarioEnv, items: Any) -> list[Any]:
+    def run(self, scenario: Any, env: ScenarioEnv, items: Any, **_: Any) -> list[Any]:
         self.env = env
         return []
 
