@@ -164,6 +164,7 @@ async def apublish_response_budget(
         return False
     return await _adispatch(RESPONSE_BUDGET_EVENT, payload, config)
 
+
 def _load_child_manager(run_manager: Any, model_name: str, *, is_async: bool) -> Any:
     """A callback manager for a load run under the model call ``run_manager``."""
     from langchain_core.callbacks import AsyncCallbackManager, CallbackManager

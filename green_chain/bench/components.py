@@ -133,12 +133,17 @@ class Components:
         stop: Sequence[str] | None = None,
         first_line: bool = False,
         guided_choice: Sequence[str] | None = None,
+        *,
+        cache_salt: str | None = None,
     ) -> BaseChatModel:
         """The ``cheap`` or ``large`` model, answer length capped and stop sequences set
-        (``guided_choice``: answer with one of these labels, see :func:`cap_answer`)."""
+        (``guided_choice``: answer with one of these labels; ``cache_salt``: the chain's own
+        prefix cache; see :func:`cap_answer`)."""
         if role not in self.models:
             raise KeyError(f"unknown model role {role!r}; known: {sorted(self.models)}")
-        return cap_answer(self.models[role], max_new_tokens, stop, first_line, guided_choice)
+        return cap_answer(
+            self.models[role], max_new_tokens, stop, first_line, guided_choice, cache_salt
+        )
 
     def make_first_tier(
         self,
@@ -184,6 +189,7 @@ def cap_answer(
     stop: Sequence[str] | None = None,
     first_line: bool = False,
     guided_choice: Sequence[str] | None = None,
+    cache_salt: str | None = None,
 ) -> BaseChatModel:
     """A copy of ``model`` generating at most ``max_new_tokens`` tokens, ending at ``stop``.
 
@@ -191,7 +197,8 @@ def cap_answer(
     field (ChatLocal, most provider models); other models are returned unchanged.
     ``first_line`` sets ChatLocal's ``first_line`` (end at the first line break after
     text) where the model has that field; ``guided_choice`` sets ChatLocal's constrained
-    choice (the answer is the most likely of these labels) where the model has that field.
+    choice (the answer is the most likely of these labels) where the model has that field;
+    ``cache_salt`` sets ChatLocal's prefix-cache isolation (one cache per salt).
     """
     if max_new_tokens is not None and max_new_tokens <= 0:
         raise ValueError(f"max_new_tokens must be > 0, got {max_new_tokens}")
@@ -207,6 +214,8 @@ def cap_answer(
         update["first_line"] = True
     if guided_choice and "guided_choice" in fields:
         update["guided_choice"] = list(guided_choice)
+    if cache_salt is not None and "cache_salt" in fields:
+        update["cache_salt"] = cache_salt
     return model.model_copy(update=update) if update else model
 
 

@@ -213,13 +213,20 @@ def build_chains(scenario: Scenario, env: ScenarioEnv, *, ablation: bool) -> dic
 
     Used here and by the worker processes (:mod:`green_chain.bench.ray_executor`,
     :mod:`green_chain.bench.process_executor`), so every executor runs the same variants.
+    Every variant gets its own prefix cache (``cache_salt`` = the variant's name): run
+    one after another on the same item, a chain must not read prompt states that another
+    chain computed, as two separate deployments would not.
     """
-    chains = {"baseline": scenario.baseline(env), "green": scenario.green(env)}
+    chains = {
+        "baseline": scenario.baseline(replace(env, cache_salt="baseline")),
+        "green": scenario.green(replace(env, cache_salt="green")),
+    }
     if ablation:
         for opt in scenario.optimizers:
             if getattr(env.settings, opt):
-                alone = replace(env, settings=env.settings.only(opt))
-                chains[f"{ABLATION_PREFIX}{opt}"] = scenario.green(alone)
+                variant = f"{ABLATION_PREFIX}{opt}"
+                alone = replace(env, settings=env.settings.only(opt), cache_salt=variant)
+                chains[variant] = scenario.green(alone)
     return chains
 
 

@@ -102,10 +102,11 @@ def register(subparsers: Any) -> None:
         "(default on; recorded in results.json)",
     )
     p.add_argument(
-        "--stable-examples",
+        "--per-input-examples",
         action="store_true",
-        help="few-shot green chains select their examples once per task, not per input "
-        "(a stable prefix for the prefix cache)",
+        help="few-shot green chains select the examples most relevant to each input "
+        "(default: once per task, the label-balanced examples that fit the token budget, "
+        "a stable prefix for the prefix cache)",
     )
     p.add_argument("--no-etr-sweep", action="store_true", help="skip the validated-ETR rate sweep")
     p.add_argument(
@@ -334,7 +335,7 @@ def run_options(args: argparse.Namespace, plan: BenchPlan) -> RunOptions:
     from green_chain.bench.scenarios import GreenSettings
 
     settings = GreenSettings(
-        route=not args.no_route, stable_examples=getattr(args, "stable_examples", False)
+        route=not args.no_route, stable_examples=not getattr(args, "per_input_examples", False)
     )
     if args.rate is not None:
         settings.compression_rate = args.rate

@@ -57,9 +57,7 @@ class CompressingRetriever(BaseRetriever):
         docs = self.base_retriever.invoke(query, {"callbacks": run_manager.get_child()})
         if not docs:
             return []
-        out = self.compressor.compress_documents(
-            docs, query, callbacks=run_manager.get_child()
-        )
+        out = self.compressor.compress_documents(docs, query, callbacks=run_manager.get_child())
         return list(out)
 
     async def _aget_relevant_documents(

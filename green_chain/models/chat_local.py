@@ -139,6 +139,9 @@ class ChatLocal(BaseChatModel):
             default; see the module docstring).
         prefix_cache_bytes: Bound of the model's shared prefix cache, in bytes (the
             largest any instance over the same model asked for applies).
+        cache_salt: Isolates the prefix cache (vLLM's ``cache_salt``): instances with
+            different salts never read each other's cached prefixes, as separate
+            deployments would not (``None``: the model's common cache).
         base_prompt: A base model's prompt format (models with a chat template ignore it):
             ``"transcript"`` (labelled ``User:``/``Assistant:`` turns) or ``"completion"``
             (a conversation of one user message is sent as its raw text; others keep the
@@ -168,6 +171,7 @@ class ChatLocal(BaseChatModel):
     max_batch_size: int = Field(default=16, ge=1)
     prefix_cache: bool = False
     prefix_cache_bytes: int = Field(default=DEFAULT_MAX_BYTES, ge=0)
+    cache_salt: str | None = None
     base_prompt: Literal["transcript", "completion"] = "transcript"
     guided_choice: list[str] | None = None
 
@@ -301,7 +305,9 @@ class ChatLocal(BaseChatModel):
         """The shared :class:`PrefixCache` of model ``name`` (``None`` when off)."""
         if not self.prefix_cache:
             return None
-        return shared_prefix_cache(self._load(name).model, self.prefix_cache_bytes)
+        return shared_prefix_cache(
+            self._load(name).model, self.prefix_cache_bytes, salt=self.cache_salt
+        )
 
     # ----------------------------------------------------------------- token counting
     def _tokenizer(self) -> Any:

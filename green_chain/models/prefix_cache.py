@@ -351,21 +351,29 @@ class PrefixCache:
                 self._drop(child.id)
 
 
-_shared: weakref.WeakKeyDictionary[Any, PrefixCache] = weakref.WeakKeyDictionary()
+_shared: weakref.WeakKeyDictionary[Any, dict[str | None, PrefixCache]] = weakref.WeakKeyDictionary()
 _shared_lock = threading.Lock()
 
 
-def shared_prefix_cache(model: Any, max_bytes: int = DEFAULT_MAX_BYTES) -> PrefixCache:
-    """The process-wide prefix cache of ``model`` (created on first use).
+def shared_prefix_cache(
+    model: Any, max_bytes: int = DEFAULT_MAX_BYTES, salt: str | None = None
+) -> PrefixCache:
+    """The process-wide prefix cache of ``model`` and ``salt`` (created on first use).
 
     Every :class:`~green_chain.models.chat_local.ChatLocal` over the same loaded model
-    shares it; its bound is the largest ``max_bytes`` any caller asked for.
+    and the same ``salt`` shares it (``salt``: vLLM's ``cache_salt``, one isolated cache
+    per value, e.g. per tenant or per benchmark chain); its bound is the largest
+    ``max_bytes`` any caller asked for. Each salt's cache has its own bound.
     """
     with _shared_lock:
-        cache = _shared.get(model)
+        caches = _shared.get(model)
+        if caches is None:
+            caches = {}
+            _shared[model] = caches
+        cache = caches.get(salt)
         if cache is None:
             cache = PrefixCache(model, max_bytes=max_bytes)
-            _shared[model] = cache
+            caches[salt] = cache
         elif max_bytes > cache.max_bytes:
             cache.resize(max_bytes)
         return cache

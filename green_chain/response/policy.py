@@ -222,9 +222,7 @@ class BudgetPolicy:
             logger.warning("response budget predictor could not learn: %s", exc)
 
 
-def resolve_policy(
-    policy: BudgetPolicy | None, predictor: Any, **options: Any
-) -> BudgetPolicy:
+def resolve_policy(policy: BudgetPolicy | None, predictor: Any, **options: Any) -> BudgetPolicy:
     """``policy`` as given, else a :class:`BudgetPolicy` of ``predictor`` and ``options``
     (the keyword form of :class:`ResponseBudget` and its middleware); both is an error."""
     if policy is not None and predictor is not None:

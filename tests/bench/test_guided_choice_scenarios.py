@@ -41,7 +41,12 @@ def test_env_passes_guided_choice_to_both_models() -> None:
 def test_baseline_and_green_choose_over_the_calibration_labels() -> None:
     (ag,) = get_scenarios(["agnews"])
     cal = [Item(f"a:{t}:{k}", {"text": f"{t} news {k}"}, t) for t in TOPICS for k in range(3)]
-    env = ScenarioEnv(_components(), cal, GreenSettings(route=True, select_examples=False), seed=0)
+    env = ScenarioEnv(
+        _components(),
+        cal,
+        GreenSettings(route=True, select_examples=False, first_tier=False),
+        seed=0,
+    )
     for chain in (ag.baseline(env), ag.green(env)):
         (model,) = _models(chain)
         assert model.guided_choice == sorted(TOPICS)

@@ -262,19 +262,44 @@ def test_stable_examples_selects_once_per_task(meter_env, fake_components, tiny_
     (sst2,) = get_scenarios(["sst2"])
     # no first tier: every item reaches the selector
     per_input = _run(
-        "sst2", fake_components, monitor, tiny_data, settings=GreenSettings(first_tier=False)
-    )
-    assert len(queries) >= 3 and all(q["text"] != sst2.instruction for q in queries)
-    n_per_input = len(queries)
-    queries.clear()
-    stable = _run(
         "sst2",
         fake_components,
         monitor,
         tiny_data,
-        settings=GreenSettings(stable_examples=True, first_tier=False),
+        settings=GreenSettings(stable_examples=False, first_tier=False),
+    )
+    assert len(queries) >= 3 and all(q["text"] != sst2.instruction for q in queries)
+    queries.clear()
+    stable = _run(
+        "sst2", fake_components, monitor, tiny_data, settings=GreenSettings(first_tier=False)
     )
     assert stable["status"] == per_input["status"] == "ok"
-    # once per chain, for the task, not per input
-    assert queries and all(q == {"text": sst2.instruction} for q in queries)
-    assert len(queries) < n_per_input
+    assert not queries  # the default: chosen once per task, no per-input query
+    prompts = {
+        c["prompt"]
+        for r in stable["records"]
+        if r["variant"] == "green"
+        for c in r.get("calls", [])
+        if c.get("prompt")
+    }
+    assert len({p.split(sst2.input_name + ": ")[0] for p in prompts}) <= 1
+
+
+def test_budgeted_examples_are_the_fixed_ones_within_the_budget(fake_components, tiny_data):
+    from green_chain.bench.scenarios.base import ScenarioEnv
+    from green_chain.tokens import count_tokens
+
+    (sst2,) = get_scenarios(["sst2"])
+    split = sst2.split(tiny_data, 3, 0)
+    for budget in (30, 80, 10_000):
+        env = ScenarioEnv(fake_components, split.calibration, GreenSettings(example_tokens=budget))
+        fixed = sst2.fixed_examples(env)
+        kept = sst2.budgeted_examples(env)
+        assert all(ex in fixed for ex in kept)
+        assert [ex for ex in fixed if ex in kept] == kept  # the baseline's order
+        large = fake_components.versions.get("large")
+        used = sum(count_tokens(sst2.render_example(ex), large).tokens for ex in kept)
+        assert used <= budget
+    assert sst2.budgeted_examples(
+        ScenarioEnv(fake_components, split.calibration, GreenSettings(example_tokens=10_000))
+    ) == sst2.fixed_examples(ScenarioEnv(fake_components, split.calibration))

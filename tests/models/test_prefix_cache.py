@@ -175,3 +175,15 @@ def test_bad_arguments(tiny_lm: Any, tiny_folder: Path) -> None:
     with pytest.raises(ValueError, match="prefix_cache_bytes"):
         ChatLocal(model=str(tiny_folder), prefix_cache=True, prefix_cache_bytes=-5)
     assert shared_prefix_cache(tiny_lm.model) is shared_prefix_cache(tiny_lm.model)
+
+
+def test_cache_salt_isolates_prefix_caches(tiny_folder: Path) -> None:
+    common = ChatLocal(model=str(tiny_folder), max_new_tokens=4, prefix_cache=True)
+    salted = common.model_copy(update={"cache_salt": "green"})
+    assert common.kv_cache is not salted.kv_cache
+    assert salted.kv_cache is common.model_copy(update={"cache_salt": "green"}).kv_cache
+    first = common.invoke(QUESTION)
+    assert _cache_read(common.invoke(QUESTION)) > 0  # its own earlier call
+    other = salted.invoke(QUESTION)
+    assert _cache_read(other) == 0  # never the other salt's states
+    assert other.content == first.content

@@ -30,9 +30,11 @@ class GreenSettings:
         history_tokens: Token budget of the kept history.
         select_examples: Budgeted few-shot example selection.
         example_tokens: Token budget of the selected examples.
-        stable_examples: Select the examples once per task (for the task's instruction)
-            instead of per input, so every prompt of the task starts with the same
-            examples: a prefix cache then reads them instead of prefilling them.
+        stable_examples: Select the examples once per task (the default): the baseline's
+            label-balanced examples that fit ``example_tokens``, so every prompt of the task
+            starts with the same examples and a prefix cache reads them instead of
+            prefilling them; ``False``: the examples most relevant to each input (the
+            prefix changes on every request).
         tool_tokens: Token budget of the selected function specs (BFCL).
         route: Route between the cheap and the large model.
         response_budget: Cap each free-text answer at a budget fitted on the calibration
@@ -60,7 +62,7 @@ class GreenSettings:
     history_tokens: int = 128
     select_examples: bool = True
     example_tokens: int = 160
-    stable_examples: bool = False
+    stable_examples: bool = True
     tool_tokens: int = 300
     route: bool = True
     response_budget: bool = True
@@ -114,11 +116,22 @@ class ScenarioEnv:
     route_cost_items: int | None = None
     #: Answer by constrained choice over these labels (classification; empty: generate).
     guided_choice: tuple[str, ...] = ()
+    #: The chain's own prefix cache (``ChatLocal.cache_salt``): the runner gives every
+    #: variant its own, so no chain reads prompt states another chain computed.
+    cache_salt: str | None = None
 
     def large(self, max_new_tokens: int) -> BaseChatModel:
         """The large model, answer length capped and stop sequences set."""
+        return self._model("large", max_new_tokens)
+
+    def _model(self, role: str, max_new_tokens: int) -> BaseChatModel:
         return self.components.model(
-            "large", max_new_tokens, self.stop, self.first_line, self.guided_choice or None
+            role,
+            max_new_tokens,
+            self.stop,
+            self.first_line,
+            self.guided_choice or None,
+            cache_salt=self.cache_salt,
         )
 
     def answer_model(
@@ -145,9 +158,7 @@ class ScenarioEnv:
         if not self.settings.route:
             return self.large(max_new_tokens)
         models = [
-            self.components.model(
-                "cheap", max_new_tokens, self.stop, self.first_line, self.guided_choice or None
-            ),
+            self._model("cheap", max_new_tokens),
             self.large(max_new_tokens),
         ]
         extra: dict[str, Any] = {}

@@ -161,6 +161,28 @@ class FewShotClassification(Scenario):
         prep: Runnable = RunnablePassthrough.assign(examples=lambda _: fixed)
         return prep | self._prompt() | env.large(self.max_new_tokens) | parser()
 
+    def budgeted_examples(self, env: ScenarioEnv) -> list[dict[str, str]]:
+        """The stable selection: the baseline's label-balanced examples, in their order, kept
+        while they fit ``settings.example_tokens`` (the large model's tokens; an example
+        that would overflow is skipped, a shorter later one may still fit).
+
+        Chosen once per task, so every prompt opens with the same examples and a prefix
+        cache reads them instead of prefilling them again (per-input selection changes the
+        prefix on every request and loses that).
+        """
+        from green_chain.routing.decision import model_name
+        from green_chain.tokens import count_tokens
+
+        large = model_name(env.components.models["large"])
+        kept: list[dict[str, str]] = []
+        used = 0
+        for ex in self.fixed_examples(env):
+            n = count_tokens(self.render_example(ex), large).tokens
+            if used + n <= env.settings.example_tokens:
+                kept.append(ex)
+                used += n
+        return kept
+
     def green(self, env: ScenarioEnv) -> Runnable:
         env = self.choice_env(env)
         if env.settings.select_examples:
@@ -177,9 +199,7 @@ class FewShotClassification(Scenario):
                 if not env.settings.stable_examples:
                     return self._render(selector.select_examples({"text": inputs["text"]}))
                 if not stable:  # once per task: the same examples open every prompt
-                    stable.append(
-                        self._render(selector.select_examples({"text": self.instruction}))
-                    )
+                    stable.append(self._render(self.budgeted_examples(env)))
                 return stable[0]
 
             prep: Runnable = RunnablePassthrough.assign(

@@ -105,6 +105,7 @@ class MixedStream(Scenario):
             stop=self.members[name].stop,
             first_line=self.members[name].first_line,
             route_policy=env.route_policy,
+            cache_salt=env.cache_salt,
         )
 
     def _dispatch(self, env: ScenarioEnv, variant: str) -> Runnable:

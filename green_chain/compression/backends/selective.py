@@ -203,9 +203,7 @@ class SelectiveBackend(CompressionBackend):
         means = {k: sum(v) / len(v) for k, v in sums.items()}
         lowest = min(means.values(), default=0.0) - 1.0
         return [
-            means[sentence[i]] + self.sentence_share * gain[i]
-            if u.strip() and count[i]
-            else lowest
+            means[sentence[i]] + self.sentence_share * gain[i] if u.strip() and count[i] else lowest
             for i, u in enumerate(units)
         ]
 
