@@ -19,6 +19,10 @@ For ``n`` calibration items the fitter
    :func:`~green_chain.routing.calibrate` at a quality floor of 95 % of large-only,
    pricing each call by its prompt length times the model's cost ratio; a threshold
    saving less than :data:`MIN_SAVING` of large-only energy falls back to large-only.
+6. a policy that sends every calibration item to the large model is marked
+   ``routes=False``: the green chain then calls the large model directly, paying no
+   per-request scorer (an embedding per request costs about as much as a short cached
+   prompt's whole model call).
 
 The mixed scenario fits one policy on its whole (mixed) calibration set, shared by
 every member chain.
@@ -59,6 +63,9 @@ class RoutePolicy:
     scorer: Any
     threshold: float
     info: dict[str, Any] = field(default_factory=dict)
+    #: ``False`` when the fit sends every calibration item to the large model: the green
+    #: chain then uses the large model directly (no scorer run per request).
+    routes: bool = True
 
 
 def render_prompts(scenario: Any, env: Any, items: Sequence[Item]) -> list[str]:
@@ -218,9 +225,10 @@ def fit_route_policy(
         "quality_floor": QUALITY_FLOOR,
         "min_saving": MIN_SAVING,
         "in_sample_large_share": result.point.large_share,
+        "routes": result.point.large_share < 1.0,
         "notes": list(result.notes),
     }
-    return RoutePolicy(route_scorer, float(result.threshold), info)
+    return RoutePolicy(route_scorer, float(result.threshold), info, routes=info["routes"])
 
 
 def router_items(calibration: Sequence[Item], n: int, seed: int) -> list[Item]:

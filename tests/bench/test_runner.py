@@ -220,6 +220,28 @@ def test_route_policy_used_by_green_chain(meter_env, fake_components, tiny_data)
     assert not set(entry["router"]["calibration_ids"]) & set(entry["item_ids"])
 
 
+def test_a_policy_that_never_routes_calls_the_large_model_directly(fake_components):
+    from green_chain.bench.routefit import RoutePolicy
+    from green_chain.bench.scenarios.base import ScenarioEnv
+
+    built = []
+
+    def router(*, models, calibration=(), scorer=None, threshold=0.5):
+        built.append(threshold)
+        return models[0]
+
+    fake_components.router = router
+    never = RoutePolicy("scorer", 1.0, {"routes": False}, routes=False)
+    env = ScenarioEnv(fake_components, settings=GreenSettings(route=True), route_policy=never)
+    assert env.answer_model(5) == env.large(5)  # the large model itself: no scorer per call
+    assert built == []
+    routes = RoutePolicy("scorer", 0.4, {"routes": True})
+    ScenarioEnv(
+        fake_components, settings=GreenSettings(route=True), route_policy=routes
+    ).answer_model(5)
+    assert built == [0.4]
+
+
 def test_first_line_answers_for_short_qa_baseline_and_green_alike(fake_components):
     from green_chain.bench.components import cap_answer
     from green_chain.bench.scenarios.base import ScenarioEnv

@@ -155,7 +155,10 @@ class ScenarioEnv:
         )
 
     def _answer_model(self, max_new_tokens: int) -> BaseChatModel:
-        if not self.settings.route:
+        never_routes = self.route_policy is not None and not getattr(
+            self.route_policy, "routes", True
+        )
+        if not self.settings.route or never_routes:  # no scorer paid for a fixed choice
             return self.large(max_new_tokens)
         models = [
             self._model("cheap", max_new_tokens),
