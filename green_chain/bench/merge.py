@@ -6,8 +6,11 @@ split by scenario across processes or machines
 :func:`merge_documents` joins such runs and recomputes the overall figures exactly as a
 single run would (energy-weighted saving, mean retention, projected columns), after
 checking that the runs are comparable: same git commit, same schema, same models, same green settings,
-item count, seed and projection, and no scenario in two runs. Every source run's
-command, options and environment are kept under ``merged_from``.
+seed and projection, and no scenario in two runs. Runs may use different ``--items``
+(each scenario's figures carry their own item count and intervals): the merged
+``options.items`` is then ``None`` and ``options.items_by_scenario`` gives each scenario's
+test items. Every source run's command, options and environment are kept under
+``merged_from``.
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ from typing import Any
 
 from green_chain.bench.results import overall
 
-#: Options that must agree between merged runs (they change what a figure means).
-MATCHING_OPTIONS = ("quick", "items", "seed", "settings", "data_source")
+#: Options that must agree between merged runs (they change what a figure means); the
+#: item count may differ (each scenario reports its own ``n_items`` and intervals).
+MATCHING_OPTIONS = ("quick", "seed", "settings", "data_source")
 
 
 class MergeError(ValueError):
@@ -108,6 +112,12 @@ def merge_documents(docs: Sequence[dict[str, Any]], *, replace: bool = False) ->
     first = docs[0]
     options = dict(first.get("options", {}))
     options["scenarios"] = list(scenarios)
+    if len({d.get("options", {}).get("items") for d in docs}) > 1:
+        options["items"] = None
+    options["items_by_scenario"] = {
+        name: len(entry.get("item_ids") or []) or entry.get("n_items")
+        for name, entry in scenarios.items()
+    }
     options["elapsed_s"] = sum(float(d.get("options", {}).get("elapsed_s") or 0.0) for d in docs)
     merged: dict[str, Any] = {
         "schema_version": first.get("schema_version"),
