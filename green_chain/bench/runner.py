@@ -82,6 +82,9 @@ class RunOptions:
             instead of running that item's baseline; ``None`` = no cache.
         prompt_probe: Score the secondary prompt probe (``prompt_evidence_*``); it re-reads
             every record's prompt with the likelihood scorer (unmetered, in the driver).
+        route_labels: How the route fitter labels its items, passed as its ``labels=``
+            (``"generated"`` or ``"probe"``, :mod:`green_chain.bench.routefit`); ``None`` =
+            the fitter's default (generated answers).
     """
 
     n_items: int | None = None
@@ -102,6 +105,7 @@ class RunOptions:
     ablation: bool = False
     prompt_probe: bool = True
     baseline_cache: BaselineCache | None = None
+    route_labels: str | None = None
 
     def items_for(self, scenario: Scenario) -> int | None:
         if self.n_items is not None:
@@ -327,6 +331,8 @@ def run_scenario(
                 extra: dict[str, Any] = {}
                 if scenario.name in options.cost_ratios:
                     extra["cost_ratio"] = options.cost_ratios[scenario.name]
+                if options.route_labels is not None:
+                    extra["labels"] = options.route_labels
                 fitter = components.route_fitter
                 policy, router_fit_j = _metered(
                     monitor,

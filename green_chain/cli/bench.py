@@ -130,6 +130,14 @@ def register(subparsers: Any) -> None:
         "instead of measuring them again, so the router decides the same way",
     )
     p.add_argument(
+        "--route-labels",
+        choices=("generated", "probe"),
+        default=None,
+        help="how the router's calibration items are labelled: 'generated' (default: both "
+        "models answer each item, scored by the task's metric; the cost ratio over all of "
+        "them) or 'probe' (the gold answer's likelihood after the prompt, nothing generated)",
+    )
+    p.add_argument(
         "--resume",
         default=None,
         metavar="DIR",
@@ -358,6 +366,7 @@ def run_options(args: argparse.Namespace, plan: BenchPlan) -> RunOptions:
         cost_ratios=dict(plan.cost_ratios),
         ablation=bool(getattr(args, "ablation", False)),
         prompt_probe=not getattr(args, "no_prompt_probe", False),
+        route_labels=getattr(args, "route_labels", None),
     )
 
 
@@ -384,6 +393,7 @@ def _document_options(
         "ablation": bool(getattr(args, "ablation", False)),
         "prefix_cache": getattr(args, "prefix_cache", "on"),
         "prompt_probe": options.prompt_probe,
+        "route_labels": options.route_labels or "generated",
         "elapsed_s": round(elapsed_s, 1),
     }
 
@@ -405,6 +415,7 @@ def run_fingerprint(
         "etr_items": options.etr_items,
         "ablation": options.ablation,
         "prompt_probe": options.prompt_probe,
+        "route_labels": options.route_labels or "generated",
         "cost_ratios": options.cost_ratios,
         "models": dict(components.versions),
         "commit": git_state().get("commit"),
