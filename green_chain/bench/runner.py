@@ -65,9 +65,10 @@ class RunOptions:
         etr_items: Calibration items of the sweep (``None`` = all); the sweep never
             touches test items and generates nothing.
         warm_up: Run each green chain once on a calibration item before measuring.
-        route_cost_items: Router-fit items run on both models to measure their energy
-            ratio (``None`` = the scenario's ``route_cost_items``; see
-            :meth:`route_cost_items_for` for quick runs).
+        route_cost_items: With probe route labels, the router-fit items run on both models
+            to measure their energy ratio (``None`` = the scenario's ``route_cost_items``;
+            see :meth:`route_cost_items_for` for quick runs); generated labels measure it
+            on every fit item.
         executor: Runs the test items elsewhere (worker processes of ``--jobs N``, or Ray
             workers); ``None`` = here. Router fitting, scoring and the validated-ETR sweep
             stay here; the workers warm their own chains up (unmeasured: no ``warm_up_j``).
