@@ -14,6 +14,7 @@ from green_chain.bench.item_run import score_records
 from green_chain.bench.items import Item
 from green_chain.bench.routefit import (
     RoutePolicy,
+    crossfit_scores,
     fit_route_policy,
     router_items,
     run_both_models,
@@ -139,6 +140,7 @@ def test_cost_ratio_is_measured_over_every_fit_item(meter_env, fake_components, 
     assert 0.4 < info["cheap_cost_ratio"] < 1.0  # scripted 0.004 vs 0.01 J per prompt char
     assert info["cost_cheap_s"] > 0 and info["cost_large_s"] > 0
     assert info["fit_s"] >= 0
+    assert info["crossfit_folds"] == 4 and len(info["fit_scores"]) == len(items)
 
 
 def test_a_failed_call_scores_zero_and_stays_out_of_the_cost(meter_env, fake_components, tiny_data):
@@ -282,3 +284,27 @@ def test_runner_passes_the_route_labels_and_records_them(meter_env, fake_compone
         assert router["route_labels"] == (labels or "generated")
         assert router["quality_source"] == source
         assert entry["one_off"]["router_fit_j"] > 0
+
+
+def test_crossfit_scores_never_score_an_item_with_a_scorer_trained_on_it() -> None:
+    from langchain_core.messages import HumanMessage
+
+    from green_chain.routing import EmbeddingScorer
+    from green_chain.testing.embeddings import BagOfWordsEmbeddings
+
+    texts = [f"alpha request {i}" for i in range(4)] + [f"beta request {i}" for i in range(4)]
+    texts.append("gamma unique words here")
+    labels = [1, 1, 1, 1, 0, 0, 0, 0, 1]
+    requests = [[HumanMessage(t)] for t in texts]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        scorer = EmbeddingScorer(BagOfWordsEmbeddings()).fit(requests, labels)
+        in_sample = scorer.score_batch(requests)
+        oof = crossfit_scores(scorer, requests, labels, 4)
+    assert len(oof) == len(texts)
+    # what generalises survives: held-out alphas still score above held-out betas
+    assert min(oof[:4]) > max(oof[4:8])
+    # what does not is lost: "gamma" is like nothing else, so held out it gets no credit
+    # for its own label (the in-sample scorer had learned it)
+    assert oof[8] < in_sample[8]
+    assert scorer.score_batch(requests) == in_sample  # the final scorer is left as it was
