@@ -132,9 +132,10 @@ def run_both_models(
     """The baseline chain's record of each item with the cheap and with the large model.
 
     For each role the baseline chain is built with that model in both roles (so the
-    scenario's answer cap, stop sequences and constrained choice apply to it) and runs
-    every item through :func:`~green_chain.bench.item_run.run_item`, each call in its own
-    meter window with its own energy handler, as a test item runs (variant
+    scenario's answer cap, stop sequences and constrained choice apply to it); every item
+    runs through :func:`~green_chain.bench.item_run.run_item` with the cheap, then the
+    large chain (interleaved item by item, so a load change hits both alike), each call in
+    its own meter window with its own energy handler, as a test item runs (variant
     ``route-fit:<role>``). The records are not scored; a failed call is a record with
     ``error`` set.
     """
@@ -143,23 +144,25 @@ def run_both_models(
     monitor = monitor if monitor is not None else EnergyMonitor()
     comps = env.components
     capture = CaptureHandler()
-    out: dict[str, list[ItemRecord]] = {}
+    chains = {}
     for role in ROLES:
         model = comps.models[role]
-        chain = scenario.baseline(
+        chains[role] = scenario.baseline(
             replace(env, components=replace(comps, models={"cheap": model, "large": model}))
         )
-        out[role] = [
-            run_item(
-                chain,
-                it,
-                scenario=scenario.name,
-                variant=f"route-fit:{role}",
-                monitor=monitor,
-                capture=capture,
+    out: dict[str, list[ItemRecord]] = {role: [] for role in ROLES}
+    for it in items:  # interleaved, as the runner runs test items: drift hits both alike
+        for role in ROLES:
+            out[role].append(
+                run_item(
+                    chains[role],
+                    it,
+                    scenario=scenario.name,
+                    variant=f"route-fit:{role}",
+                    monitor=monitor,
+                    capture=capture,
+                )
             )
-            for it in items
-        ]
     return out
 
 
