@@ -88,8 +88,8 @@ def test_a_read_only_probe_does_not_change_the_next_call(tiny_base_folder: Path)
     path = str(tiny_base_folder)
 
     def run(probe: bool) -> list[Any]:
-        # a bound of about two prompts: whatever a probe stored or touched would change
-        # which blocks the next calls find
+        # a tight bound (about one and a half prompts): whatever a probe stored, touched or
+        # counted would show in the next calls' usage or in the cache's statistics
         chat = ChatLocal(
             model=path,
             base_prompt="completion",
