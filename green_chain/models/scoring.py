@@ -83,18 +83,39 @@ def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     return n
 
 
-def _forward_with_cache(model: Any, input_ids: Any, mask: Any, cache: Any) -> Any:
-    """Logits of ``input_ids`` after a KV ``cache`` (transformers names the argument either way)."""
+def _forward_with_cache(
+    model: Any, input_ids: Any, mask: Any, cache: Any, keep: int | None = None
+) -> Any:
+    """Logits of ``input_ids`` after a KV ``cache`` (transformers names the argument either way).
+
+    ``keep``: compute the LM head only for positions ``0..keep-1`` of ``input_ids`` (the
+    head over a large vocabulary costs more than the body for short continuations); the
+    result then has ``keep`` positions. ``None``: every position.
+    """
     import warnings
 
+    import torch
+
+    extra: dict[str, Any] = {}
+    if keep is not None and keep < input_ids.shape[1]:
+        extra["logits_to_keep"] = torch.arange(keep, device=input_ids.device)
     try:  # transformers >= 5.2x names it ``cache``; older ones ``past_key_values``
-        return model(input_ids=input_ids, attention_mask=mask, cache=cache, use_cache=True).logits
+        logits = model(
+            input_ids=input_ids, attention_mask=mask, cache=cache, use_cache=True, **extra
+        ).logits
     except TypeError:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
-            return model(
-                input_ids=input_ids, attention_mask=mask, past_key_values=cache, use_cache=True
+            logits = model(
+                input_ids=input_ids,
+                attention_mask=mask,
+                past_key_values=cache,
+                use_cache=True,
+                **extra,
             ).logits
+    if keep is not None and logits.shape[1] > keep:  # a model that ignored ``logits_to_keep``
+        logits = logits[:, :keep]
+    return logits
 
 
 def _prefill(
@@ -182,7 +203,8 @@ def _score_shared_prompt(
             tail = ids[m:]
             rest[row, : len(tail)] = torch.tensor(tail, dtype=torch.long)
             mask[row, m : m + len(tail)] = 1
-        logits = _forward_with_cache(model, rest, mask, cache)
+        # the last position of the longest row predicts past every continuation: no head
+        logits = _forward_with_cache(model, rest, mask, cache, keep=width - 1)
         # logits[:, j] predicts the token at absolute position m + j + 1
         results = []
         for row, (ids, k) in enumerate(items):
