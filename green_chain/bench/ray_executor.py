@@ -81,6 +81,7 @@ def scenario_spec(
     *,
     ablation: bool,
     warm_up: bool,
+    skip: Collection[str] = (),
     probe: Mapping[str, ProbeCandidates] | None = None,
 ) -> dict[str, Any]:
     """What a worker needs to build ``scenario``'s chains as the driver would (picklable);
@@ -97,6 +98,7 @@ def scenario_spec(
         "policy_needs_embeddings": needs,
         "ablation": ablation,
         "warm_up": warm_up,
+        "skip_variants": sorted(skip),
         "probe": None if probe is None else dict(probe),
     }
 
@@ -164,7 +166,12 @@ class BenchWorker:
             route_policy=policy,
             monitor=self.monitor,
         )
-        chains = build_chains(scenario, env, ablation=bool(spec.get("ablation")))
+        chains = build_chains(
+            scenario,
+            env,
+            ablation=bool(spec.get("ablation")),
+            skip=spec.get("skip_variants") or (),
+        )
         if spec["warm_up"]:
             for variant, chain in chains.items():
                 if variant != "baseline":  # the green chain and its ablation variants
@@ -301,17 +308,21 @@ class RayExecutor:
         ablation: bool = False,
         warm_up: bool = True,
         skip_baseline: Collection[str] = (),
+        skip_variants: Collection[str] = (),
         probe: Mapping[str, ProbeCandidates] | None = None,
     ) -> list[ItemRecord]:
         """Run ``items`` on the pool; records in item order (every variant per item, no
-        baseline for the ids in ``skip_baseline``; ``probe``: candidates of the prompt
-        probe, scored on the actors after each item's window)."""
+        baseline for the ids in ``skip_baseline``, none of the variants in ``skip_variants``;
+        ``probe``: candidates of the prompt probe, scored on the actors after each item's
+        window)."""
         ray = _import_ray()
         from ray.util import ActorPool
 
         if not self._actors:
             self.start()
-        spec = scenario_spec(scenario, env, ablation=ablation, warm_up=warm_up, probe=probe)
+        spec = scenario_spec(
+            scenario, env, ablation=ablation, warm_up=warm_up, skip=skip_variants, probe=probe
+        )
         key = f"{scenario.name}:{uuid.uuid4().hex}"
         spec_ref = ray.put(spec)
         ray.get([a.prepare.remote(key, spec_ref) for a in self._actors])
