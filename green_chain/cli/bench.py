@@ -170,7 +170,8 @@ def register(subparsers: Any) -> None:
         "--no-prompt-probe",
         action="store_true",
         help="skip the secondary prompt probe (prompt_evidence_*: the gold answer's likelihood "
-        "after each prompt sent, one more unmetered prefill per record); quality is unchanged",
+        "after each prompt sent, scored unmetered right after each item through its chain's "
+        "prefix cache, read only); quality is unchanged",
     )
     p.add_argument(
         "--rerun-same",
