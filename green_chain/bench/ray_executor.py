@@ -148,8 +148,9 @@ class BenchWorker:
         ``spec``: what :func:`scenario_spec` ships (scenario name, calibration items,
         settings, seed, the fitted router, ``ablation``, ``warm_up``, ``probe``).
         """
-        from green_chain.bench.runner import _warm_up, build_chains
+        from green_chain.bench.runner import _warm_up
         from green_chain.bench.scenarios import get_scenarios
+        from green_chain.bench.variants import build_chains
 
         (scenario,) = get_scenarios([spec["scenario"]])
         policy = spec["route_policy"]

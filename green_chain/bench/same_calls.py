@@ -163,7 +163,7 @@ def same_as_baseline(
     build or run on the recording models, or differs on any item, is left out (it runs).
     """
     from green_chain.bench.results import ABLATION_PREFIX
-    from green_chain.bench.runner import variant_chain
+    from green_chain.bench.variants import variant_chain
 
     idle = {f"{ABLATION_PREFIX}{opt}" for opt in MAY_BE_IDLE}
     candidates = [v for v in variants if v in idle]

@@ -8,13 +8,12 @@ import pytest
 
 from green_chain.bench.process_executor import ProcessExecutor
 from green_chain.cli import UsageError, bench, build_parser
-from green_chain.testing.bench_workers import run_fake_bench
 
 
-def _run(tmp_path, name: str, *extra: str) -> tuple[int, dict]:
+def _run(fake_bench, tmp_path, name: str, *extra: str) -> tuple[int, dict]:
     argv = ["--data", "embedded", "--scenarios", "squad,sst2,mtbench101", "--items", "3"]
     argv += ["--ablation", "--no-etr-sweep", "--no-plots", "--no-progress"]
-    rc = run_fake_bench([*argv, "--out", str(tmp_path / name), *extra])
+    rc = fake_bench([*argv, "--out", str(tmp_path / name), *extra])
     return rc, json.loads((tmp_path / name / "results.json").read_text())
 
 
@@ -26,9 +25,9 @@ def _by_item(doc: dict) -> dict:
     }
 
 
-def test_jobs_2_gives_the_same_items_and_quality_as_jobs_1(tmp_path) -> None:
-    rc1, one = _run(tmp_path, "one")
-    rc2, two = _run(tmp_path, "two", "--jobs", "2")
+def test_jobs_2_gives_the_same_items_and_quality_as_jobs_1(fake_bench, tmp_path) -> None:
+    rc1, one = _run(fake_bench, tmp_path, "one")
+    rc2, two = _run(fake_bench, tmp_path, "two", "--jobs", "2")
     assert rc1 == rc2 == 0
     for name, a in one["scenarios"].items():
         b = two["scenarios"][name]
@@ -60,8 +59,8 @@ def test_jobs_2_gives_the_same_items_and_quality_as_jobs_1(tmp_path) -> None:
     assert two["options"]["ray"] is None
 
 
-def test_timing_is_recorded_against_no_target_for_a_selection(tmp_path, capsys) -> None:
-    _, doc = _run(tmp_path, "t")
+def test_timing_is_recorded_against_no_target_for_a_selection(fake_bench, tmp_path, capsys) -> None:
+    _, doc = _run(fake_bench, tmp_path, "t")
     timing = doc["timing"]
     assert timing["wall_s"] > 0 and timing["target_s"] is None and timing["met"] is None
     assert "no time target" in capsys.readouterr().out

@@ -8,15 +8,15 @@ import pytest
 
 from green_chain.bench.ray_executor import RayExecutor
 from green_chain.cli import bench, build_parser
-from green_chain.testing.bench_workers import fake_meter_setup, run_fake_bench
+from green_chain.testing.bench_workers import fake_meter_setup
 
 ray = pytest.importorskip("ray")
 
 
-def _run(tmp_path, name: str, *extra: str) -> dict:
+def _run(fake_bench, tmp_path, name: str, *extra: str) -> dict:
     argv = ["--data", "embedded", "--scenarios", "squad,sst2,mtbench101", "--items", "3"]
     argv += ["--no-etr-sweep", "--no-plots", "--no-progress"]
-    assert run_fake_bench([*argv, "--out", str(tmp_path / name), *extra]) == 0
+    assert fake_bench([*argv, "--out", str(tmp_path / name), *extra]) == 0
     return json.loads((tmp_path / name / "results.json").read_text())
 
 
@@ -28,9 +28,9 @@ def _by_item(doc: dict) -> dict:
     }
 
 
-def test_ray_run_matches_the_local_run(tmp_path) -> None:
-    local = _run(tmp_path, "local")
-    remote = _run(tmp_path, "ray", "--ray", "local", "--ray-workers", "2")
+def test_ray_run_matches_the_local_run(fake_bench, tmp_path) -> None:
+    local = _run(fake_bench, tmp_path, "local")
+    remote = _run(fake_bench, tmp_path, "ray", "--ray", "local", "--ray-workers", "2")
     assert not ray.is_initialized()  # the local instance is shut down after the run
     for name in local["scenarios"]:
         a, b = local["scenarios"][name], remote["scenarios"][name]

@@ -8,14 +8,13 @@ from langchain_core.messages import HumanMessage
 
 from green_chain.bench.components import cap_answer
 from green_chain.bench.same_calls import TraceChat, same_as_baseline
-from green_chain.testing.bench_workers import run_fake_bench
 
 ARGV = ["--data", "embedded", "--items", "3", "--ablation", "--no-etr-sweep", "--no-plots"]
 
 
-def _bench(tmp_path, name: str, *extra: str) -> dict:
+def _bench(fake_bench, tmp_path, name: str, *extra: str) -> dict:
     out = tmp_path / name
-    assert run_fake_bench([*ARGV, "--no-progress", "--out", str(out), *extra]) == 0
+    assert fake_bench([*ARGV, "--no-progress", "--out", str(out), *extra]) == 0
     return json.loads((out / "results.json").read_text())
 
 
@@ -30,8 +29,8 @@ def test_trace_chat_logs_what_each_call_was_configured_with() -> None:
     assert log[1][1] == (("human", "hi"),)
 
 
-def test_a_variant_with_the_baselines_calls_takes_its_records(tmp_path) -> None:
-    doc = _bench(tmp_path, "run", "--scenarios", "mtbench101")
+def test_a_variant_with_the_baselines_calls_takes_its_records(fake_bench, tmp_path) -> None:
+    doc = _bench(fake_bench, tmp_path, "run", "--scenarios", "mtbench101")
     s = doc["scenarios"]["mtbench101"]
     # the budget equals the cap here: nothing to cut, no larger retry possible
     assert list(s["ablation_same_as_baseline"]) == ["only:response_budget"]
@@ -53,8 +52,8 @@ def test_a_variant_with_the_baselines_calls_takes_its_records(tmp_path) -> None:
     assert "not re-run" in (tmp_path / "run" / "table.txt").read_text()
 
 
-def test_rerun_same_runs_every_variant(tmp_path) -> None:
-    doc = _bench(tmp_path, "rerun", "--scenarios", "mtbench101", "--rerun-same")
+def test_rerun_same_runs_every_variant(fake_bench, tmp_path) -> None:
+    doc = _bench(fake_bench, tmp_path, "rerun", "--scenarios", "mtbench101", "--rerun-same")
     s = doc["scenarios"]["mtbench101"]
     assert "ablation_same_as_baseline" not in s
     assert doc["options"]["rerun_same"] is True
