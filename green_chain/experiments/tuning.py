@@ -57,6 +57,10 @@ RATES = (0.75, 0.5, 0.33, 0.25)
 SAVING_GRID = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3)
 #: Relative quality loss tolerated (the validated-ETR tolerance).
 TOLERANCE = 0.05
+#: Least share of a task's prefill tokens a cached-prefix compression must save to be
+#: used: the validated rate may cost up to :data:`TOLERANCE` of quality, so it has to
+#: save at least as large a share (a design constant, set before any item was seen).
+MIN_CACHED_SAVING = TOLERANCE
 
 
 def choose_backend(
@@ -135,6 +139,8 @@ def compression_part(
     """Sweep every backend on every compressible scenario; the backend and rates chosen."""
     from green_chain.bench.etr import validated_etr
     from green_chain.bench.scenarios import GreenSettings, ScenarioEnv
+    from green_chain.routing.decision import model_name
+    from green_chain.tokens import count_tokens
 
     per: dict[str, dict[str, Any]] = {}
     for s in scenarios:
@@ -156,6 +162,10 @@ def compression_part(
                 "render_seconds_per_item": secs,
                 "elapsed_s": round(time.perf_counter() - t0, 1),
             }
+            prefix = getattr(s, "stable_prefix", lambda _env: None)(env)
+            if prefix is not None:  # a cached prefix: its compression pays off once per task
+                large = model_name(comps.models["large"])
+                per[s.name]["cached_prefix_tokens"] = count_tokens(prefix, large).tokens
             print(
                 json.dumps({"scenario": s.name, "backend": name, **per[s.name]["backends"][name]}),
                 flush=True,
@@ -178,6 +188,19 @@ def decide_compression(
             secs += entry["backends"][name]["render_seconds_per_item"]
         rows[name] = {"retention": sum(ret) / len(ret) if ret else 0.0, "seconds_per_item": secs}
     backend, note = choose_backend(rows)
+    from green_chain.bench.runner import STANDARD_ITEMS
+
+    chosen: dict[str, float] = {}
+    cached: dict[str, dict[str, Any]] = {}
+    for n, e in per.items():
+        rate = e["backends"][backend]["validated_rate"]
+        if "cached_prefix_tokens" in e and rate < 1.0:
+            cached[n] = cached_prefix_saving(
+                e["backends"][backend]["sweep"], rate, e["cached_prefix_tokens"], STANDARD_ITEMS
+            )
+            if not cached[n]["used"]:
+                rate = 1.0
+        chosen[n] = rate
     return {
         "measure": "prompt probe of the large model (gold vs distractors), no generation",
         "tolerance": TOLERANCE,
@@ -185,8 +208,52 @@ def decide_compression(
         "backend_rows": rows,
         "backend": backend,
         "backend_rule": note,
-        "rates_chosen": {n: e["backends"][backend]["validated_rate"] for n, e in per.items()},
+        "rates_chosen": chosen,
+        "cached_prefix_rule": (
+            "a scenario whose compressed text is a stable prefix (prefilled once per task, "
+            "then read from the prefix cache) keeps its validated rate only if the tokens it "
+            "saves once are at least min_saving of the task's prefill tokens "
+            "(prefix + requests x new tokens per request); else rate 1.0 (no compression)"
+        ),
+        "cached_prefix": cached,
         "scenarios": per,
+    }
+
+
+def cached_prefix_saving(
+    sweep: Sequence[dict[str, Any]],
+    rate: float,
+    prefix_tokens: float,
+    requests: int,
+    min_saving: float = MIN_CACHED_SAVING,
+) -> dict[str, Any]:
+    """What compressing a cached prefix at ``rate`` saves over a task of ``requests``.
+
+    ``sweep``: the validated-ETR points (mean ``prompt_tokens`` per ``rate``, 1.0
+    included); ``prefix_tokens``: the uncompressed prefix (large model's tokens). With a
+    prefix cache the prefix is prefilled once and each request prefills only its new
+    tokens (``prompt_tokens`` at 1.0 minus the prefix), so the task's prefill is
+    ``prefix + requests x new`` tokens and compression saves its prefix cut once. The
+    share is an upper bound on the energy share (decoding is not counted). ``used``:
+    the share is at least ``min_saving``.
+    """
+    if requests < 1:
+        raise ValueError(f"requests must be >= 1, got {requests}")
+    full = next(p["prompt_tokens"] for p in sweep if p["rate"] >= 1.0)
+    cut = next(p["prompt_tokens"] for p in sweep if p["rate"] == rate)
+    new = max(0.0, full - prefix_tokens)
+    saved = max(0.0, full - cut)
+    total = prefix_tokens + requests * new
+    share = saved / total if total else 0.0
+    return {
+        "rate": rate,
+        "prefix_tokens": prefix_tokens,
+        "new_tokens_per_request": new,
+        "requests": requests,
+        "saved_tokens_once": saved,
+        "prefill_saving_share": share,
+        "min_saving": min_saving,
+        "used": share >= min_saving,
     }
 
 
