@@ -165,7 +165,9 @@ def compression_part(
             prefix = getattr(s, "stable_prefix", lambda _env: None)(env)
             if prefix is not None:  # a cached prefix: its compression pays off once per task
                 large = model_name(comps.models["large"])
+                answers = [count_tokens(s.response_reference(it), large).tokens for it in items]
                 per[s.name]["cached_prefix_tokens"] = count_tokens(prefix, large).tokens
+                per[s.name]["answer_tokens_per_request"] = sum(answers) / len(answers)
             print(
                 json.dumps({"scenario": s.name, "backend": name, **per[s.name]["backends"][name]}),
                 flush=True,
@@ -196,7 +198,11 @@ def decide_compression(
         rate = e["backends"][backend]["validated_rate"]
         if "cached_prefix_tokens" in e and rate < 1.0:
             cached[n] = cached_prefix_saving(
-                e["backends"][backend]["sweep"], rate, e["cached_prefix_tokens"], STANDARD_ITEMS
+                e["backends"][backend]["sweep"],
+                rate,
+                e["cached_prefix_tokens"],
+                STANDARD_ITEMS,
+                answer_tokens=e.get("answer_tokens_per_request", 0.0),
             )
             if not cached[n]["used"]:
                 rate = 1.0
@@ -212,8 +218,9 @@ def decide_compression(
         "cached_prefix_rule": (
             "a scenario whose compressed text is a stable prefix (prefilled once per task, "
             "then read from the prefix cache) keeps its validated rate only if the tokens it "
-            "saves once are at least min_saving of the task's prefill tokens "
-            "(prefix + requests x new tokens per request); else rate 1.0 (no compression)"
+            "saves once are at least min_saving of the task's tokens (prefix + requests x "
+            "(new prompt tokens + reference answer tokens) per request, each token counted "
+            "once: an upper bound on the energy share); else rate 1.0 (no compression)"
         ),
         "cached_prefix": cached,
         "scenarios": per,
@@ -226,15 +233,19 @@ def cached_prefix_saving(
     prefix_tokens: float,
     requests: int,
     min_saving: float = MIN_CACHED_SAVING,
+    *,
+    answer_tokens: float = 0.0,
 ) -> dict[str, Any]:
     """What compressing a cached prefix at ``rate`` saves over a task of ``requests``.
 
     ``sweep``: the validated-ETR points (mean ``prompt_tokens`` per ``rate``, 1.0
-    included); ``prefix_tokens``: the uncompressed prefix (large model's tokens). With a
-    prefix cache the prefix is prefilled once and each request prefills only its new
-    tokens (``prompt_tokens`` at 1.0 minus the prefix), so the task's prefill is
-    ``prefix + requests x new`` tokens and compression saves its prefix cut once. The
-    share is an upper bound on the energy share (decoding is not counted). ``used``:
+    included); ``prefix_tokens``: the uncompressed prefix; ``answer_tokens``: the mean
+    reference answer per request (all in the large model's tokens). With a prefix cache
+    the prefix is prefilled once and each request prefills only its new tokens
+    (``prompt_tokens`` at 1.0 minus the prefix), then generates its answer, so the task
+    processes ``prefix + requests x (new + answer)`` tokens and compression saves its
+    prefix cut once. Each token counts once, though a generated token costs a CPU more
+    than a prefilled one, so the share is an upper bound on the energy share. ``used``:
     the share is at least ``min_saving``.
     """
     if requests < 1:
@@ -243,12 +254,13 @@ def cached_prefix_saving(
     cut = next(p["prompt_tokens"] for p in sweep if p["rate"] == rate)
     new = max(0.0, full - prefix_tokens)
     saved = max(0.0, full - cut)
-    total = prefix_tokens + requests * new
+    total = prefix_tokens + requests * (new + answer_tokens)
     share = saved / total if total else 0.0
     return {
         "rate": rate,
         "prefix_tokens": prefix_tokens,
         "new_tokens_per_request": new,
+        "answer_tokens_per_request": answer_tokens,
         "requests": requests,
         "saved_tokens_once": saved,
         "prefill_saving_share": share,
