@@ -15,7 +15,14 @@ ids each used, to ``--out``:
   the backend chosen is the cheapest (render seconds per item, compression included,
   this machine, one thread) whose retention is at least ``1 - tolerance`` of the best
   one. Each scenario's rate is the validated rate of the chosen backend: the smallest
-  rate whose probe score is at least ``1 - tolerance`` of the uncompressed prompt's.
+  rate whose probe score is at least ``1 - tolerance`` of the uncompressed prompt's,
+  except where the compressed text is a stable prefix (GSM8K's worked examples,
+  compressed once per task): a prefix cache prefills it once per task whatever its
+  size, so cutting it saves only that first prefill. Such a scenario keeps its
+  validated rate only if the tokens cut once are at least :data:`MIN_CACHED_SAVING` of
+  the whole task's tokens (prefix + a standard run's requests x (new prompt tokens +
+  reference answer tokens)); else its rate is 1.0, no compression
+  (:func:`cached_prefix_saving`).
 * **the router's minimum saving**: on ``2 x --router-items`` calibration items per
   scenario (the bench's router-fit items first), the gold answer's multiple choice
   under both models; a two-fold cross-fit (the bench's scorer and threshold rule,
@@ -178,11 +185,20 @@ def compression_part(
 def decide_compression(
     per: dict[str, Any], backends: Sequence[str], rates: Sequence[float]
 ) -> dict[str, Any]:
-    """The backend and rates chosen from every scenario's sweeps (``per``)."""
+    """The backend and rates chosen from every scenario's sweeps (``per``).
+
+    Only scenarios swept with every backend compare the backends (a run stopped early
+    may leave one swept with some backends only); such a scenario gets the chosen
+    backend's validated rate where it was swept with it, else no rate (listed in
+    ``not_swept``).
+    """
+    full = {n: e for n, e in per.items() if all(b in e["backends"] for b in backends)}
+    if not full:
+        raise ValueError("no scenario was swept with every backend")
     rows: dict[str, dict[str, Any]] = {}
     for name in backends:
         ret, secs = [], 0.0
-        for entry in per.values():
+        for entry in full.values():
             pts = entry["backends"][name]["sweep"]
             ref = next(p["quality"] for p in pts if p["rate"] >= 1.0)
             if ref > 0:
@@ -194,7 +210,10 @@ def decide_compression(
 
     chosen: dict[str, float] = {}
     cached: dict[str, dict[str, Any]] = {}
+    not_swept = sorted(n for n, e in per.items() if backend not in e["backends"])
     for n, e in per.items():
+        if n in not_swept:
+            continue
         rate = e["backends"][backend]["validated_rate"]
         if "cached_prefix_tokens" in e and rate < 1.0:
             cached[n] = cached_prefix_saving(
@@ -215,6 +234,8 @@ def decide_compression(
         "backend": backend,
         "backend_rule": note,
         "rates_chosen": chosen,
+        "backend_voters": sorted(full),
+        "not_swept": not_swept,
         "cached_prefix_rule": (
             "a scenario whose compressed text is a stable prefix (prefilled once per task, "
             "then read from the prefix cache) keeps its validated rate only if the tokens it "

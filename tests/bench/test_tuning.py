@@ -362,3 +362,28 @@ def test_decide_compression_turns_off_a_cached_prefix_that_saves_too_little() ->
     # once over a standard run's 100 requests of 100 new tokens each: under 5 %, off
     assert out["rates_chosen"] == {"qa": 0.5, "arith": 1.0}
     assert not out["cached_prefix"]["arith"]["used"] and "qa" not in out["cached_prefix"]
+
+
+def test_a_scenario_swept_with_some_backends_only_does_not_vote() -> None:
+    from green_chain.experiments.tuning import decide_compression
+
+    def row(quality: float, secs: float) -> dict[str, Any]:
+        pts = [
+            {"rate": 1.0, "quality": 1.0, "prompt_tokens": 100.0},
+            {"rate": 0.5, "quality": quality, "prompt_tokens": 50.0},
+        ]
+        return {
+            "sweep": pts,
+            "validated_rate": 0.5 if quality >= 0.95 else 1.0,
+            "render_seconds_per_item": secs,
+        }
+
+    per = {
+        "a": {"item_ids": ["x"], "backends": {"fast": row(1.0, 0.01), "slow": row(1.0, 1.0)}},
+        # swept with the slow backend only, where the fast one would look bad: no vote
+        "b": {"item_ids": ["y"], "backends": {"slow": row(1.0, 0.0)}},
+        "c": {"item_ids": ["z"], "backends": {"fast": row(0.5, 0.01)}},
+    }
+    out = decide_compression(per, ["fast", "slow"], [0.5])
+    assert out["backend"] == "fast" and out["backend_voters"] == ["a"]
+    assert out["rates_chosen"] == {"a": 0.5, "c": 1.0} and out["not_swept"] == ["b"]
