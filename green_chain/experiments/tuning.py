@@ -466,7 +466,7 @@ def merge_results(results: Sequence[dict[str, Any]], root: Any = None) -> dict[s
         caps.update(r.get("caps", {}))
     firsts = {p: next((r[p] for r in results if p in r), None) for p in ("compression", "router")}
     if comp and firsts["compression"] is not None:
-        backends = list(next(iter(comp.values()))["backends"])
+        backends = list(dict.fromkeys(b for e in comp.values() for b in e["backends"]))
         rates = [x for x in firsts["compression"]["rates"] if x < 1.0]
         out["compression"] = decide_compression(comp, backends, rates)
     if router and firsts["router"] is not None:

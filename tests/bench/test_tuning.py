@@ -28,7 +28,9 @@ from green_chain.bench.tuning import (
     FITTED,
     FROZEN_COMPRESSION,
     FROZEN_ROUTER,
+    NOT_FROZEN_RATES,
     PENDING,
+    PENDING_COMPRESSION,
     ROUTER_FILE,
     TUNING_SEED,
     tuned_choices,
@@ -107,19 +109,24 @@ def test_tuned_record_names_calibration_items_only(standard_runs, name) -> None:
     entry, scenario, _ = standard_runs[name]
     test, cal = _sides(entry)
     tuned = entry["tuned"]
-    assert tuned["clean"] is not PENDING
+    members = getattr(scenario, "members", {}) or {name: scenario}
+    unfrozen = any(n in NOT_FROZEN_RATES and m.compressible for n, m in members.items())
+    assert tuned["clean"] is (not PENDING and not unfrozen)
     assert tuned["min_saving"] == {"value": MIN_SAVING, "source": FROZEN_ROUTER}
+    known = (FROZEN_COMPRESSION, FROZEN_ROUTER, FITTED, "fixed", PENDING_COMPRESSION)
     for choice, rec in tuned.items():
         if choice == "clean":
             continue
-        assert rec["source"] in (FROZEN_COMPRESSION, FROZEN_ROUTER, FITTED, "fixed"), (choice, rec)
+        assert rec["source"] in known, (choice, rec)
+        if rec["source"] == PENDING_COMPRESSION:
+            assert choice == "compression_rate" and unfrozen
         ids = set(rec.get("item_ids", []))
         assert ids <= cal and not ids & test, choice
     if scenario.compressible:
         assert tuned["compressor"] == {"value": DEFAULT_COMPRESSOR, "source": FROZEN_COMPRESSION}
         assert tuned["compression_rate"] == {
             "value": scenario.default_rate,
-            "source": FROZEN_COMPRESSION,
+            "source": PENDING_COMPRESSION if unfrozen else FROZEN_COMPRESSION,
         }
 
 
@@ -214,7 +221,9 @@ def test_code_holds_the_frozen_choices() -> None:
     assert compression["compressor"] == DEFAULT_COMPRESSOR
     by_name = {s.name: s for s in get_scenarios()}
     rates = compression["compression_rates"]
-    assert set(rates) == {n for n, s in by_name.items() if s.compressible}
+    # every compressible scenario's rate is frozen, except those the file lacks (named)
+    assert set(rates) == {n for n, s in by_name.items() if s.compressible} - set(NOT_FROZEN_RATES)
+    assert not set(rates) & set(NOT_FROZEN_RATES)
     for name, rate in rates.items():
         assert by_name[name].default_rate == rate, name
 
