@@ -129,9 +129,10 @@ class ProcessExecutor:
         ablation: bool = False,
         warm_up: bool = True,
         skip_baseline: Collection[str] = (),
+        skip_variants: Collection[str] = (),
     ) -> list[ItemRecord]:
         """Run ``items`` on the workers; records in item order (every variant per item, no
-        baseline for the ids in ``skip_baseline``)."""
+        baseline for the ids in ``skip_baseline``, none of the variants in ``skip_variants``)."""
         if self._pool is None:
             self.start()
         assert self._pool is not None and self._spec_dir is not None
@@ -139,7 +140,9 @@ class ProcessExecutor:
         key = f"{scenario.name}:{os.getpid()}:{self._runs}"
         spec_path = Path(self._spec_dir.name) / f"{self._runs}.pkl"
         spec_path.write_bytes(
-            pickle.dumps(scenario_spec(scenario, env, ablation=ablation, warm_up=warm_up))
+            pickle.dumps(
+                scenario_spec(scenario, env, ablation=ablation, warm_up=warm_up, skip=skip_variants)
+            )
         )
         task = partial(_run_item, key, str(spec_path), frozenset(skip_baseline))
         per_item = self._pool.map(task, list(items))

@@ -75,7 +75,12 @@ def _detach_policy(policy: Any) -> tuple[Any, bool]:
 
 
 def scenario_spec(
-    scenario: Scenario, env: ScenarioEnv, *, ablation: bool, warm_up: bool
+    scenario: Scenario,
+    env: ScenarioEnv,
+    *,
+    ablation: bool,
+    warm_up: bool,
+    skip: Collection[str] = (),
 ) -> dict[str, Any]:
     """What a worker needs to build ``scenario``'s chains as the driver would (picklable)."""
     policy, needs = _detach_policy(env.route_policy)
@@ -89,6 +94,7 @@ def scenario_spec(
         "policy_needs_embeddings": needs,
         "ablation": ablation,
         "warm_up": warm_up,
+        "skip_variants": sorted(skip),
     }
 
 
@@ -154,7 +160,12 @@ class BenchWorker:
             route_policy=policy,
             monitor=self.monitor,
         )
-        chains = build_chains(scenario, env, ablation=bool(spec.get("ablation")))
+        chains = build_chains(
+            scenario,
+            env,
+            ablation=bool(spec.get("ablation")),
+            skip=spec.get("skip_variants") or (),
+        )
         if spec["warm_up"]:
             for variant, chain in chains.items():
                 if variant != "baseline":  # the green chain and its ablation variants
@@ -288,15 +299,16 @@ class RayExecutor:
         ablation: bool = False,
         warm_up: bool = True,
         skip_baseline: Collection[str] = (),
+        skip_variants: Collection[str] = (),
     ) -> list[ItemRecord]:
         """Run ``items`` on the pool; records in item order (every variant per item, no
-        baseline for the ids in ``skip_baseline``)."""
+        baseline for the ids in ``skip_baseline``, none of the variants in ``skip_variants``)."""
         ray = _import_ray()
         from ray.util import ActorPool
 
         if not self._actors:
             self.start()
-        spec = scenario_spec(scenario, env, ablation=ablation, warm_up=warm_up)
+        spec = scenario_spec(scenario, env, ablation=ablation, warm_up=warm_up, skip=skip_variants)
         key = f"{scenario.name}:{uuid.uuid4().hex}"
         spec_ref = ray.put(spec)
         ray.get([a.prepare.remote(key, spec_ref) for a in self._actors])

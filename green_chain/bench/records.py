@@ -101,6 +101,9 @@ class ItemRecord:
         prompt: The final call's prompt text, kept for scoring; never written to results.json.
         cached: Taken, already scored, from the run folder's content cache
             (:mod:`green_chain.bench.content_cache`) instead of run again.
+        same_as: ``"baseline"`` for an ablation variant that makes the baseline's model
+            calls on every item (:mod:`green_chain.bench.same_calls`): not run, this is a
+            copy of the item's baseline record.
     """
 
     item_id: str
@@ -135,6 +138,7 @@ class ItemRecord:
     worker: dict[str, Any] | None = None
     prompt: str | None = field(default=None, repr=False)
     cached: bool = False
+    same_as: str | None = None
 
     def apply_handler(self, figures: HandlerFigures) -> None:
         """Take the energy, optimizer energy and ETR from the handler (``energy_basis: handler``)."""
@@ -193,6 +197,8 @@ class ItemRecord:
             out["worker"] = dict(self.worker)
         if self.cached:
             out["cached"] = True
+        if self.same_as is not None:
+            out["same_as"] = self.same_as
         return out
 
     @classmethod
@@ -230,6 +236,7 @@ class ItemRecord:
             quality_metric=data.get("quality_metric"),
             worker=data.get("worker"),
             cached=bool(data.get("cached", False)),
+            same_as=data.get("same_as"),
         )
 
 

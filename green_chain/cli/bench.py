@@ -165,6 +165,14 @@ def register(subparsers: Any) -> None:
         "after each prompt sent, one more unmetered prefill per record); quality is unchanged",
     )
     p.add_argument(
+        "--rerun-same",
+        action="store_true",
+        help="with --ablation, run every variant even when it makes exactly the baseline's "
+        "model calls (a router that never routes, a budget equal to the cap); by default such "
+        "a variant takes the baseline's records (same_as: baseline, 0 %% saved by "
+        "construction). Rerun, it is an A/A measurement of the meter's noise",
+    )
+    p.add_argument(
         "--no-baseline-cache",
         action="store_true",
         help="run every baseline call again instead of taking scored baseline records that "
@@ -357,6 +365,7 @@ def run_options(args: argparse.Namespace, plan: BenchPlan) -> RunOptions:
         progress=not args.no_progress,
         cost_ratios=dict(plan.cost_ratios),
         ablation=bool(getattr(args, "ablation", False)),
+        rerun_same=bool(getattr(args, "rerun_same", False)),
         prompt_probe=not getattr(args, "no_prompt_probe", False),
     )
 
@@ -382,6 +391,7 @@ def _document_options(
         "threads": threads,
         "route_costs": getattr(args, "route_costs", None),
         "ablation": bool(getattr(args, "ablation", False)),
+        "rerun_same": options.rerun_same,
         "prefix_cache": getattr(args, "prefix_cache", "on"),
         "prompt_probe": options.prompt_probe,
         "elapsed_s": round(elapsed_s, 1),
@@ -404,6 +414,7 @@ def run_fingerprint(
         "etr_scenarios": options.etr_scenarios,
         "etr_items": options.etr_items,
         "ablation": options.ablation,
+        "rerun_same": options.rerun_same,
         "prompt_probe": options.prompt_probe,
         "cost_ratios": options.cost_ratios,
         "models": dict(components.versions),
