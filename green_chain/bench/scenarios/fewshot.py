@@ -1,8 +1,9 @@
 """Few-shot scenarios: SST-2, AG News, TREC classification and GSM8K worked examples.
 
 Baseline: a fixed set of examples in every prompt, always the large model.
-Green: examples chosen per input under a token budget (classification), or the
-worked examples compressed (GSM8K, the prompt side as in LLMLingua), then the router.
+Green: examples chosen once per task under a token budget (classification), or the
+worked solutions compressed once per task (GSM8K, where its frozen rate is below 1.0),
+then the router.
 """
 
 from __future__ import annotations
@@ -283,7 +284,11 @@ _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
 
 
 class GSM8K(Scenario):
-    """Arithmetic word problems with worked examples; the green chain compresses the examples."""
+    """Arithmetic word problems with worked examples.
+
+    The green chain can compress the worked solutions (:meth:`compressed_examples`); its
+    frozen rate is 1.0, no compression (``docs/results/tuning/compression.json``).
+    """
 
     name = "gsm8k"
     title = "Few-shot arithmetic with worked examples (GSM8K)"
