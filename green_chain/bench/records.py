@@ -99,6 +99,10 @@ class ItemRecord:
             host, process id and meters of the worker that measured it; ``None`` for an
             item run in the driver.
         prompt: The final call's prompt text, kept for scoring; never written to results.json.
+        prompt_probe: The prompt probe scored where the item ran, right after its metered
+            window (:class:`~green_chain.bench.item_run.InPlaceProbe`): ``score`` (0/1),
+            ``margin`` (nats, or nats per token), ``cpu_s``/``wall_s`` (its unmetered cost);
+            moved into ``metrics`` by scoring; never written to results.json.
         cached: Taken, already scored, from the run folder's content cache
             (:mod:`green_chain.bench.content_cache`) instead of run again.
         same_as: ``"baseline"`` for an ablation variant that makes the baseline's model
@@ -137,6 +141,7 @@ class ItemRecord:
     quality_metric: str | None = None
     worker: dict[str, Any] | None = None
     prompt: str | None = field(default=None, repr=False)
+    prompt_probe: dict[str, float] | None = field(default=None, repr=False)
     cached: bool = False
     same_as: str | None = None
 

@@ -14,7 +14,7 @@ import logging
 import math
 import time
 import traceback
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -26,7 +26,13 @@ from green_chain.bench.components import Components
 from green_chain.bench.content_cache import BaselineCache
 from green_chain.bench.data import Root
 from green_chain.bench.etr import validated_etr
-from green_chain.bench.item_run import run_item, score_records
+from green_chain.bench.item_run import (
+    InPlaceProbe,
+    ProbeCandidates,
+    probe_candidates,
+    run_item,
+    score_records,
+)
 from green_chain.bench.items import Item
 from green_chain.bench.records import ItemRecord
 from green_chain.bench.results import ABLATION_PREFIX
@@ -66,9 +72,10 @@ class RunOptions:
         etr_items: Calibration items of the sweep (``None`` = all); the sweep never
             touches test items and generates nothing.
         warm_up: Run each green chain once on a calibration item before measuring.
-        route_cost_items: Router-fit items run on both models to measure their energy
-            ratio (``None`` = the scenario's ``route_cost_items``; see
-            :meth:`route_cost_items_for` for quick runs).
+        route_cost_items: With probe route labels, the router-fit items run on both models
+            to measure their energy ratio (``None`` = the scenario's ``route_cost_items``;
+            see :meth:`route_cost_items_for` for quick runs); generated labels measure it
+            on every fit item.
         executor: Runs the test items elsewhere (worker processes of ``--jobs N``, or Ray
             workers); ``None`` = here. Router fitting, scoring and the validated-ETR sweep
             stay here; the workers warm their own chains up (unmeasured: no ``warm_up_j``).
@@ -85,8 +92,12 @@ class RunOptions:
             on every test item (:mod:`green_chain.bench.same_calls`; off by default: its
             records are then the baseline's, ``same_as: "baseline"``). On, the variant is an
             A/A measurement of the meter's noise.
-        prompt_probe: Score the secondary prompt probe (``prompt_evidence_*``); it re-reads
-            every record's prompt with the likelihood scorer (unmetered, in the driver).
+        prompt_probe: Score the secondary prompt probe (``prompt_evidence_*``), unmetered:
+            where each item ran, right after its window, through the variant's prefix
+            cache (read only); in the driver for records that could not be probed there.
+        route_labels: How the route fitter labels its items, passed as its ``labels=``
+            (``"generated"`` or ``"probe"``, :mod:`green_chain.bench.routefit`); ``None`` =
+            the fitter's default (generated answers).
     """
 
     n_items: int | None = None
@@ -108,6 +119,7 @@ class RunOptions:
     rerun_same: bool = False
     prompt_probe: bool = True
     baseline_cache: BaselineCache | None = None
+    route_labels: str | None = None
 
     def items_for(self, scenario: Scenario) -> int | None:
         if self.n_items is not None:
@@ -267,11 +279,13 @@ def run_items(
     monitor: EnergyMonitor,
     handler_factory: Callable[[EnergyMonitor], EnergyCallbackHandler] | None = None,
     skip_baseline: Collection[str] = (),
+    probe: InPlaceProbe | None = None,
 ) -> list[ItemRecord]:
     """Run every variant of ``chains`` on each item, interleaved (drift hits all alike).
 
     Returns unscored records, item by item, variants in ``chains`` order; the items in
     ``skip_baseline`` (ids whose baseline record is cached) get no baseline record.
+    ``probe`` scores each record's prompt probe right after its metered window.
     """
     capture = CaptureHandler()
     records: list[ItemRecord] = []
@@ -289,6 +303,7 @@ def run_items(
                     monitor=monitor,
                     capture=capture,
                     handler=handler,
+                    probe=probe,
                 )
             )
     return records
@@ -302,7 +317,9 @@ class ItemExecutor(Protocol):
     ablation variants too), warms each up once where it runs (``warm_up``), and returns one
     unscored record per item and variant, in item order, measured where the item ran (as
     :func:`run_items` returns them; no baseline record for the ids in ``skip_baseline``,
-    no record of the variants in ``skip_variants``).
+    no record of the variants in ``skip_variants``). With ``probe`` (candidates by item id)
+    each record's prompt probe is scored where it ran, after its window
+    (:class:`~green_chain.bench.item_run.InPlaceProbe`).
     """
 
     def run(
@@ -315,6 +332,7 @@ class ItemExecutor(Protocol):
         warm_up: bool = True,
         skip_baseline: Collection[str] = (),
         skip_variants: Collection[str] = (),
+        probe: Mapping[str, ProbeCandidates] | None = None,
     ) -> list[ItemRecord]: ...
 
 
@@ -359,6 +377,8 @@ def run_scenario(
                 extra: dict[str, Any] = {}
                 if scenario.name in options.cost_ratios:
                     extra["cost_ratio"] = options.cost_ratios[scenario.name]
+                if options.route_labels is not None:
+                    extra["labels"] = options.route_labels
                 fitter = components.route_fitter
                 policy, router_fit_j = _metered(
                     monitor,
@@ -387,6 +407,11 @@ def run_scenario(
         hits = {i: r for i, k in keys.items() if cache and (r := cache.get(k)) is not None}
         if hits:
             log(f"{scenario.name}: {len(hits)} baseline record(s) from the content cache")
+        candidates = (
+            probe_candidates(scenario, split.test, pool, options.seed)
+            if options.prompt_probe
+            else None
+        )
         if options.executor is not None:  # items run elsewhere (worker processes), measured there
             records = options.executor.run(
                 scenario,
@@ -396,6 +421,7 @@ def run_scenario(
                 warm_up=options.warm_up,
                 skip_baseline=set(hits),
                 skip_variants=set(same),
+                probe=candidates,
             )
         else:
             chains = build_chains(scenario, env, ablation=options.ablation, skip=same)
@@ -414,6 +440,7 @@ def run_scenario(
                 monitor,
                 options.handler_factory,
                 skip_baseline=set(hits),
+                probe=InPlaceProbe(components, candidates) if candidates is not None else None,
             )
         if hits:  # the cached baselines back in their places (item order, variant order)
             ran = {(r.item_id, r.variant): r for r in records}
@@ -432,7 +459,7 @@ def run_scenario(
         )
         items = {it.id: it for it in split.test}
         scoring_started = (time.monotonic(), time.process_time())
-        score_records(
+        probe_paths = score_records(
             scenario,
             items,
             pool,
@@ -441,11 +468,12 @@ def run_scenario(
             options.seed,
             prompt_probe=options.prompt_probe,
         )
-        # the driver's scoring cost (unmetered: outside every energy window)
+        # the driver's scoring cost, and the in-place probes' (unmetered: outside every
+        # energy window); ``prompt_probe`` says where the probe was scored
         entry["scoring"] = {
             "wall_s": round(time.monotonic() - scoring_started[0], 2),
             "cpu_s": round(time.process_time() - scoring_started[1], 2),
-            "prompt_probe": options.prompt_probe,
+            **probe_paths,
         }
         if cache is not None:
             for rec in records:
