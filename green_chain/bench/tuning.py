@@ -12,13 +12,15 @@ examples). Each record is ``{value, source}`` with ``source`` one of
   in the file, not repeated here);
 * ``fitted-on-calibration``: fitted by this run on its calibration items
   (``item_ids`` where they are a subset of the scenario's ``calibration_ids``);
-* ``pending:<file>``: as ``frozen``, but the file is not committed yet (:data:`PENDING`);
+* ``pending:<file>``: as ``frozen``, but the file is not committed yet (:data:`PENDING`),
+  or does not hold this value (:data:`NOT_FROZEN_RATES`);
 * ``reused``: a cost ratio an earlier run measured (``--route-costs``);
 * ``fallback``: the documented default used when nothing could be measured;
 * ``setting``: set for this run by a flag (``--rate``, another compressor);
 * ``fixed``: a design constant no item outcome was used to choose.
 
-``clean`` is false while the frozen choices are :data:`PENDING`, when a fitted choice
+``clean`` is false while the frozen choices are :data:`PENDING` (or the scenario's rate
+is in :data:`NOT_FROZEN_RATES`), when a fitted choice
 used a test item of this run, or when the run's seed is not :data:`TUNING_SEED` (the frozen choices were then tuned on items that may be
 this run's test items).
 """
@@ -52,10 +54,15 @@ TUNING_SEED = 0
 #: True until the tuning experiment's outputs are committed and their values frozen in the
 #: code: the constants are then still the earlier choices (made partly on test items), and
 #: their source reads ``pending:<file>`` instead of ``frozen:<file>``.
-PENDING = True
+PENDING = False
 _STATE = "pending" if PENDING else "frozen"
 FROZEN_COMPRESSION = f"{_STATE}:{COMPRESSION_FILE}"
 FROZEN_ROUTER = f"{_STATE}:{ROUTER_FILE}"
+PENDING_COMPRESSION = f"pending:{COMPRESSION_FILE}"
+#: Scenarios whose compression rate the committed files do not hold (the part did not
+#: finish by the freeze): the rate is still the earlier choice, its source
+#: ``pending:<file>`` and the scenario's (and the mixed stream's) ``clean`` false.
+NOT_FROZEN_RATES: tuple[str, ...] = ("qmsum",)
 FITTED = "fitted-on-calibration"
 
 
@@ -125,8 +132,13 @@ def tuned_choices(
             "value": backend,
             "source": FROZEN_COMPRESSION if backend == DEFAULT_COMPRESSOR else "setting",
         }
-        rate_src = FROZEN_COMPRESSION if settings.compression_rate is None else "setting"
         rates = {m.name: m.rate(env) for m in compressible}
+        unfrozen = sorted(set(rates) & set(NOT_FROZEN_RATES))
+        rate_src = (
+            "setting"
+            if settings.compression_rate is not None
+            else (PENDING_COMPRESSION if unfrozen else FROZEN_COMPRESSION)
+        )
         out["compression_rate"] = {
             "value": rates if members else rates[scenario.name],
             "source": rate_src,
@@ -145,5 +157,8 @@ def tuned_choices(
             out["few_shot_examples"] = _fitted(len(examples), examples, cal_ids)
             fitted_ids |= set(examples)
     test_ids = {it.id for it in test}
-    out["clean"] = not PENDING and seed == TUNING_SEED and not (fitted_ids & test_ids)
+    pending = out.get("compression_rate", {}).get("source") == PENDING_COMPRESSION
+    out["clean"] = (
+        not PENDING and not pending and seed == TUNING_SEED and not (fitted_ids & test_ids)
+    )
     return out

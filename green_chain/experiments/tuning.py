@@ -15,7 +15,14 @@ ids each used, to ``--out``:
   the backend chosen is the cheapest (render seconds per item, compression included,
   this machine, one thread) whose retention is at least ``1 - tolerance`` of the best
   one. Each scenario's rate is the validated rate of the chosen backend: the smallest
-  rate whose probe score is at least ``1 - tolerance`` of the uncompressed prompt's.
+  rate whose probe score is at least ``1 - tolerance`` of the uncompressed prompt's,
+  except where the compressed text is a stable prefix (GSM8K's worked examples,
+  compressed once per task): a prefix cache prefills it once per task whatever its
+  size, so cutting it saves only that first prefill. Such a scenario keeps its
+  validated rate only if the tokens cut once are at least :data:`MIN_CACHED_SAVING` of
+  the whole task's tokens (prefix + a standard run's requests x (new prompt tokens +
+  reference answer tokens)); else its rate is 1.0, no compression
+  (:func:`cached_prefix_saving`).
 * **the router's minimum saving**: on ``2 x --router-items`` calibration items per
   scenario (the bench's router-fit items first), the gold answer's multiple choice
   under both models; a two-fold cross-fit (the bench's scorer and threshold rule,
@@ -57,6 +64,10 @@ RATES = (0.75, 0.5, 0.33, 0.25)
 SAVING_GRID = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3)
 #: Relative quality loss tolerated (the validated-ETR tolerance).
 TOLERANCE = 0.05
+#: Least share of a task's prefill tokens a cached-prefix compression must save to be
+#: used: the validated rate may cost up to :data:`TOLERANCE` of quality, so it has to
+#: save at least as large a share (a design constant, set before any item was seen).
+MIN_CACHED_SAVING = TOLERANCE
 
 
 def choose_backend(
@@ -135,6 +146,8 @@ def compression_part(
     """Sweep every backend on every compressible scenario; the backend and rates chosen."""
     from green_chain.bench.etr import validated_etr
     from green_chain.bench.scenarios import GreenSettings, ScenarioEnv
+    from green_chain.routing.decision import model_name
+    from green_chain.tokens import count_tokens
 
     per: dict[str, dict[str, Any]] = {}
     for s in scenarios:
@@ -156,6 +169,12 @@ def compression_part(
                 "render_seconds_per_item": secs,
                 "elapsed_s": round(time.perf_counter() - t0, 1),
             }
+            prefix = getattr(s, "stable_prefix", lambda _env: None)(env)
+            if prefix is not None:  # a cached prefix: its compression pays off once per task
+                large = model_name(comps.models["large"])
+                answers = [count_tokens(s.response_reference(it), large).tokens for it in items]
+                per[s.name]["cached_prefix_tokens"] = count_tokens(prefix, large).tokens
+                per[s.name]["answer_tokens_per_request"] = sum(answers) / len(answers)
             print(
                 json.dumps({"scenario": s.name, "backend": name, **per[s.name]["backends"][name]}),
                 flush=True,
@@ -166,11 +185,20 @@ def compression_part(
 def decide_compression(
     per: dict[str, Any], backends: Sequence[str], rates: Sequence[float]
 ) -> dict[str, Any]:
-    """The backend and rates chosen from every scenario's sweeps (``per``)."""
+    """The backend and rates chosen from every scenario's sweeps (``per``).
+
+    Only scenarios swept with every backend compare the backends (a run stopped early
+    may leave one swept with some backends only); such a scenario gets the chosen
+    backend's validated rate where it was swept with it, else no rate (listed in
+    ``not_swept``).
+    """
+    full = {n: e for n, e in per.items() if all(b in e["backends"] for b in backends)}
+    if not full:
+        raise ValueError("no scenario was swept with every backend")
     rows: dict[str, dict[str, Any]] = {}
     for name in backends:
         ret, secs = [], 0.0
-        for entry in per.values():
+        for entry in full.values():
             pts = entry["backends"][name]["sweep"]
             ref = next(p["quality"] for p in pts if p["rate"] >= 1.0)
             if ref > 0:
@@ -178,6 +206,26 @@ def decide_compression(
             secs += entry["backends"][name]["render_seconds_per_item"]
         rows[name] = {"retention": sum(ret) / len(ret) if ret else 0.0, "seconds_per_item": secs}
     backend, note = choose_backend(rows)
+    from green_chain.bench.runner import STANDARD_ITEMS
+
+    chosen: dict[str, float] = {}
+    cached: dict[str, dict[str, Any]] = {}
+    not_swept = sorted(n for n, e in per.items() if backend not in e["backends"])
+    for n, e in per.items():
+        if n in not_swept:
+            continue
+        rate = e["backends"][backend]["validated_rate"]
+        if "cached_prefix_tokens" in e and rate < 1.0:
+            cached[n] = cached_prefix_saving(
+                e["backends"][backend]["sweep"],
+                rate,
+                e["cached_prefix_tokens"],
+                STANDARD_ITEMS,
+                answer_tokens=e.get("answer_tokens_per_request", 0.0),
+            )
+            if not cached[n]["used"]:
+                rate = 1.0
+        chosen[n] = rate
     return {
         "measure": "prompt probe of the large model (gold vs distractors), no generation",
         "tolerance": TOLERANCE,
@@ -185,8 +233,60 @@ def decide_compression(
         "backend_rows": rows,
         "backend": backend,
         "backend_rule": note,
-        "rates_chosen": {n: e["backends"][backend]["validated_rate"] for n, e in per.items()},
+        "rates_chosen": chosen,
+        "backend_voters": sorted(full),
+        "not_swept": not_swept,
+        "cached_prefix_rule": (
+            "a scenario whose compressed text is a stable prefix (prefilled once per task, "
+            "then read from the prefix cache) keeps its validated rate only if the tokens it "
+            "saves once are at least min_saving of the task's tokens (prefix + requests x "
+            "(new prompt tokens + reference answer tokens) per request, each token counted "
+            "once: an upper bound on the energy share); else rate 1.0 (no compression)"
+        ),
+        "cached_prefix": cached,
         "scenarios": per,
+    }
+
+
+def cached_prefix_saving(
+    sweep: Sequence[dict[str, Any]],
+    rate: float,
+    prefix_tokens: float,
+    requests: int,
+    min_saving: float = MIN_CACHED_SAVING,
+    *,
+    answer_tokens: float = 0.0,
+) -> dict[str, Any]:
+    """What compressing a cached prefix at ``rate`` saves over a task of ``requests``.
+
+    ``sweep``: the validated-ETR points (mean ``prompt_tokens`` per ``rate``, 1.0
+    included); ``prefix_tokens``: the uncompressed prefix; ``answer_tokens``: the mean
+    reference answer per request (all in the large model's tokens). With a prefix cache
+    the prefix is prefilled once and each request prefills only its new tokens
+    (``prompt_tokens`` at 1.0 minus the prefix), then generates its answer, so the task
+    processes ``prefix + requests x (new + answer)`` tokens and compression saves its
+    prefix cut once. Each token counts once, though a generated token costs a CPU more
+    than a prefilled one, so the share is an upper bound on the energy share. ``used``:
+    the share is at least ``min_saving``.
+    """
+    if requests < 1:
+        raise ValueError(f"requests must be >= 1, got {requests}")
+    full = next(p["prompt_tokens"] for p in sweep if p["rate"] >= 1.0)
+    cut = next(p["prompt_tokens"] for p in sweep if p["rate"] == rate)
+    new = max(0.0, full - prefix_tokens)
+    saved = max(0.0, full - cut)
+    total = prefix_tokens + requests * (new + answer_tokens)
+    share = saved / total if total else 0.0
+    return {
+        "rate": rate,
+        "prefix_tokens": prefix_tokens,
+        "new_tokens_per_request": new,
+        "answer_tokens_per_request": answer_tokens,
+        "requests": requests,
+        "saved_tokens_once": saved,
+        "prefill_saving_share": share,
+        "min_saving": min_saving,
+        "used": share >= min_saving,
     }
 
 
@@ -366,7 +466,7 @@ def merge_results(results: Sequence[dict[str, Any]], root: Any = None) -> dict[s
         caps.update(r.get("caps", {}))
     firsts = {p: next((r[p] for r in results if p in r), None) for p in ("compression", "router")}
     if comp and firsts["compression"] is not None:
-        backends = list(next(iter(comp.values()))["backends"])
+        backends = list(dict.fromkeys(b for e in comp.values() for b in e["backends"]))
         rates = [x for x in firsts["compression"]["rates"] if x < 1.0]
         out["compression"] = decide_compression(comp, backends, rates)
     if router and firsts["router"] is not None:

@@ -143,7 +143,7 @@ def _fit_env(fake_components, tiny_data):
 def test_route_policy_fitted_on_calibration_without_generating(
     meter_env, fake_components, tiny_data
 ):
-    from green_chain.bench.routefit import CHEAP_COST_RATIO, fit_route_policy
+    from green_chain.bench.routefit import CHEAP_COST_RATIO, MIN_SAVING, fit_route_policy
 
     _, _, monitor = meter_env
     scenario, env, items, split = _fit_env(fake_components, tiny_data)
@@ -156,7 +156,7 @@ def test_route_policy_fitted_on_calibration_without_generating(
     assert info["calibration_ids"] == [i.id for i in items]
     assert info["cheap_cost_ratio"] == CHEAP_COST_RATIO
     assert info["cost_ratio_source"] == "fallback"
-    assert info["min_saving"] == 0.10
+    assert info["min_saving"] == MIN_SAVING
     # the overlap scorer finds the gold answer in the full context for both models
     assert info["cheap_mc"] == info["large_mc"] == [1.0] * 4
     assert info["labels"] == [1, 1, 1, 1]
