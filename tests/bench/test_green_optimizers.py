@@ -36,7 +36,7 @@ def test_settings_have_an_ablation_variant_per_new_optimizer() -> None:
         assert "response_budget" in by_name[name].optimizers
     mixed = by_name["mixed"]
     assert {"first_tier", "response_budget"} <= set(mixed.optimizers)
-    assert by_name["gsm8k"].response_retry and not by_name["qmsum"].response_retry
+    assert not any(by_name[n].response_retry for n in ("gsm8k", "qmsum"))  # measured: no retry
 
 
 def test_fit_response_budget_is_a_capped_quantile_with_margin() -> None:
