@@ -56,6 +56,11 @@ class FewShotClassification(Scenario):
     #: hundreds to calibrate a threshold near a 95 % floor (a label-balanced round robin,
     #: so the first ``pool_size`` are the same items whatever this size).
     calibration_size = 400
+    #: Calibration items the first tier fits on, where a separate train file has more:
+    #: the label-balanced draw's items after the first ``calibration_size`` are appended
+    #: to the calibration items (after them, so the few-shot pool, the fixed examples and
+    #: the label set stay those of the first ``calibration_size``). Never test items.
+    tier_calibration_size: ClassVar[int] = 400
     pool_size: ClassVar[int] = 64
     #: Examples in every baseline prompt.
     fixed_k: ClassVar[int] = 8
@@ -71,13 +76,19 @@ class FewShotClassification(Scenario):
         if pool is None:
             return super().split(root, n_test, seed)
         balanced = label_balanced(pool, self.calibration_size, seed)
-        return split_items(
+        split = split_items(
             self.load(root),
             n_test=n_test,
             n_calibration=len(balanced),
             seed=seed,
             calibration_pool=balanced,
         )
+        if self.tier_calibration_size > self.calibration_size:
+            # the round robin is prefix-stable: its first calibration_size are ``balanced``
+            extra = label_balanced(pool, self.tier_calibration_size, seed)[len(balanced) :]
+            split = Split([*split.calibration, *shuffled(extra, seed)], split.test)
+            split.check_disjoint()
+        return split
 
     def render_example(self, example: dict[str, Any]) -> str:
         return f"{self.input_name}: {example['text']}\nLabel: {example['label']}"
@@ -91,17 +102,37 @@ class FewShotClassification(Scenario):
 
     def first_tier(self, env: ScenarioEnv) -> Runnable:
         """The components' first tier fitted on all the calibration items (texts -> labels),
-        per the settings' ``tier_*`` knobs; part held aside for its calibration."""
+        per the settings' ``tier_*`` knobs; part held aside for its calibration.
+
+        Fitted once per calibration set, settings and components: the green chain and its
+        ``first_tier`` ablation share one fit (the embeddings of hundreds of items).
+        """
         s = env.settings
-        return env.components.make_first_tier(
-            texts=[it.inputs["text"] for it in env.calibration],
-            labels=[it.reference for it in env.calibration],
-            k=s.tier_k,
-            quality_floor=s.tier_quality_floor,
-            confidence_level=s.tier_confidence_level,
-            holdout=s.tier_holdout,
-            seed=env.seed,
+        key = (
+            tuple(it.id for it in env.calibration),
+            s.tier_head,
+            s.tier_k,
+            s.tier_l2,
+            s.tier_quality_floor,
+            s.tier_confidence_level,
+            s.tier_holdout,
+            env.seed,
+            id(env.components),
         )
+        fits: dict[tuple[Any, ...], Runnable] = self.__dict__.setdefault("_first_tiers", {})
+        if key not in fits:
+            fits[key] = env.components.make_first_tier(
+                texts=[it.inputs["text"] for it in env.calibration],
+                labels=[it.reference for it in env.calibration],
+                head=s.tier_head,
+                k=s.tier_k,
+                l2=s.tier_l2,
+                quality_floor=s.tier_quality_floor,
+                confidence_level=s.tier_confidence_level,
+                holdout=s.tier_holdout,
+                seed=env.seed,
+            )
+        return fits[key]
 
     def fixed_examples(self, env: ScenarioEnv) -> list[dict[str, str]]:
         """The baseline's examples: ``fixed_k`` calibration items, label-balanced, shuffled.
