@@ -29,23 +29,40 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import random
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from green_chain.bench.items import Item
 
 
 class _Cached(Embeddings):
-    """Embeds each distinct text once (the settings re-fit on the same texts)."""
+    """Embeds each distinct text once (the settings re-fit on the same texts); with
+    ``path``, the vectors are kept in that ``.npz`` file across runs."""
 
-    def __init__(self, inner: Embeddings) -> None:
+    def __init__(self, inner: Embeddings, path: Path | None = None) -> None:
         self.inner = inner
+        self.path = path
         self.cache: dict[str, list[float]] = {}
+        if path is not None and path.exists():
+            with np.load(path, allow_pickle=False) as saved:
+                self.cache = dict(
+                    zip(saved["texts"].tolist(), saved["vectors"].tolist(), strict=True)
+                )
+
+    def save(self) -> None:
+        if self.path is not None and self.cache:
+            texts = list(self.cache)
+            np.savez(
+                self.path, texts=np.asarray(texts), vectors=np.asarray(list(self.cache.values()))
+            )
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         todo = [t for t in dict.fromkeys(texts) if t not in self.cache]
@@ -81,6 +98,19 @@ def candidate_items(scenario: Any, root: Path, n: int, seed: int) -> tuple[list[
     return items, len(items)
 
 
+@dataclass
+class _Tally:
+    """Check-part outcomes of one (floor, level), pooled over the folds."""
+
+    answered: int = 0
+    right_answered: int = 0
+    right_all: int = 0
+    n: int = 0
+    thresholds: list[float] = field(default_factory=list)
+    coverages: list[float] = field(default_factory=list)
+    l2s: list[float] = field(default_factory=list)
+
+
 def cross_fit(
     texts: Sequence[str],
     labels: Sequence[str],
@@ -88,54 +118,67 @@ def cross_fit(
     folds: int,
     seed: int,
     make: Any,
-    fit_kwargs: dict[str, Any],
-) -> dict[str, Any]:
-    """Fit ``make()`` on ``size`` items outside each fold, ask it about the fold; pooled."""
+    floors: Sequence[tuple[float, float | None]],
+) -> list[dict[str, Any]]:
+    """Per (floor, level) in ``floors``: fit ``make()`` on ``size`` items outside each
+    fold (the head once per fold, the threshold per floor), ask it about the fold; the
+    check figures pooled over the folds."""
     from green_chain.routing.classifier import wilson_lower
 
     order = list(range(len(texts)))
     random.Random(seed).shuffle(order)
     parts = [order[f::folds] for f in range(folds)]
-    answered = right_answered = right_all = n_check = 0
-    thresholds: list[float] = []
-    fit_cov: list[float] = []
-    l2s: list[float] = []
+    tallies = [_Tally() for _ in floors]
     n_fit = 0
     for f, part in enumerate(parts):
         rest = [i for g, p in enumerate(parts) if g != f for i in p][:size]
         n_fit = len(rest)
-        clf = make().fit(
-            [texts[i] for i in rest], [labels[i] for i in rest], seed=seed, **fit_kwargs
+        fitted = make().fit([texts[i] for i in rest], [labels[i] for i in rest], seed=seed)
+        for tally, (floor, level) in zip(tallies, floors, strict=True):
+            clf = fitted.with_floor(floor, level)
+            cal = clf.calibration
+            assert cal is not None
+            tally.thresholds.append(cal.threshold)
+            tally.coverages.append(cal.coverage)
+            if cal.l2 is not None:
+                tally.l2s.append(cal.l2)
+            for i, a in zip(part, clf.classify([texts[i] for i in part]), strict=True):
+                ok = a.label == labels[i]
+                tally.n += 1
+                tally.right_all += ok
+                if a.answered:
+                    tally.answered += 1
+                    tally.right_answered += ok
+    out = []
+    for tally, (floor, level) in zip(tallies, floors, strict=True):
+        n, answered, hits = tally.n, tally.answered, tally.right_answered
+        ci = (
+            [
+                round(wilson_lower(hits, answered, 0.975), 3),
+                round(1.0 - wilson_lower(answered - hits, answered, 0.975), 3),
+            ]
+            if answered
+            else None
         )
-        cal = clf.calibration
-        assert cal is not None
-        thresholds.append(cal.threshold)
-        fit_cov.append(cal.coverage)
-        if cal.l2 is not None:
-            l2s.append(cal.l2)
-        for i, a in zip(part, clf.classify([texts[i] for i in part]), strict=True):
-            n_check += 1
-            ok = a.label == labels[i]
-            right_all += ok
-            if a.answered:
-                answered += 1
-                right_answered += ok
-    lo = wilson_lower(right_answered, answered, 0.975) if answered else None
-    hi = 1.0 - wilson_lower(answered - right_answered, answered, 0.975) if answered else None
-    return {
-        "n_fit": n_fit,
-        "n_check": n_check,
-        "fit_threshold_mean": sum(thresholds) / len(thresholds),
-        "fit_coverage_mean": round(sum(fit_cov) / len(fit_cov), 3),
-        "l2": sorted(set(l2s)) or None,
-        "check_coverage": round(answered / n_check, 3),
-        "check_answered": answered,
-        "check_answered_accuracy": round(right_answered / answered, 3) if answered else None,
-        "check_answered_ci95": [round(lo, 3), round(hi, 3)]
-        if lo is not None and hi is not None
-        else None,
-        "check_head_accuracy": round(right_all / n_check, 3),
-    }
+        finite = [t for t in tally.thresholds if math.isfinite(t)]
+        out.append(
+            {
+                "floor": floor,
+                "wilson_level": level,
+                "n_fit": n_fit,
+                "n_check": n,
+                "fit_threshold_mean": round(sum(finite) / len(finite), 3) if finite else None,
+                "fits_never_answering": len(tally.thresholds) - len(finite),
+                "fit_coverage_mean": round(sum(tally.coverages) / len(tally.coverages), 3),
+                "l2": sorted(set(tally.l2s)) or None,
+                "check_coverage": round(answered / n, 3),
+                "check_answered": answered,
+                "check_answered_accuracy": round(hits / answered, 3) if answered else None,
+                "check_answered_ci95": ci,
+                "check_head_accuracy": round(tally.right_all / n, 3),
+            }
+        )
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -150,6 +193,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--folds", type=int, default=4, help="cross-fitting folds (check parts)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="also write the rows here (JSON lines)")
+    p.add_argument(
+        "--embedding-cache", default=None, help="a .npz file keeping the embeddings across runs"
+    )
     args = p.parse_args(argv)
     if args.folds < 2:
         p.error(f"--folds must be >= 2, got {args.folds}")
@@ -157,6 +203,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not sizes or sizes[0] < 10:
         p.error(f"--sizes must be >= 10 each, got {args.sizes}")
     heads = [h.strip() for h in args.heads.split(",") if h.strip()]
+    floors = [
+        (floor, level)
+        for floor in _floats(args.floors)
+        if floor is not None
+        for level in _floats(args.levels)
+    ]
 
     import torch
 
@@ -165,7 +217,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from green_chain.routing import ExampleClassifier
 
     torch.set_num_threads(1)
-    emb = _Cached(LocalEmbeddings())
+    emb = _Cached(LocalEmbeddings(), Path(args.embedding_cache) if args.embedding_cache else None)
     rows = []
     for scenario in get_scenarios(args.scenarios.split(",")):
         want = -(-max(sizes) * args.folds // (args.folds - 1))
@@ -173,6 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         texts = [it.inputs["text"] for it in items]
         labels = [it.reference for it in items]
         emb.embed_documents(texts)
+        emb.save()
         usable = len(items) - -(-len(items) // args.folds)
         for size in sizes:
             if size > usable:
@@ -184,33 +237,21 @@ def main(argv: Sequence[str] | None = None) -> int:
                 continue
             for head in heads:
                 for k in (int(x) for x in args.k.split(",")) if head == "knn" else [None]:
-                    for floor in _floats(args.floors):
-                        for level in _floats(args.levels):
-                            assert floor is not None
 
-                            def make(head: str = head, k: int | None = k) -> ExampleClassifier:
-                                return ExampleClassifier(emb, head=head, k=k or 10)
+                    def make(head: str = head, k: int | None = k) -> ExampleClassifier:
+                        return ExampleClassifier(emb, head=head, k=k or 10)
 
-                            row = {
-                                "scenario": scenario.name,
-                                "n_items": len(items),
-                                "size": size,
-                                "head": head,
-                                "k": k,
-                                "floor": floor,
-                                "wilson_level": level,
-                                **cross_fit(
-                                    texts,
-                                    labels,
-                                    size,
-                                    args.folds,
-                                    args.seed,
-                                    make,
-                                    {"quality_floor": floor, "confidence_level": level},
-                                ),
-                            }
-                            rows.append(row)
-                            print(json.dumps(row), flush=True)
+                    for res in cross_fit(texts, labels, size, args.folds, args.seed, make, floors):
+                        row = {
+                            "scenario": scenario.name,
+                            "n_items": len(items),
+                            "size": size,
+                            "head": head,
+                            "k": k,
+                            **res,
+                        }
+                        rows.append(row)
+                        print(json.dumps(row), flush=True)
     if args.out:
         Path(args.out).write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return 0

@@ -36,6 +36,7 @@ The held-aside figures are in :attr:`ExampleClassifier.calibration`.
 
 from __future__ import annotations
 
+import copy
 import math
 import random
 from collections import Counter
@@ -101,6 +102,13 @@ def wilson_lower(successes: int, n: int, level: float) -> float:
     centre = p + z * z / (2 * n)
     margin = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
     return (centre - margin) / denom
+
+
+def _check_floor(quality_floor: float, confidence_level: float | None) -> None:
+    if not 0.0 < quality_floor <= 1.0:
+        raise ValueError(f"quality_floor must be in (0, 1], got {quality_floor}")
+    if confidence_level is not None and not 0.5 <= confidence_level < 1.0:
+        raise ValueError(f"confidence_level must be in [0.5, 1), got {confidence_level}")
 
 
 @dataclass
@@ -188,6 +196,9 @@ class ExampleClassifier(Runnable[Any, TierAnswer]):
         self._labels: list[str] = []
         self._cal_x: list[float] = []
         self._cal_y: list[float] = []
+        #: held-aside outcomes of the fitted head: raw confidence, right (1/0), nearest
+        #: similarity, and the number of training examples
+        self._held: tuple[list[float], list[float], list[float], int] = ([], [], [], 0)
         self.calibration: ClassifierCalibration | None = None
 
     @property
@@ -265,10 +276,7 @@ class ExampleClassifier(Runnable[Any, TierAnswer]):
             raise ValueError(f"got {len(texts)} texts and {len(labels)} labels")
         if not all(isinstance(t, str) for t in texts):
             raise TypeError("texts must be strings")
-        if not 0.0 < quality_floor <= 1.0:
-            raise ValueError(f"quality_floor must be in (0, 1], got {quality_floor}")
-        if confidence_level is not None and not 0.5 <= confidence_level < 1.0:
-            raise ValueError(f"confidence_level must be in [0.5, 1), got {confidence_level}")
+        _check_floor(quality_floor, confidence_level)
         if isinstance(holdout, tuple):
             hold_texts, hold_labels = list(holdout[0]), [str(lab) for lab in holdout[1]]
             if len(hold_texts) != len(hold_labels):
@@ -314,6 +322,22 @@ class ExampleClassifier(Runnable[Any, TierAnswer]):
             raw.append(share)
             right.append(1.0 if label == truth else 0.0)
             nearest.append(top)
+        self._held = (raw, right, nearest, len(train_texts))
+        return self._calibrate(quality_floor, confidence_level)
+
+    def with_floor(
+        self, quality_floor: float, confidence_level: float | None = None
+    ) -> ExampleClassifier:
+        """A copy whose threshold is chosen for another floor (or level) on the same
+        held-aside items; the head is not refitted and nothing is embedded again."""
+        if self.calibration is None:
+            raise RuntimeError("ExampleClassifier is not fitted; call fit(texts, labels) first")
+        _check_floor(quality_floor, confidence_level)
+        return copy.copy(self)._calibrate(quality_floor, confidence_level)
+
+    def _calibrate(self, quality_floor: float, confidence_level: float | None) -> ExampleClassifier:
+        """Steps 3-5 of the module doc on the held-aside outcomes of the fitted head."""
+        raw, right, nearest, n_train = self._held
         xs, ys = isotonic_fit(raw, right)
         calibrated = np.asarray([isotonic_predict(xs, ys, r) for r in raw])
         correct = np.asarray(right)
@@ -328,8 +352,8 @@ class ExampleClassifier(Runnable[Any, TierAnswer]):
         answered = calibrated >= threshold
         self._cal_x, self._cal_y = xs, ys
         self.calibration = ClassifierCalibration(
-            n_train=len(train_texts),
-            n_holdout=len(hold_texts),
+            n_train=n_train,
+            n_holdout=len(raw),
             quality_floor=quality_floor,
             confidence_level=confidence_level,
             threshold=threshold,

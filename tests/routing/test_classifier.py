@@ -256,3 +256,22 @@ def test_logistic_head_with_a_fixed_l2_skips_the_cross_validation() -> None:
 def test_bad_head_arguments(kwargs: dict[str, Any], match: str) -> None:
     with pytest.raises(ValueError, match=match):
         ExampleClassifier(WordEmbeddings(), **kwargs)
+
+
+@pytest.mark.parametrize("head", ["knn", "logistic"])
+def test_with_floor_rethresholds_without_refitting(head: str) -> None:
+    texts, labels = toy_set()
+    embeddings = WordEmbeddings()
+    clf = ExampleClassifier(embeddings, head=head, k=5).fit(texts, labels, quality_floor=0.95)
+    loose = clf.with_floor(0.5)
+    strict = clf.with_floor(0.95, confidence_level=0.99)
+    assert clf.calibration is not None and clf.calibration.quality_floor == 0.95  # unchanged
+    assert loose.threshold <= clf.threshold <= strict.threshold
+    assert loose.calibration is not None and loose.calibration.coverage == 1.0
+    same = ExampleClassifier(embeddings, head=head, k=5).fit(texts, labels, quality_floor=0.5)
+    assert same.calibration is not None
+    assert same.calibration.to_dict() == loose.calibration.to_dict()
+    with pytest.raises(ValueError, match="quality_floor"):
+        clf.with_floor(1.5)
+    with pytest.raises(RuntimeError, match="not fitted"):
+        ExampleClassifier(embeddings).with_floor(0.9)
