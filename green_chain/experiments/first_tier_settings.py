@@ -7,12 +7,12 @@ Run: ``python -m green_chain.experiments.first_tier_settings [--data ../shared/d
 
 Items: for a scenario with a separate train file (SST-2, TREC) the label-balanced draw
 from it that the benchmark's calibration items come from (seed 0, ``max(sizes) * folds /
-(folds - 1)`` items; the first 400 are the benchmark's calibration items); for a scenario
-that holds its calibration items apart from its test pool (AG News) its own
-``calibration_size`` calibration items, and sizes are capped there (a larger size would
-look at items the benchmark tests on). Either way the items are checked disjoint from
-every test item of the scenario's split at that size (:meth:`Split.check_disjoint`, and
-again against the scenario's test pool here).
+(folds - 1)`` items, a prefix-stable draw: the benchmark's calibration items are its first
+``tier_calibration_size``); for a scenario that holds its calibration items apart from its
+test pool (AG News) its own calibration items at the benchmark's
+``tier_calibration_size``, and sizes are capped there (a larger size would look at items
+the benchmark tests on). Either way the items are checked disjoint from every test item
+of the scenario's split (:meth:`Split.check_disjoint`, and again here).
 
 Evaluation: ``folds``-fold cross-fitting. Each fold is a *check* part never seen by the
 fit; on the other items (their first ``size`` in seeded order) an
@@ -82,8 +82,8 @@ def candidate_items(scenario: Any, root: Path, n: int, seed: int) -> tuple[list[
     """(items, largest usable size): up to ``n`` calibration-only items of ``scenario``.
 
     A scenario with a train pool gives its label-balanced draw of ``n`` (the benchmark's
-    calibration items are its first ``calibration_size``); one without gives its own
-    calibration items. Raises ``ValueError`` when any item is one of the scenario's test
+    calibration items are its first ``tier_calibration_size``); one without gives its own
+    calibration items (``tier_calibration_size`` of them). Raises ``ValueError`` when any item is one of the scenario's test
     items.
     """
     from green_chain.bench.scenarios.fewshot import label_balanced

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 #: L2 strengths tried by the cross-validation (penalty on the *mean* cross-entropy).
-DEFAULT_L2_GRID = (1e-4, 1e-3, 1e-2, 1e-1)
+DEFAULT_L2_GRID = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
 
 
 def softmax(z: np.ndarray) -> np.ndarray:

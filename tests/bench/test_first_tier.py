@@ -20,7 +20,12 @@ def _env(components, data, settings: GreenSettings) -> tuple[SST2, ScenarioEnv, 
 
 def test_bench_settings_choose_the_logistic_head(fake_components, tiny_data) -> None:
     assert FewShotClassification.tier_calibration_size >= FewShotClassification.calibration_size
-    assert GreenSettings().tier_head == "logistic"
+    assert GreenSettings().tier_head is None  # each scenario's own choice
+    heads = {
+        s.name: getattr(s, "tier_head", None) for s in get_scenarios(["sst2", "agnews", "trec"])
+    }
+    assert heads == {"sst2": "logistic", "agnews": "knn", "trec": "logistic"}
+    assert SST2().describe()["tier_head"] == "logistic"
     scenario, env, _ = _env(fake_components, tiny_data, GreenSettings())
     tier = scenario.first_tier(env)
     assert isinstance(tier, ExampleClassifier) and tier.head == "logistic"

@@ -52,8 +52,9 @@ class GreenSettings:
         tier_confidence_level: Use the one-sided Wilson lower bound at this level
             instead of the point estimate (``None``: the point estimate).
         tier_head: The classifier's head, ``"logistic"`` (multinomial logistic regression,
-            L2 strength by cross-validation on its training part) or ``"knn"``; chosen on
-            calibration items (``python -m green_chain.experiments.first_tier_settings``).
+            L2 strength by cross-validation on its training part) or ``"knn"``; ``None``:
+            each scenario's own (``FewShotClassification.tier_head``, chosen on calibration
+            items by ``python -m green_chain.experiments.first_tier_settings``).
         tier_l2: L2 strength of the logistic head (``None``: cross-validated).
         tier_k: Neighbours voting in the classifier (``tier_head="knn"``).
         tier_holdout: Share of the classifier's calibration items held aside for its
@@ -75,7 +76,7 @@ class GreenSettings:
     first_tier: bool = True
     tier_quality_floor: float = 0.95
     tier_confidence_level: float | None = None
-    tier_head: str = "logistic"
+    tier_head: str | None = None
     tier_l2: float | None = None
     tier_k: int = 10
     tier_holdout: float = 0.3

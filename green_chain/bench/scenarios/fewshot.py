@@ -56,11 +56,14 @@ class FewShotClassification(Scenario):
     #: hundreds to calibrate a threshold near a 95 % floor (a label-balanced round robin,
     #: so the first ``pool_size`` are the same items whatever this size).
     calibration_size = 400
-    #: Calibration items the first tier fits on, where a separate train file has more:
-    #: the label-balanced draw's items after the first ``calibration_size`` are appended
-    #: to the calibration items (after them, so the few-shot pool, the fixed examples and
-    #: the label set stay those of the first ``calibration_size``). Never test items.
+    #: Calibration items the first tier fits on (all of them). Items beyond the first
+    #: ``calibration_size`` are appended after those (from a train file: the label-balanced
+    #: draw's next items; else the next items of the seeded pool order, which leave the
+    #: test items), so the few-shot pool, the fixed examples and the label set stay those
+    #: of the first ``calibration_size``. Never test items.
     tier_calibration_size: ClassVar[int] = 400
+    #: The first tier's head (``GreenSettings.tier_head`` overrides it).
+    tier_head: ClassVar[str] = "logistic"
     pool_size: ClassVar[int] = 64
     #: Examples in every baseline prompt.
     fixed_k: ClassVar[int] = 8
@@ -73,8 +76,13 @@ class FewShotClassification(Scenario):
         the few-shot pool the fixed examples and the selector draw from.
         """
         pool = self.calibration_pool(root)
-        if pool is None:
-            return super().split(root, n_test, seed)
+        if pool is None:  # the seeded order's first items: a prefix whatever their number
+            return split_items(
+                self.load(root),
+                n_test=n_test,
+                n_calibration=max(self.calibration_size, self.tier_calibration_size),
+                seed=seed,
+            )
         balanced = label_balanced(pool, self.calibration_size, seed)
         split = split_items(
             self.load(root),
@@ -89,6 +97,13 @@ class FewShotClassification(Scenario):
             split = Split([*split.calibration, *shuffled(extra, seed)], split.test)
             split.check_disjoint()
         return split
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            **super().describe(),
+            "tier_calibration_size": self.tier_calibration_size,
+            "tier_head": self.tier_head,
+        }
 
     def render_example(self, example: dict[str, Any]) -> str:
         return f"{self.input_name}: {example['text']}\nLabel: {example['label']}"
@@ -108,9 +123,10 @@ class FewShotClassification(Scenario):
         ``first_tier`` ablation share one fit (the embeddings of hundreds of items).
         """
         s = env.settings
+        head = s.tier_head or self.tier_head
         key = (
             tuple(it.id for it in env.calibration),
-            s.tier_head,
+            head,
             s.tier_k,
             s.tier_l2,
             s.tier_quality_floor,
@@ -124,7 +140,7 @@ class FewShotClassification(Scenario):
             fits[key] = env.components.make_first_tier(
                 texts=[it.inputs["text"] for it in env.calibration],
                 labels=[it.reference for it in env.calibration],
-                head=s.tier_head,
+                head=head,
                 k=s.tier_k,
                 l2=s.tier_l2,
                 quality_floor=s.tier_quality_floor,
@@ -272,6 +288,8 @@ class SST2(FewShotClassification):
     instruction = "Classify the sentiment of each review as positive or negative."
     input_name = "Review"
 
+    tier_calibration_size = 1200
+
     def load(self, root: Root) -> list[Item]:
         return data.load_sst2(root, "test")
 
@@ -285,6 +303,9 @@ class AGNews(FewShotClassification):
     instruction = "Classify each news article as World, Sports, Business or Science/Tech."
     input_name = "Article"
 
+    tier_calibration_size = 1200
+    tier_head = "knn"
+
     def load(self, root: Root) -> list[Item]:
         return data.load_agnews(root)
 
@@ -297,6 +318,8 @@ class TREC(FewShotClassification):
         "entity, human, location or number."
     )
     input_name = "Question"
+
+    tier_calibration_size = 2000
 
     def load(self, root: Root) -> list[Item]:
         return data.load_trec(root, "test")
