@@ -24,7 +24,7 @@ def test_bench_settings_choose_the_logistic_head(fake_components, tiny_data) -> 
     heads = {
         s.name: getattr(s, "tier_head", None) for s in get_scenarios(["sst2", "agnews", "trec"])
     }
-    assert heads == {"sst2": "logistic", "agnews": "knn", "trec": "logistic"}
+    assert heads == {"sst2": "logistic", "agnews": "logistic", "trec": "logistic"}
     assert SST2().describe()["tier_head"] == "logistic"
     scenario, env, _ = _env(fake_components, tiny_data, GreenSettings())
     tier = scenario.first_tier(env)

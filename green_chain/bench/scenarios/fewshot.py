@@ -304,7 +304,6 @@ class AGNews(FewShotClassification):
     input_name = "Article"
 
     tier_calibration_size = 1200
-    tier_head = "knn"
 
     def load(self, root: Root) -> list[Item]:
         return data.load_agnews(root)
