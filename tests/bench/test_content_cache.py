@@ -150,7 +150,7 @@ def test_only_clean_scored_baselines_are_stored(tmp_path) -> None:
 
 
 def test_worker_processes_skip_the_cached_baselines(tmp_path, monkeypatch) -> None:
-    from green_chain.testing.bench_workers import fake_meter_setup, fake_worker_setup
+    from green_chain.testing.bench_workers import run_fake_bench
 
     monkeypatch.setattr(document, "git_state", lambda path=None: {"commit": "c", "dirty": False})
     out = tmp_path / "run"
@@ -160,15 +160,7 @@ def test_worker_processes_skip_the_cached_baselines(tmp_path, monkeypatch) -> No
     for extra in (["--out", str(out)], ["--resume", str(out)]):
         for p in (out / "checkpoints").glob("*.json"):
             p.unlink()
-        clock, meter, monitor = fake_meter_setup()
-        args = build_parser().parse_args([*argv, *extra])
-        rc = bench.run(
-            args,
-            components=make_components(clock, meter),
-            monitor=monitor,
-            worker_setup=fake_worker_setup,
-        )
-        assert rc == 0
+        assert run_fake_bench([*argv[1:], *extra]) == 0
         docs.append(json.loads((out / "results.json").read_text()))
     first, again = (d["scenarios"]["sst2"]["records"] for d in docs)
     assert [(r["item_id"], r["variant"]) for r in first] == [

@@ -8,36 +8,13 @@ import pytest
 
 from green_chain.bench.process_executor import ProcessExecutor
 from green_chain.cli import UsageError, bench, build_parser
-from green_chain.testing.bench import make_components
-from green_chain.testing.bench_workers import fake_meter_setup, fake_worker_setup
+from green_chain.testing.bench_workers import run_fake_bench
 
 
 def _run(tmp_path, name: str, *extra: str) -> tuple[int, dict]:
-    clock, meter, monitor = fake_meter_setup()
-    args = build_parser().parse_args(
-        [
-            "bench",
-            "--data",
-            "embedded",
-            "--scenarios",
-            "squad,sst2,mtbench101",
-            "--items",
-            "3",
-            "--ablation",
-            "--no-etr-sweep",
-            "--no-plots",
-            "--no-progress",
-            "--out",
-            str(tmp_path / name),
-            *extra,
-        ]
-    )
-    rc = bench.run(
-        args,
-        components=make_components(clock, meter),
-        monitor=monitor,
-        worker_setup=fake_worker_setup,
-    )
+    argv = ["--data", "embedded", "--scenarios", "squad,sst2,mtbench101", "--items", "3"]
+    argv += ["--ablation", "--no-etr-sweep", "--no-plots", "--no-progress"]
+    rc = run_fake_bench([*argv, "--out", str(tmp_path / name), *extra])
     return rc, json.loads((tmp_path / name / "results.json").read_text())
 
 

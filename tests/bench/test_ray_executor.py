@@ -8,39 +8,15 @@ import pytest
 
 from green_chain.bench.ray_executor import RayExecutor
 from green_chain.cli import bench, build_parser
-from green_chain.testing.bench_workers import fake_meter_setup, fake_worker_setup
+from green_chain.testing.bench_workers import fake_meter_setup, run_fake_bench
 
 ray = pytest.importorskip("ray")
 
 
 def _run(tmp_path, name: str, *extra: str) -> dict:
-    clock, meter, monitor = fake_meter_setup()
-    from green_chain.testing.bench import make_components
-
-    args = build_parser().parse_args(
-        [
-            "bench",
-            "--data",
-            "embedded",
-            "--scenarios",
-            "squad,sst2,mtbench101",
-            "--items",
-            "3",
-            "--no-etr-sweep",
-            "--no-plots",
-            "--no-progress",
-            "--out",
-            str(tmp_path / name),
-            *extra,
-        ]
-    )
-    rc = bench.run(
-        args,
-        components=make_components(clock, meter),
-        monitor=monitor,
-        worker_setup=fake_worker_setup,
-    )
-    assert rc == 0
+    argv = ["--data", "embedded", "--scenarios", "squad,sst2,mtbench101", "--items", "3"]
+    argv += ["--no-etr-sweep", "--no-plots", "--no-progress"]
+    assert run_fake_bench([*argv, "--out", str(tmp_path / name), *extra]) == 0
     return json.loads((tmp_path / name / "results.json").read_text())
 
 
