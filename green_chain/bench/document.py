@@ -35,6 +35,8 @@ _ENTRY_KEYS = (
     "warm_up",
     "one_off",
     "ablation_variants",
+    "tier_head",
+    "tier_calibration_size",
     "resumed",
     "elapsed_s",
     "scoring",

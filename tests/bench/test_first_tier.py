@@ -66,6 +66,10 @@ def test_run_with_the_logistic_tier(meter_env, fake_components, tiny_data) -> No
     opts = RunOptions(n_items=3, data_root=tiny_data, progress=False, settings=settings)
     entry = run_scenario(scenario, fake_components, monitor, opts, log=lambda _m: None)
     assert entry["status"] == "ok", entry.get("error")
+    assert entry["tier_head"] == "logistic" and entry["tier_calibration_size"] == 1200
+    from green_chain.bench.document import _ENTRY_KEYS  # copied into results.json
+
+    assert {"tier_head", "tier_calibration_size"} <= set(_ENTRY_KEYS)
     for rec in (r for r in entry["records"] if r["variant"] == "green"):
         (decision,) = [d for d in rec["routing"] if d.get("first_tier")]
         assert decision["first_tier"] == "ExampleClassifier"
