@@ -67,6 +67,18 @@ def response_budget_factory(
     return ResponseBudget(model, budget, max_budget=max_budget, retry=retry)
 
 
+def uncached(embeddings: Any) -> Any:
+    """``embeddings`` without its text cache, where it has one (``LocalEmbeddings``).
+
+    The chains of one item (green, each ablation variant) embed the same request: with
+    the shared cache only the first would pay for it, and an ablation row would look
+    cheaper than the optimizer is. Other embeddings are returned unchanged.
+    """
+    if embeddings is not None and "cache_size" in getattr(type(embeddings), "model_fields", {}):
+        return embeddings.model_copy(update={"cache_size": 0})
+    return embeddings
+
+
 def _missing(name: str, module: str) -> Callable[..., Any]:
     def factory(**_: Any) -> Any:
         raise ComponentUnavailableError(
@@ -174,7 +186,7 @@ class Components:
         from green_chain.routing import ExampleClassifier
 
         head, k, l2 = kwargs.pop("head"), kwargs.pop("k"), kwargs.pop("l2")
-        return ExampleClassifier(self.embeddings, head=head, k=k, l2=l2).fit(
+        return ExampleClassifier(uncached(self.embeddings), head=head, k=k, l2=l2).fit(
             texts, labels, **kwargs
         )
 

@@ -96,3 +96,15 @@ def test_tier_calibration_items_extend_the_calibration_items(tiny_data) -> None:
     assert [it.id for it in extended.test] == [it.id for it in base.test]
     labels = [it.reference for it in extended.calibration]
     assert labels.count("positive") == labels.count("negative") == 10  # label-balanced
+
+
+def test_the_tier_pays_for_its_own_embeddings() -> None:
+    from green_chain.bench.components import uncached
+    from green_chain.models import LocalEmbeddings  # not loaded: the encoder is lazy
+    from green_chain.testing.embeddings import BagOfWordsEmbeddings
+
+    shared = LocalEmbeddings()
+    own = uncached(shared)
+    assert own.cache_size == 0 and shared.cache_size > 0 and own.model == shared.model
+    fake = BagOfWordsEmbeddings()
+    assert uncached(fake) is fake and uncached(None) is None
