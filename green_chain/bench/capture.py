@@ -4,7 +4,9 @@ For every chain invocation it captures the model calls (the prompt text sent, th
 that answered, prompt/completion tokens, whether an optimizer made it: a run tagged
 :data:`~green_chain.bench.tags.OPTIMIZER_TAG` or below one) and the optimizer events and
 routing decisions published through :mod:`green_chain.events`. Energy comes from the
-energy callback handler (:mod:`green_chain.bench.item_run`).
+energy callback handler (:mod:`green_chain.bench.item_run`). A chat model call also keeps
+its input messages and prompt-shaping options (in memory only) so the prompt probe can
+re-read exactly that prompt where the item ran.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ from langchain_core.outputs import LLMResult
 from green_chain.bench.records import CallRecord
 from green_chain.bench.tags import OPTIMIZER_TAG
 from green_chain.events import OPTIMIZER_TOKENS_EVENT, ROUTING_DECISION_EVENT
+
+#: Call options that change the prompt a chat model renders (kept for the prompt probe).
+_PROMPT_OPTIONS = ("tools", "tool_choice")
 
 
 def render_messages(messages: list[BaseMessage]) -> str:
@@ -43,6 +48,11 @@ class ModelCall:
     #: Prompt tokens read from the model's prefix cache (``input_token_details.cache_read``).
     cached_tokens: int | None = None
     output: str = ""
+    #: The chat model's input messages, as it received them (kept in memory for the
+    #: in-place prompt probe; never serialized). ``None`` for a plain-text LLM call.
+    messages: list[BaseMessage] | None = field(default=None, repr=False)
+    #: The call options that shape the prompt (``tools``, ``tool_choice``), if any.
+    prompt_options: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def summary(self) -> CallRecord:
         """The call as the item record stores it (no prompt or output text)."""
@@ -130,9 +140,13 @@ class CaptureHandler(BaseCallbackHandler):
         tags: list[str] | None = None,
         **kwargs: Any,
     ) -> None:
-        self._start_call(
+        call = self._start_call(
             run_id, parent_run_id, tags, render_messages(messages[0]) if messages else ""
         )
+        if messages:
+            call.messages = list(messages[0])
+        params = kwargs.get("invocation_params") or {}
+        call.prompt_options = {k: params[k] for k in _PROMPT_OPTIONS if params.get(k) is not None}
 
     def on_llm_start(
         self,
@@ -148,12 +162,13 @@ class CaptureHandler(BaseCallbackHandler):
 
     def _start_call(
         self, run_id: UUID, parent: UUID | None, tags: list[str] | None, prompt: str
-    ) -> None:
+    ) -> ModelCall:
         self._parents[run_id] = parent
         optimizer = OPTIMIZER_TAG in (tags or []) or self._is_under_optimizer(parent)
         call = ModelCall(str(run_id), str(parent) if parent else None, prompt, optimizer)
         self._calls[run_id] = call
         self.current.calls.append(call)
+        return call
 
     def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
         call = self._calls.get(run_id)

@@ -35,6 +35,7 @@ _ENTRY_KEYS = (
     "warm_up",
     "one_off",
     "ablation_variants",
+    "ablation_same_as_baseline",
     "tier_head",
     "tier_calibration_size",
     "resumed",

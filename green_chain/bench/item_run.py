@@ -10,19 +10,30 @@ from the handler's run records. The runner's window around the call is kept only
 ``window_energy_j`` (a cross-check, and the figure when the handler recorded nothing).
 :func:`score_records` adds quality outside every window. Used by the runner and by the
 validated-ETR sweep.
+
+The secondary prompt probe (``prompt_evidence_*``) is scored where the item ran, right
+after its metered window, by :class:`InPlaceProbe`: the final answering call's own
+messages, re-read by the variant's own local model through its prefix cache (which the
+call just filled), so only the prompt's last partial block and the candidates' tokens are
+computed, and the cache is only read (nothing stored, no recency or counter changed): the
+probe cannot change what the next metered call finds. Records it could not probe (models
+without ``choice_scores``, plain-text LLM calls) are probed by :func:`score_records` in
+the driver as before (the likelihood scorer, the prompt as plain text).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.runnables import Runnable
 
-from green_chain.bench.capture import CaptureHandler
-from green_chain.bench.components import Components
+from green_chain.bench.capture import CaptureHandler, ModelCall
+from green_chain.bench.components import Components, cap_answer
 from green_chain.bench.items import Item
 from green_chain.bench.metrics import multiple_choice
 from green_chain.bench.records import HandlerFigures, ItemRecord
@@ -93,6 +104,103 @@ def handler_figures(records: Sequence[Mapping[str, Any]], root_id: str) -> Handl
     )
 
 
+@dataclass(frozen=True)
+class ProbeCandidates:
+    """The prompt probe's candidates for one item, as the scenario writes them (``mc_text``).
+
+    Attributes:
+        gold: The gold answer.
+        distractors: The wrong answers (``scenario.candidates``: the item's other choices or
+            other items' golds), at least one.
+        normalized: Compare mean log-probabilities per token (long answers) instead of sums.
+    """
+
+    gold: str
+    distractors: tuple[str, ...]
+    normalized: bool
+
+
+def probe_candidates(
+    scenario: Scenario, items: Sequence[Item], pool: Sequence[Item], seed: int
+) -> dict[str, ProbeCandidates]:
+    """Each item's probe candidates (items without distractors are left out).
+
+    Computed in the driver, which holds the whole pool, and shipped with the items to
+    where they run; the same candidates the driver's probe in :func:`score_records` uses.
+    """
+    out: dict[str, ProbeCandidates] = {}
+    for item in items:
+        wrong = scenario.candidates(item, pool, seed)
+        if wrong:
+            out[item.id] = ProbeCandidates(
+                scenario.mc_text(item.reference, item),
+                tuple(scenario.mc_text(w, item) for w in wrong),
+                scenario.normalized_for(item),
+            )
+    return out
+
+
+class InPlaceProbe:
+    """The prompt probe scored where the item ran, right after its metered window.
+
+    For a record whose final answering call went to one of ``components.models`` that has
+    ``choice_scores`` (``ChatLocal``), the candidates are scored after that call's own
+    messages by a copy of that model with the variant's prefix cache (``cache_salt`` =
+    the variant, as :func:`~green_chain.bench.runner.build_chains` salts each chain), read
+    only (``store=False``). Sets ``record.prompt_probe``; leaves it ``None`` when it cannot
+    probe (no such model, no messages, no candidates, or a failure, which is logged and
+    never fails the item), so the driver probes that record instead.
+
+    Args:
+        components: The models of the run (or of this worker).
+        candidates: :func:`probe_candidates` by item id.
+    """
+
+    def __init__(self, components: Components, candidates: Mapping[str, ProbeCandidates]):
+        self.components = components
+        self.candidates = dict(candidates)
+        self._models: dict[tuple[str, str], Any] = {}
+
+    def _model(self, name: str | None, variant: str) -> Any:
+        if name is None:
+            return None
+        key = (name, variant)
+        if key not in self._models:
+            found = None
+            for model in self.components.models.values():
+                if getattr(model, "model", None) == name and hasattr(model, "choice_scores"):
+                    found = cap_answer(model, None, cache_salt=variant)
+                    break
+            self._models[key] = found
+        return self._models[key]
+
+    def __call__(self, record: ItemRecord, call: ModelCall | None) -> None:
+        cands = self.candidates.get(record.item_id)
+        if record.error or call is None or call.messages is None or cands is None:
+            return
+        model = self._model(call.model_name, record.variant)
+        if model is None:
+            return
+        started = (time.monotonic(), time.process_time())
+        messages, options = call.messages, dict(call.prompt_options)
+
+        def scorer(_: str, prompts: list[str], continuations: list[str]) -> list[float]:
+            scores = model.choice_scores(messages, continuations, store=False, **options)
+            return [s.mean_logprob if cands.normalized else s.logprob_sum for s in scores]
+
+        try:
+            mc = multiple_choice(scorer, "", "", cands.gold, list(cands.distractors))
+        except Exception:  # a failing probe never fails the item: the driver probes it
+            logger.warning("in-place prompt probe failed on %s", record.item_id, exc_info=True)
+            return
+        record.prompt_probe = {
+            "score": mc["mc_correct"],
+            "margin": mc["margin"],
+            "cpu_s": time.process_time() - started[1],
+            "wall_s": time.monotonic() - started[0],
+        }
+
+
 def run_item(
     chain: Runnable,
     item: Item,
@@ -102,6 +210,7 @@ def run_item(
     monitor: EnergyMonitor,
     capture: CaptureHandler,
     handler: EnergyCallbackHandler | None = None,
+    probe: InPlaceProbe | None = None,
 ) -> ItemRecord:
     """Invoke ``chain`` on one item; return its record (not yet scored).
 
@@ -109,7 +218,8 @@ def run_item(
     gives the headline energy, the optimizers' own energy and the ETR
     (``energy_basis: "handler"``); the runner's own window around the call is kept as
     ``window_energy_j``, a cross-check, and is the figure only if the handler recorded
-    nothing (``energy_basis: "window"``).
+    nothing (``energy_basis: "window"``). ``probe`` scores the prompt probe after the
+    window has closed (:class:`InPlaceProbe`; unmetered, the prefix cache only read).
     """
     handler = handler if handler is not None else default_handler(monitor)
     key = ("bench", scenario, variant, item.id)
@@ -164,6 +274,8 @@ def run_item(
     if figures is not None:
         record.apply_handler(figures)
     record.handler_records = [r for r in hrecs if r.get("root_run_id") == str(root_id)]
+    if probe is not None:  # outside the window: unmetered
+        probe(record, final)
     return record
 
 
@@ -176,18 +288,28 @@ def score_records(
     seed: int,
     *,
     prompt_probe: bool = True,
-) -> None:
+) -> dict[str, Any]:
     """Add quality to each record in place, outside every energy window.
 
     ``quality`` is the task's own metric (``scenario.generation_metric``: exact match, F1,
     accuracy, function choice, ROUGE-L) on the parsed answer the chain generated; a failed
-    item scores 0. When a likelihood scorer is available, ``metrics`` also gets the
-    secondary prompt probe ``prompt_evidence_score`` (1 when the gold answer is the most
-    likely continuation of the prompt the chain sent, against distractors): evidence kept in
-    the prompt, never the item's quality. ``prompt_probe=False`` skips the probe (it
-    re-reads each prompt: one more prefill per record, unmetered; ``--no-prompt-probe``).
+    item scores 0. ``metrics`` also gets the secondary prompt probe
+    ``prompt_evidence_score`` (1 when the gold answer is the most likely continuation of
+    the prompt the chain sent, against distractors) and ``prompt_evidence_margin``:
+    evidence kept in the prompt, never the item's quality. A record probed where it ran
+    (``rec.prompt_probe``, :class:`InPlaceProbe`) keeps that result; the others are probed
+    here with the likelihood scorer, when there is one (the prompt as plain text: one more
+    prefill per record). ``prompt_probe=False`` skips the probe (``--no-prompt-probe``).
+
+    Returns:
+        How the probe was scored: ``prompt_probe`` (``"in-place"``, ``"driver"``,
+        ``"mixed"``, or ``False`` when no record was probed), ``probed_in_place`` and
+        ``probed_in_driver`` (records), ``in_place_cpu_s``/``in_place_wall_s`` (seconds
+        the in-place probes took where the items ran, summed; unmetered).
     """
     fallback_model = model_name(components.models["large"])
+    counts = {"in-place": 0, "driver": 0}
+    cpu_s = wall_s = 0.0
     for rec in records:
         if rec.cached:  # scored by the run that measured it
             continue
@@ -199,10 +321,19 @@ def score_records(
             continue
         rec.metrics = dict(scenario.score_generation(item, rec.output))
         rec.quality = float(rec.metrics.get(scenario.generation_metric, 0.0))
+        if not prompt_probe:
+            continue
+        if rec.prompt_probe is not None:
+            rec.metrics["prompt_evidence_score"] = rec.prompt_probe["score"]
+            rec.metrics["prompt_evidence_margin"] = rec.prompt_probe["margin"]
+            counts["in-place"] += 1
+            cpu_s += rec.prompt_probe.get("cpu_s", 0.0)
+            wall_s += rec.prompt_probe.get("wall_s", 0.0)
+            continue
         scorer = (
             components.scorer_normalized if scenario.normalized_for(item) else components.scorer
         )
-        if prompt_probe and scorer is not None and rec.prompt is not None:
+        if scorer is not None and rec.prompt is not None:
             wrong = scenario.candidates(item, pool, seed)
             if not wrong:
                 continue
@@ -215,3 +346,12 @@ def score_records(
             )
             rec.metrics["prompt_evidence_score"] = mc["mc_correct"]
             rec.metrics["prompt_evidence_margin"] = mc["margin"]
+            counts["driver"] += 1
+    paths = [p for p, n in counts.items() if n]
+    return {
+        "prompt_probe": (paths[0] if len(paths) == 1 else "mixed") if paths else False,
+        "probed_in_place": counts["in-place"],
+        "probed_in_driver": counts["driver"],
+        "in_place_cpu_s": round(cpu_s, 3),
+        "in_place_wall_s": round(wall_s, 3),
+    }

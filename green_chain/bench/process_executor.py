@@ -19,13 +19,14 @@ import multiprocessing
 import os
 import pickle
 import tempfile
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+from green_chain.bench.item_run import ProbeCandidates
 from green_chain.bench.items import Item
 from green_chain.bench.ray_executor import (
     BenchWorker,
@@ -129,9 +130,13 @@ class ProcessExecutor:
         ablation: bool = False,
         warm_up: bool = True,
         skip_baseline: Collection[str] = (),
+        skip_variants: Collection[str] = (),
+        probe: Mapping[str, ProbeCandidates] | None = None,
     ) -> list[ItemRecord]:
         """Run ``items`` on the workers; records in item order (every variant per item, no
-        baseline for the ids in ``skip_baseline``)."""
+        baseline for the ids in ``skip_baseline``, none of the variants in ``skip_variants``;
+        ``probe``: candidates of the prompt probe, scored in the workers after each item's
+        window)."""
         if self._pool is None:
             self.start()
         assert self._pool is not None and self._spec_dir is not None
@@ -139,7 +144,16 @@ class ProcessExecutor:
         key = f"{scenario.name}:{os.getpid()}:{self._runs}"
         spec_path = Path(self._spec_dir.name) / f"{self._runs}.pkl"
         spec_path.write_bytes(
-            pickle.dumps(scenario_spec(scenario, env, ablation=ablation, warm_up=warm_up))
+            pickle.dumps(
+                scenario_spec(
+                    scenario,
+                    env,
+                    ablation=ablation,
+                    warm_up=warm_up,
+                    skip=skip_variants,
+                    probe=probe,
+                )
+            )
         )
         task = partial(_run_item, key, str(spec_path), frozenset(skip_baseline))
         per_item = self._pool.map(task, list(items))

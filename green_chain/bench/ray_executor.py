@@ -20,12 +20,13 @@ import copy
 import math
 import os
 import uuid
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 from green_chain.bench.components import Components
+from green_chain.bench.item_run import InPlaceProbe, ProbeCandidates
 from green_chain.bench.items import Item
 from green_chain.bench.records import ItemRecord
 from green_chain.bench.scenarios.base import GreenSettings, Scenario, ScenarioEnv
@@ -75,9 +76,17 @@ def _detach_policy(policy: Any) -> tuple[Any, bool]:
 
 
 def scenario_spec(
-    scenario: Scenario, env: ScenarioEnv, *, ablation: bool, warm_up: bool
+    scenario: Scenario,
+    env: ScenarioEnv,
+    *,
+    ablation: bool,
+    warm_up: bool,
+    skip: Collection[str] = (),
+    probe: Mapping[str, ProbeCandidates] | None = None,
 ) -> dict[str, Any]:
-    """What a worker needs to build ``scenario``'s chains as the driver would (picklable)."""
+    """What a worker needs to build ``scenario``'s chains as the driver would (picklable);
+    ``probe``: the prompt probe's candidates by item id (the driver holds the pool), to
+    probe each record where it runs (``None``: no probe there)."""
     policy, needs = _detach_policy(env.route_policy)
     settings: GreenSettings = env.settings
     return {
@@ -89,6 +98,8 @@ def scenario_spec(
         "policy_needs_embeddings": needs,
         "ablation": ablation,
         "warm_up": warm_up,
+        "skip_variants": sorted(skip),
+        "probe": None if probe is None else dict(probe),
     }
 
 
@@ -96,6 +107,7 @@ def scenario_spec(
 class _Prepared:
     scenario: Scenario
     chains: dict[str, Any]
+    probe: InPlaceProbe | None = None
 
 
 class BenchWorker:
@@ -134,7 +146,7 @@ class BenchWorker:
         """Build (and warm up) one scenario's chains for this run, once per worker.
 
         ``spec``: what :func:`scenario_spec` ships (scenario name, calibration items,
-        settings, seed, the fitted router, ``ablation``, ``warm_up``).
+        settings, seed, the fitted router, ``ablation``, ``warm_up``, ``probe``).
         """
         from green_chain.bench.runner import _warm_up, build_chains
         from green_chain.bench.scenarios import get_scenarios
@@ -154,12 +166,19 @@ class BenchWorker:
             route_policy=policy,
             monitor=self.monitor,
         )
-        chains = build_chains(scenario, env, ablation=bool(spec.get("ablation")))
+        chains = build_chains(
+            scenario,
+            env,
+            ablation=bool(spec.get("ablation")),
+            skip=spec.get("skip_variants") or (),
+        )
         if spec["warm_up"]:
             for variant, chain in chains.items():
                 if variant != "baseline":  # the green chain and its ablation variants
                     _warm_up(scenario, chain, calibration)
-        self._prepared[key] = _Prepared(scenario, chains)
+        cands = spec.get("probe")
+        probe = InPlaceProbe(self.components, cands) if cands is not None else None
+        self._prepared[key] = _Prepared(scenario, chains, probe)
 
     def prepared(self, key: str) -> bool:
         """Whether this worker has built the chains of ``key``."""
@@ -185,6 +204,7 @@ class BenchWorker:
             self.monitor,
             self.handler_factory,
             skip_baseline={item.id} if skip_baseline else (),
+            probe=prepared.probe,
         )
         for rec in records:
             rec.worker = dict(self.identity)
@@ -288,15 +308,21 @@ class RayExecutor:
         ablation: bool = False,
         warm_up: bool = True,
         skip_baseline: Collection[str] = (),
+        skip_variants: Collection[str] = (),
+        probe: Mapping[str, ProbeCandidates] | None = None,
     ) -> list[ItemRecord]:
         """Run ``items`` on the pool; records in item order (every variant per item, no
-        baseline for the ids in ``skip_baseline``)."""
+        baseline for the ids in ``skip_baseline``, none of the variants in ``skip_variants``;
+        ``probe``: candidates of the prompt probe, scored on the actors after each item's
+        window)."""
         ray = _import_ray()
         from ray.util import ActorPool
 
         if not self._actors:
             self.start()
-        spec = scenario_spec(scenario, env, ablation=ablation, warm_up=warm_up)
+        spec = scenario_spec(
+            scenario, env, ablation=ablation, warm_up=warm_up, skip=skip_variants, probe=probe
+        )
         key = f"{scenario.name}:{uuid.uuid4().hex}"
         spec_ref = ray.put(spec)
         ray.get([a.prepare.remote(key, spec_ref) for a in self._actors])

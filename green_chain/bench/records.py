@@ -99,8 +99,15 @@ class ItemRecord:
             host, process id and meters of the worker that measured it; ``None`` for an
             item run in the driver.
         prompt: The final call's prompt text, kept for scoring; never written to results.json.
+        prompt_probe: The prompt probe scored where the item ran, right after its metered
+            window (:class:`~green_chain.bench.item_run.InPlaceProbe`): ``score`` (0/1),
+            ``margin`` (nats, or nats per token), ``cpu_s``/``wall_s`` (its unmetered cost);
+            moved into ``metrics`` by scoring; never written to results.json.
         cached: Taken, already scored, from the run folder's content cache
             (:mod:`green_chain.bench.content_cache`) instead of run again.
+        same_as: ``"baseline"`` for an ablation variant that makes the baseline's model
+            calls on every item (:mod:`green_chain.bench.same_calls`): not run, this is a
+            copy of the item's baseline record.
     """
 
     item_id: str
@@ -134,7 +141,9 @@ class ItemRecord:
     quality_metric: str | None = None
     worker: dict[str, Any] | None = None
     prompt: str | None = field(default=None, repr=False)
+    prompt_probe: dict[str, float] | None = field(default=None, repr=False)
     cached: bool = False
+    same_as: str | None = None
 
     def apply_handler(self, figures: HandlerFigures) -> None:
         """Take the energy, optimizer energy and ETR from the handler (``energy_basis: handler``)."""
@@ -193,6 +202,8 @@ class ItemRecord:
             out["worker"] = dict(self.worker)
         if self.cached:
             out["cached"] = True
+        if self.same_as is not None:
+            out["same_as"] = self.same_as
         return out
 
     @classmethod
@@ -230,6 +241,7 @@ class ItemRecord:
             quality_metric=data.get("quality_metric"),
             worker=data.get("worker"),
             cached=bool(data.get("cached", False)),
+            same_as=data.get("same_as"),
         )
 
 

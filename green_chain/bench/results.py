@@ -273,6 +273,8 @@ def summarize_scenario(
             **{k: a_stats[k] for k in ABLATION_FIELDS},
             "failed_items": a_failed,
         }
+        if all(r.same_as == "baseline" for r in recs if r.variant == variant):
+            ablation[variant[len(ABLATION_PREFIX) :]]["same_as_baseline"] = True
     if ablation:
         out["ablation"] = ablation
     return out
@@ -563,6 +565,7 @@ def format_table(doc: dict[str, Any]) -> str:
         f"  {name:<11} {opt:<16} saved {_ci(a['energy_saved_pct'], a['energy_saved_ci95'])} %, "
         f"d quality {_ci(a['quality_delta_pts'], a['quality_delta_ci95'])} pts, retained "
         f"{_ci(a['quality_retained_pct'], a['quality_retained_ci95'])} %"
+        + (" (the baseline's calls: not re-run)" if a.get("same_as_baseline") else "")
         for name, s in [*doc["scenarios"].items(), ("OVERALL", o)]
         for opt, a in (s.get("ablation") or {}).items()
     ]

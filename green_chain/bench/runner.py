@@ -14,7 +14,7 @@ import logging
 import math
 import time
 import traceback
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -26,10 +26,17 @@ from green_chain.bench.components import Components
 from green_chain.bench.content_cache import BaselineCache
 from green_chain.bench.data import Root
 from green_chain.bench.etr import validated_etr
-from green_chain.bench.item_run import run_item, score_records
+from green_chain.bench.item_run import (
+    InPlaceProbe,
+    ProbeCandidates,
+    probe_candidates,
+    run_item,
+    score_records,
+)
 from green_chain.bench.items import Item
 from green_chain.bench.records import ItemRecord
 from green_chain.bench.results import ABLATION_PREFIX
+from green_chain.bench.same_calls import same_as_baseline
 from green_chain.bench.scenarios.base import GreenSettings, Scenario, ScenarioEnv
 from green_chain.bench.tuning import tuned_choices
 from green_chain.callbacks import EnergyCallbackHandler
@@ -65,9 +72,10 @@ class RunOptions:
         etr_items: Calibration items of the sweep (``None`` = all); the sweep never
             touches test items and generates nothing.
         warm_up: Run each green chain once on a calibration item before measuring.
-        route_cost_items: Router-fit items run on both models to measure their energy
-            ratio (``None`` = the scenario's ``route_cost_items``; see
-            :meth:`route_cost_items_for` for quick runs).
+        route_cost_items: With probe route labels, the router-fit items run on both models
+            to measure their energy ratio (``None`` = the scenario's ``route_cost_items``;
+            see :meth:`route_cost_items_for` for quick runs); generated labels measure it
+            on every fit item.
         executor: Runs the test items elsewhere (worker processes of ``--jobs N``, or Ray
             workers); ``None`` = here. Router fitting, scoring and the validated-ETR sweep
             stay here; the workers warm their own chains up (unmeasured: no ``warm_up_j``).
@@ -80,8 +88,16 @@ class RunOptions:
         baseline_cache: Scored baseline records by content
             (:mod:`green_chain.bench.content_cache`): a hit is taken (``cached: true``)
             instead of running that item's baseline; ``None`` = no cache.
-        prompt_probe: Score the secondary prompt probe (``prompt_evidence_*``); it re-reads
-            every record's prompt with the likelihood scorer (unmetered, in the driver).
+        rerun_same: Run an ablation variant even when it makes the baseline's model calls
+            on every test item (:mod:`green_chain.bench.same_calls`; off by default: its
+            records are then the baseline's, ``same_as: "baseline"``). On, the variant is an
+            A/A measurement of the meter's noise.
+        prompt_probe: Score the secondary prompt probe (``prompt_evidence_*``), unmetered:
+            where each item ran, right after its window, through the variant's prefix
+            cache (read only); in the driver for records that could not be probed there.
+        route_labels: How the route fitter labels its items, passed as its ``labels=``
+            (``"generated"`` or ``"probe"``, :mod:`green_chain.bench.routefit`); ``None`` =
+            the fitter's default (generated answers).
     """
 
     n_items: int | None = None
@@ -100,8 +116,10 @@ class RunOptions:
     executor: ItemExecutor | None = None
     cost_ratios: dict[str, float] = field(default_factory=dict)
     ablation: bool = False
+    rerun_same: bool = False
     prompt_probe: bool = True
     baseline_cache: BaselineCache | None = None
+    route_labels: str | None = None
 
     def items_for(self, scenario: Scenario) -> int | None:
         if self.n_items is not None:
@@ -207,9 +225,26 @@ def ablation_variants(scenario: Scenario, settings: GreenSettings) -> list[str]:
     return [f"{ABLATION_PREFIX}{opt}" for opt in scenario.optimizers if getattr(settings, opt)]
 
 
-def build_chains(scenario: Scenario, env: ScenarioEnv, *, ablation: bool) -> dict[str, Runnable]:
+def variant_chain(scenario: Scenario, env: ScenarioEnv, variant: str) -> Runnable:
+    """The chain of one variant on ``env``: ``baseline``, ``green`` or ``only:<optimizer>``
+    (the green chain with that optimizer alone), with its own prefix cache (see
+    :func:`build_chains`)."""
+    if variant == "baseline":
+        return scenario.baseline(replace(env, cache_salt=variant))
+    if variant == "green":
+        return scenario.green(replace(env, cache_salt=variant))
+    if not variant.startswith(ABLATION_PREFIX):
+        raise ValueError(f"unknown variant {variant!r}")
+    opt = variant[len(ABLATION_PREFIX) :]
+    return scenario.green(replace(env, settings=env.settings.only(opt), cache_salt=variant))
+
+
+def build_chains(
+    scenario: Scenario, env: ScenarioEnv, *, ablation: bool, skip: Collection[str] = ()
+) -> dict[str, Runnable]:
     """The chains one item runs, in run order: baseline, green, then (``ablation``) the green
-    chain with each optimizer alone (:func:`ablation_variants`), all on ``env``.
+    chain with each optimizer alone (:func:`ablation_variants`), all on ``env``; none for the
+    variants in ``skip`` (those found the same as the baseline: :mod:`.same_calls`).
 
     Used here and by the worker processes (:mod:`green_chain.bench.ray_executor`,
     :mod:`green_chain.bench.process_executor`), so every executor runs the same variants.
@@ -217,17 +252,24 @@ def build_chains(scenario: Scenario, env: ScenarioEnv, *, ablation: bool) -> dic
     one after another on the same item, a chain must not read prompt states that another
     chain computed, as two separate deployments would not.
     """
-    chains = {
-        "baseline": scenario.baseline(replace(env, cache_salt="baseline")),
-        "green": scenario.green(replace(env, cache_salt="green")),
-    }
-    if ablation:
-        for opt in scenario.optimizers:
-            if getattr(env.settings, opt):
-                variant = f"{ABLATION_PREFIX}{opt}"
-                alone = replace(env, settings=env.settings.only(opt), cache_salt=variant)
-                chains[variant] = scenario.green(alone)
-    return chains
+    names = [*VARIANTS, *(ablation_variants(scenario, env.settings) if ablation else [])]
+    return {v: variant_chain(scenario, env, v) for v in names if v not in skip}
+
+
+def copy_baseline_records(
+    records: Sequence[ItemRecord],
+    items: Sequence[Item],
+    variants: Sequence[str],
+    same: Collection[str],
+) -> list[ItemRecord]:
+    """``records`` with, for each item, a copy of its baseline record under each variant in
+    ``same`` (``same_as: "baseline"``), in item order, variants in ``variants`` order."""
+    ran = {(r.item_id, r.variant): r for r in records}
+    for it in items:
+        base = ran[(it.id, "baseline")]
+        for v in same:
+            ran[(it.id, v)] = replace(base, variant=v, same_as="baseline")
+    return [ran[(it.id, v)] for it in items for v in variants if (it.id, v) in ran]
 
 
 def run_items(
@@ -237,11 +279,13 @@ def run_items(
     monitor: EnergyMonitor,
     handler_factory: Callable[[EnergyMonitor], EnergyCallbackHandler] | None = None,
     skip_baseline: Collection[str] = (),
+    probe: InPlaceProbe | None = None,
 ) -> list[ItemRecord]:
     """Run every variant of ``chains`` on each item, interleaved (drift hits all alike).
 
     Returns unscored records, item by item, variants in ``chains`` order; the items in
     ``skip_baseline`` (ids whose baseline record is cached) get no baseline record.
+    ``probe`` scores each record's prompt probe right after its metered window.
     """
     capture = CaptureHandler()
     records: list[ItemRecord] = []
@@ -259,6 +303,7 @@ def run_items(
                     monitor=monitor,
                     capture=capture,
                     handler=handler,
+                    probe=probe,
                 )
             )
     return records
@@ -271,7 +316,10 @@ class ItemExecutor(Protocol):
     and the test items; it builds the chains with :func:`build_chains` (``ablation``: the
     ablation variants too), warms each up once where it runs (``warm_up``), and returns one
     unscored record per item and variant, in item order, measured where the item ran (as
-    :func:`run_items` returns them; no baseline record for the ids in ``skip_baseline``).
+    :func:`run_items` returns them; no baseline record for the ids in ``skip_baseline``,
+    no record of the variants in ``skip_variants``). With ``probe`` (candidates by item id)
+    each record's prompt probe is scored where it ran, after its window
+    (:class:`~green_chain.bench.item_run.InPlaceProbe`).
     """
 
     def run(
@@ -283,6 +331,8 @@ class ItemExecutor(Protocol):
         ablation: bool = False,
         warm_up: bool = True,
         skip_baseline: Collection[str] = (),
+        skip_variants: Collection[str] = (),
+        probe: Mapping[str, ProbeCandidates] | None = None,
     ) -> list[ItemRecord]: ...
 
 
@@ -327,6 +377,8 @@ def run_scenario(
                 extra: dict[str, Any] = {}
                 if scenario.name in options.cost_ratios:
                     extra["cost_ratio"] = options.cost_ratios[scenario.name]
+                if options.route_labels is not None:
+                    extra["labels"] = options.route_labels
                 fitter = components.route_fitter
                 policy, router_fit_j = _metered(
                     monitor,
@@ -344,11 +396,22 @@ def run_scenario(
         if ablation:
             entry["ablation_variants"] = ablation
         variants: list[str] = [*VARIANTS, *ablation]
+        same: dict[str, str] = {}
+        if ablation and not options.rerun_same:
+            same = same_as_baseline(scenario, env, ablation, split.test)
+            if same:
+                entry["ablation_same_as_baseline"] = same
+                log(f"{scenario.name}: {', '.join(same)}: the baseline's calls, not re-run")
         cache = options.baseline_cache
         keys = {it.id: cache.key(scenario, env, it) for it in split.test} if cache else {}
         hits = {i: r for i, k in keys.items() if cache and (r := cache.get(k)) is not None}
         if hits:
             log(f"{scenario.name}: {len(hits)} baseline record(s) from the content cache")
+        candidates = (
+            probe_candidates(scenario, split.test, pool, options.seed)
+            if options.prompt_probe
+            else None
+        )
         if options.executor is not None:  # items run elsewhere (worker processes), measured there
             records = options.executor.run(
                 scenario,
@@ -357,16 +420,18 @@ def run_scenario(
                 ablation=options.ablation,
                 warm_up=options.warm_up,
                 skip_baseline=set(hits),
+                skip_variants=set(same),
+                probe=candidates,
             )
         else:
-            chains = build_chains(scenario, env, ablation=options.ablation)
+            chains = build_chains(scenario, env, ablation=options.ablation, skip=same)
             if options.warm_up:
                 entry["warm_up"], warm_up_j = _metered(
                     monitor,
                     f"warm-up:{scenario.name}",
                     lambda: _warm_up(scenario, chains["green"], split.calibration, log),
                 )
-                for v in ablation:  # unmeasured, not green's one-off
+                for v in (v for v in ablation if v not in same):  # unmeasured, not one-off
                     _warm_up(scenario, chains[v], split.calibration, log)
             records = run_items(
                 scenario.name,
@@ -375,11 +440,14 @@ def run_scenario(
                 monitor,
                 options.handler_factory,
                 skip_baseline=set(hits),
+                probe=InPlaceProbe(components, candidates) if candidates is not None else None,
             )
         if hits:  # the cached baselines back in their places (item order, variant order)
             ran = {(r.item_id, r.variant): r for r in records}
             ran.update({(i, "baseline"): r for i, r in hits.items()})
-            records = [ran[(it.id, v)] for it in split.test for v in variants]
+            records = [ran[(it.id, v)] for it in split.test for v in variants if v not in same]
+        if same:
+            records = copy_baseline_records(records, split.test, variants, same)
         for variant in variants:
             errs = [r.error for r in records if r.variant == variant and r.error]
             if variant in VARIANTS and errs and len(errs) == len(split.test):
@@ -391,7 +459,7 @@ def run_scenario(
         )
         items = {it.id: it for it in split.test}
         scoring_started = (time.monotonic(), time.process_time())
-        score_records(
+        probe_paths = score_records(
             scenario,
             items,
             pool,
@@ -400,11 +468,12 @@ def run_scenario(
             options.seed,
             prompt_probe=options.prompt_probe,
         )
-        # the driver's scoring cost (unmetered: outside every energy window)
+        # the driver's scoring cost, and the in-place probes' (unmetered: outside every
+        # energy window); ``prompt_probe`` says where the probe was scored
         entry["scoring"] = {
             "wall_s": round(time.monotonic() - scoring_started[0], 2),
             "cpu_s": round(time.process_time() - scoring_started[1], 2),
-            "prompt_probe": options.prompt_probe,
+            **probe_paths,
         }
         if cache is not None:
             for rec in records:

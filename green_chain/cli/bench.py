@@ -130,6 +130,14 @@ def register(subparsers: Any) -> None:
         "instead of measuring them again, so the router decides the same way",
     )
     p.add_argument(
+        "--route-labels",
+        choices=("generated", "probe"),
+        default=None,
+        help="how the router's calibration items are labelled: 'generated' (default: both "
+        "models answer each item, scored by the task's metric; the cost ratio over all of "
+        "them) or 'probe' (the gold answer's likelihood after the prompt, nothing generated)",
+    )
+    p.add_argument(
         "--resume",
         default=None,
         metavar="DIR",
@@ -162,7 +170,16 @@ def register(subparsers: Any) -> None:
         "--no-prompt-probe",
         action="store_true",
         help="skip the secondary prompt probe (prompt_evidence_*: the gold answer's likelihood "
-        "after each prompt sent, one more unmetered prefill per record); quality is unchanged",
+        "after each prompt sent, scored unmetered right after each item through its chain's "
+        "prefix cache, read only); quality is unchanged",
+    )
+    p.add_argument(
+        "--rerun-same",
+        action="store_true",
+        help="with --ablation, run every variant even when it makes exactly the baseline's "
+        "model calls (a router that never routes, a budget equal to the cap); by default such "
+        "a variant takes the baseline's records (same_as: baseline, 0 %% saved by "
+        "construction). Rerun, it is an A/A measurement of the meter's noise",
     )
     p.add_argument(
         "--no-baseline-cache",
@@ -357,7 +374,9 @@ def run_options(args: argparse.Namespace, plan: BenchPlan) -> RunOptions:
         progress=not args.no_progress,
         cost_ratios=dict(plan.cost_ratios),
         ablation=bool(getattr(args, "ablation", False)),
+        rerun_same=bool(getattr(args, "rerun_same", False)),
         prompt_probe=not getattr(args, "no_prompt_probe", False),
+        route_labels=getattr(args, "route_labels", None),
     )
 
 
@@ -382,8 +401,10 @@ def _document_options(
         "threads": threads,
         "route_costs": getattr(args, "route_costs", None),
         "ablation": bool(getattr(args, "ablation", False)),
+        "rerun_same": options.rerun_same,
         "prefix_cache": getattr(args, "prefix_cache", "on"),
         "prompt_probe": options.prompt_probe,
+        "route_labels": options.route_labels or "generated",
         "elapsed_s": round(elapsed_s, 1),
     }
 
@@ -404,7 +425,9 @@ def run_fingerprint(
         "etr_scenarios": options.etr_scenarios,
         "etr_items": options.etr_items,
         "ablation": options.ablation,
+        "rerun_same": options.rerun_same,
         "prompt_probe": options.prompt_probe,
+        "route_labels": options.route_labels or "generated",
         "cost_ratios": options.cost_ratios,
         "models": dict(components.versions),
         "commit": git_state().get("commit"),

@@ -390,24 +390,76 @@ class ChatLocal(BaseChatModel):
         )
         return prompt, (name, gen), tools
 
-    def _choose(self, prompt: Prompt, choices: list[str], name: str) -> AIMessage:
-        """The constrained-choice reply: the choice of highest summed log-probability."""
+    def choice_scores(
+        self,
+        input: LanguageModelInput,
+        choices: Sequence[str],
+        *,
+        store: bool = True,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> list[ContinuationScore]:
+        """Log-likelihood of each of ``choices`` as the continuation of the prompt a call
+        with ``input`` would read (no LangChain run, no callbacks, nothing generated).
+
+        ``input`` is rendered exactly as :meth:`invoke` renders it (chat template or
+        base-model prompt; ``tools``/``tool_choice``/``model`` call options as in a call),
+        so its token ids are those of that call's prompt, and each choice is scored as given
+        (no separator added) after it, teacher-forced, the prompt prefilled once for all
+        choices through the prefix cache (when ``prefix_cache`` is on): after a call on
+        the same ``input``, only the prompt's last partial block (< 16 tokens) and the
+        choices' tokens are computed.
+
+        Args:
+            input: Messages (or a string / prompt value), as for :meth:`invoke`.
+            choices: Non-empty continuation texts.
+            store: ``False`` only reads the prefix cache: no block is stored and its
+                recency order and counters stay as they were, so scoring (e.g. an unmetered
+                probe between measured calls) cannot change what a later call reads or
+                evicts. ``True`` stores the prompt's states, as a call does.
+            stop, kwargs: Call options (only those that change the prompt matter).
+
+        Returns:
+            One :class:`~green_chain.models.scoring.ContinuationScore` per choice
+            (``logprob_sum`` in nats, ``n_tokens``, ``mean_logprob`` in nats per token).
+
+        Raises:
+            ValueError: no choices, an empty choice, or a choice with no token to score.
+        """
+        if isinstance(choices, str) or not all(isinstance(c, str) and c for c in choices):
+            raise ValueError(f"choices must be a list of non-empty strings, got {choices!r}")
+        if not choices:
+            raise ValueError("choices must hold at least one string")
+        messages = self._convert_input(input).to_messages()
+        prompt, key, _ = self._prepare(messages, stop, dict(kwargs))
+        return self._score_after(prompt, list(choices), key[0], store=store)
+
+    def _score_after(
+        self, prompt: Prompt, choices: list[str], name: str, *, store: bool = True
+    ) -> list[ContinuationScore]:
+        """Scores of ``choices`` (as given) after the rendered ``prompt``, via the prefix cache."""
         from green_chain.models.scoring import score_choices
 
+        lm = self._load(name)
+        return score_choices(
+            lm.model,
+            lm.tokenizer,
+            prompt.ids,
+            prompt.text,
+            choices,
+            add_special_tokens=not lm.chat_template,
+            prefix_cache=self._kv_cache_for(name),
+            store=store,
+        )
+
+    def _choose(self, prompt: Prompt, choices: list[str], name: str) -> AIMessage:
+        """The constrained-choice reply: the choice of highest summed log-probability."""
         lm = self._load(name)
         kv = self._kv_cache_for(name)
         before = kv.stats().hit_tokens if kv is not None else 0
         # a base model continues "Label:" with " positive"; a chat turn opens with the text
         sep = "" if lm.chat_template or prompt.text[-1:].isspace() else " "
-        scores = score_choices(
-            lm.model,
-            lm.tokenizer,
-            prompt.ids,
-            prompt.text,
-            [sep + c for c in choices],
-            add_special_tokens=not lm.chat_template,
-            prefix_cache=kv,
-        )
+        scores = self._score_after(prompt, [sep + c for c in choices], name)
         best = max(range(len(choices)), key=lambda i: (scores[i].logprob_sum, -i))
         out_tokens = sum(sc.n_tokens for sc in scores)
         usage = UsageMetadata(

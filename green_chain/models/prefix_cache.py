@@ -202,24 +202,34 @@ class PrefixCache:
             n -= 1
         return 0
 
-    def lookup(self, ids: Sequence[int]) -> PrefixHit:
+    def lookup(self, ids: Sequence[int], *, touch: bool = True) -> PrefixHit:
         """The longest cached prefix of ``ids`` (at most ``len(ids) - 1`` tokens).
 
         Returns a :class:`PrefixHit` whose ``cache`` is a fresh ``DynamicCache`` holding
         the prefix's states (empty when nothing is cached), to pass to the model. Its
         sliding-window layers record past states (``activate_past_recording``), so that
         every position the call computes can be stored; attention sees the same window.
+
+        ``touch=False`` reads without a trace: the blocks' recency (LRU order) and the
+        counters (``lookups``, ``hit_tokens``) stay as they were, so a read-only caller
+        (an unmetered probe) cannot change which blocks the next call finds or evicts.
         """
         if not self.supported:
             return PrefixHit(0, None)
         with self._lock:
-            self._lookups += 1
             chain = self._chain(ids, len(ids) - 1)
             chain = chain[: self._usable(chain)]
-            for block in reversed(chain):  # children before parents in recency order
-                self._lru.move_to_end(block.id)
-            self._hit_tokens += len(chain) * self.block_tokens
+            if touch:
+                self._lookups += 1
+                for block in reversed(chain):  # children before parents in recency order
+                    self._lru.move_to_end(block.id)
+                self._hit_tokens += len(chain) * self.block_tokens
         return PrefixHit(len(chain) * self.block_tokens, self._load(chain))
+
+    def lru_order(self) -> list[int]:
+        """Block ids from least to most recently used (the eviction order; for checks)."""
+        with self._lock:
+            return list(self._lru)
 
     def _load(self, chain: list[_Block]) -> Any:
         import torch

@@ -83,27 +83,53 @@ def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     return n
 
 
-def _forward_with_cache(model: Any, input_ids: Any, mask: Any, cache: Any) -> Any:
-    """Logits of ``input_ids`` after a KV ``cache`` (transformers names the argument either way)."""
+def _forward_with_cache(
+    model: Any, input_ids: Any, mask: Any, cache: Any, keep: int | None = None
+) -> Any:
+    """Logits of ``input_ids`` after a KV ``cache`` (transformers names the argument either way).
+
+    ``keep``: compute the LM head only for positions ``0..keep-1`` of ``input_ids`` (the
+    head over a large vocabulary costs more than the body for short continuations); the
+    result then has ``keep`` positions. ``None``: every position.
+    """
     import warnings
 
+    import torch
+
+    extra: dict[str, Any] = {}
+    if keep is not None and keep < input_ids.shape[1]:
+        extra["logits_to_keep"] = torch.arange(keep, device=input_ids.device)
     try:  # transformers >= 5.2x names it ``cache``; older ones ``past_key_values``
-        return model(input_ids=input_ids, attention_mask=mask, cache=cache, use_cache=True).logits
+        logits = model(
+            input_ids=input_ids, attention_mask=mask, cache=cache, use_cache=True, **extra
+        ).logits
     except TypeError:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
-            return model(
-                input_ids=input_ids, attention_mask=mask, past_key_values=cache, use_cache=True
+            logits = model(
+                input_ids=input_ids,
+                attention_mask=mask,
+                past_key_values=cache,
+                use_cache=True,
+                **extra,
             ).logits
+    if keep is not None and logits.shape[1] > keep:  # a model that ignored ``logits_to_keep``
+        logits = logits[:, :keep]
+    return logits
 
 
-def _prefill(model: Any, ids: list[int], device: Any, prefix_cache: Any) -> Any:
+def _prefill(
+    model: Any, ids: list[int], device: Any, prefix_cache: Any, *, store: bool = True
+) -> Any:
     """The forward output over ``ids`` (one row, ``use_cache=True``); with a
     :class:`~green_chain.models.prefix_cache.PrefixCache`, its longest cached prefix of
-    ``ids`` is reused (only the rest is prefilled) and the states of ``ids`` are stored."""
+    ``ids`` is reused (only the rest is prefilled) and the states of ``ids`` are stored.
+
+    ``store=False`` only reads the cache: nothing is stored, and the blocks' recency and
+    the cache's counters are left as they were (``lookup(touch=False)``)."""
     import torch
 
-    hit = prefix_cache.lookup(ids) if prefix_cache is not None else None
+    hit = prefix_cache.lookup(ids, touch=store) if prefix_cache is not None else None
     if hit is None or hit.cache is None or hit.tokens == 0:
         tensor = torch.tensor([ids], dtype=torch.long, device=device)
         out = model(input_ids=tensor, use_cache=True, logits_to_keep=1)
@@ -126,7 +152,7 @@ def _prefill(model: Any, ids: list[int], device: Any, prefix_cache: Any) -> Any:
                 use_cache=True,
                 logits_to_keep=1,
             )
-    if prefix_cache is not None:
+    if prefix_cache is not None and store:
         cache = getattr(out, "cache", None) or getattr(out, "past_key_values", None)
         if cache is not None:
             prefix_cache.store(ids, cache)
@@ -138,9 +164,12 @@ def _score_shared_prompt(
     tokenizer: Any,
     items: Sequence[tuple[list[int], int]],
     prefix_cache: Any = None,
+    *,
+    store: bool = True,
 ) -> list[ContinuationScore] | None:
     """Scores of ``items`` (ids, first scored index) sharing one prompt, prefilled once
-    (reusing and filling ``prefix_cache``, a :class:`PrefixCache`, when given).
+    (reusing and, unless ``store=False``, filling ``prefix_cache``, a :class:`PrefixCache`,
+    when given).
 
     ``None`` when the shortcut does not apply (a continuation scored from position 0, or
     a model whose cache cannot be repeated over rows); the caller then uses the batched path.
@@ -160,7 +189,7 @@ def _score_shared_prompt(
     device = next(model.parameters()).device
     n = len(items)
     with torch.inference_mode():
-        out = _prefill(model, first[:m], device, prefix_cache)
+        out = _prefill(model, first[:m], device, prefix_cache, store=store)
         cache = getattr(out, "cache", None) or getattr(out, "past_key_values", None)
         if cache is None or not hasattr(cache, "batch_repeat_interleave"):
             return None
@@ -174,7 +203,8 @@ def _score_shared_prompt(
             tail = ids[m:]
             rest[row, : len(tail)] = torch.tensor(tail, dtype=torch.long)
             mask[row, m : m + len(tail)] = 1
-        logits = _forward_with_cache(model, rest, mask, cache)
+        # the last position of the longest row predicts past every continuation: no head
+        logits = _forward_with_cache(model, rest, mask, cache, keep=width - 1)
         # logits[:, j] predicts the token at absolute position m + j + 1
         results = []
         for row, (ids, k) in enumerate(items):
@@ -308,11 +338,15 @@ def score_choices(
     *,
     add_special_tokens: bool,
     prefix_cache: Any = None,
+    store: bool = True,
 ) -> list[ContinuationScore]:
     """Log-likelihood of each of ``choices`` right after an already rendered prompt.
 
     The prompt is prefilled once for all choices (``shared_prompt``), reusing and filling
     ``prefix_cache`` (a :class:`~green_chain.models.prefix_cache.PrefixCache`) when given.
+    With ``store=False`` the cache is only read: no block is stored and the blocks'
+    recency and the counters stay as they were, so scoring cannot change what a later
+    call finds in (or evicts from) the cache.
     A choice's tokens are those of ``prompt_text + choice`` (tokenized with
     ``add_special_tokens``, as the prompt was) after their common prefix with
     ``prompt_ids`` (the module doc's boundary rule).
@@ -333,7 +367,7 @@ def score_choices(
             raise ValueError(f"guided_choice {choice!r} has no tokens to score")
         items.append((full, k))
     try:
-        shared = _score_shared_prompt(model, tokenizer, items, prefix_cache)
+        shared = _score_shared_prompt(model, tokenizer, items, prefix_cache, store=store)
     except (AttributeError, TypeError):
         shared = None
     if shared is not None:

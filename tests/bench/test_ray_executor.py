@@ -115,6 +115,11 @@ def test_ray_with_the_packaged_models_matches_the_local_run(tmp_path) -> None:
             rec["model"],
         )
         assert rb[key]["energy_j"] > 0 and rb[key]["worker"]["meters"]
+        # the prompt probe, scored on the Ray actor, equals the local one
+        assert rb[key]["metrics"].get("prompt_evidence_score") == rec["metrics"].get(
+            "prompt_evidence_score"
+        )
+    assert b["scoring"]["probed_in_driver"] == a["scoring"]["probed_in_driver"] == 0
 
 
 def test_missing_ray_is_a_clear_error(tmp_path, monkeypatch, capsys) -> None:

@@ -148,7 +148,9 @@ def test_route_policy_fitted_on_calibration_without_generating(
     _, _, monitor = meter_env
     scenario, env, items, split = _fit_env(fake_components, tiny_data)
     monitor.begin("fit")
-    policy = fit_route_policy(scenario, env, items, pool=split.calibration, cost_items=0)
+    policy = fit_route_policy(
+        scenario, env, items, pool=split.calibration, cost_items=0, labels="probe"
+    )
     assert monitor.end("fit").total_j == 0  # prompts rendered by an echo model: no generation
     info = policy.info
     assert info["calibration_ids"] == [i.id for i in items]
@@ -170,7 +172,7 @@ def test_route_cost_ratio_is_measured_with_generation(meter_env, fake_components
     scenario, env, items, split = _fit_env(fake_components, tiny_data)
     monitor.begin("fit")
     policy = fit_route_policy(
-        scenario, env, items, pool=split.calibration, cost_items=2, monitor=monitor
+        scenario, env, items, pool=split.calibration, cost_items=2, monitor=monitor, labels="probe"
     )
     spent = monitor.end("fit").total_j
     info = policy.info
@@ -193,7 +195,7 @@ def test_route_cost_ratio_counts_long_answers(meter_env, fake_components, tiny_d
     fake_components.models = {**fake_components.models, "cheap": cheap}
     scenario, env, items, split = _fit_env(fake_components, tiny_data)
     policy = fit_route_policy(
-        scenario, env, items, pool=split.calibration, cost_items=2, monitor=monitor
+        scenario, env, items, pool=split.calibration, cost_items=2, monitor=monitor, labels="probe"
     )
     # a verbose cheap model costs more than the large one: never routed to
     assert policy.info["cheap_cost_ratio"] > 1.0

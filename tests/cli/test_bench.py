@@ -268,6 +268,9 @@ def test_quick_smoke_with_real_components(shared_data_dir, tmp_path):
         # figures from the energy handler, labelled with their kind and source
         assert all(r["energy_basis"] == "handler" for r in s["records"])
         assert s["energy_source"].split()[0] in ("measured", "estimated")
+        # the prompt probe ran where each LLM-answered item ran, not in the driver
+        assert s["scoring"]["prompt_probe"] in ("in-place", False)
+        assert s["scoring"]["probed_in_driver"] == 0
         # the router was fitted on calibration items, never on test items
         assert s["router"]["scorer"].startswith("embedding")
         assert not set(s["router"]["calibration_ids"]) & set(s["item_ids"])

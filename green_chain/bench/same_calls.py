@@ -1,0 +1,194 @@
+"""Ablation variants that would repeat the baseline's computation: found, run once, reported.
+
+An ablation variant ``only:<optimizer>`` can be the baseline in disguise for a scenario's
+fitted settings: a router that sends every calibration item to the large model
+(``routes=False``: the chain calls the large model directly), a response budget equal to
+the baseline's answer cap (nothing to cut, no larger retry possible). Such a variant makes,
+on every test item, the same model calls as the baseline: the same model, prompt,
+``max_tokens``, stop sequences, choices and tools, and runs no optimizer. Decoding is
+greedy, so it would write the same answers with the same computation; running it again
+measures only the meter's noise (an A/A difference: 7 % on GSM8K in the 8f1aa2f run) and
+costs as much as the baseline (in that run about a quarter of the ablation's CPU time).
+
+:func:`same_as_baseline` proves the identity per test item, without generating: it builds
+the chains on recording models (:class:`TraceChat`, answering nothing) and compares each
+variant's call trace with the baseline's. A variant identical on every item is not run;
+the runner copies the baseline's records under its name (``same_as: "baseline"``), so its
+ablation row is exactly 0 % saved and 0 points of quality, and ``results.json`` says why
+(``ablation_same_as_baseline``). A variant that runs an optimizer (a run tagged
+:data:`~green_chain.bench.tags.OPTIMIZER_TAG`) or makes a routing decision (a router's
+scorer, a first tier) is never identical, whatever it answers: its own work costs energy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from typing import Any
+
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.utils.function_calling import convert_to_openai_tool
+from pydantic import ConfigDict, Field
+
+from green_chain.bench.items import Item
+from green_chain.bench.tags import OPTIMIZER_TAG
+from green_chain.events import ROUTING_DECISION_EVENT
+
+#: Why a variant was not run (``results.json``: ``ablation_same_as_baseline``).
+SAME_REASON = (
+    "same model calls as the baseline on every test item (model, prompt, max_tokens, stop, "
+    "choices, tools) and no optimizer run: not re-run, the baseline's records stand for it"
+)
+
+
+class TraceChat(BaseChatModel):
+    """A chat model that generates nothing and logs every call it gets.
+
+    Has the fields the benchmark sets on its models (``max_tokens``, ``stop``,
+    ``first_line``, ``guided_choice``, ``cache_salt``), so the chains configure it as they
+    configure ``ChatLocal``; every copy shares ``log``. Each call appends
+    ``(model, prompt, max_tokens, stop, first_line, guided_choice, tools)`` and answers
+    ``""`` (the first choice under ``guided_choice``).
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    model: str = "trace"
+    max_tokens: int | None = None
+    stop: list[str] | None = None
+    first_line: bool = False
+    guided_choice: list[str] | None = None
+    cache_salt: str | None = None
+    #: The shared call log (a plain list, never copied by validation; ``None``: not kept).
+    log: Any = Field(default=None, exclude=True)
+
+    @property
+    def _llm_type(self) -> str:
+        return "green-chain-trace"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {"model_name": self.model}
+
+    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> Any:
+        return self.bind(tools=[convert_to_openai_tool(t) for t in tools], **kwargs)
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: Any = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        choices = kwargs.get("guided_choice", self.guided_choice)
+        if self.log is None:
+            self.log = []
+        self.log.append(
+            (
+                self.model,
+                tuple((m.type, m.text) for m in messages),
+                kwargs.get("max_tokens", self.max_tokens),
+                tuple(stop or self.stop or ()),
+                self.first_line,
+                tuple(choices or ()),
+                repr(kwargs.get("tools")),
+                repr(kwargs.get("tool_choice")),
+            )
+        )
+        content = choices[0] if choices else ""
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=content))])
+
+
+class _Work(BaseCallbackHandler):
+    """Counts the optimizer runs and routing decisions of one invocation."""
+
+    raise_error = False
+    run_inline = True
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def on_chain_start(
+        self, serialized: Any, inputs: Any, *, tags: list[str] | None = None, **kwargs: Any
+    ) -> None:
+        if OPTIMIZER_TAG in (tags or []):
+            self.count += 1
+
+    def on_custom_event(self, name: str, data: Any, **kwargs: Any) -> None:
+        if name == ROUTING_DECISION_EVENT:
+            self.count += 1
+
+
+def _trace(chain: Any, item: Item, log: list[tuple[Any, ...]]) -> tuple[list[Any], int] | None:
+    """The calls ``chain`` makes on ``item`` and its optimizer work; ``None`` if it fails."""
+    work = _Work()
+    log.clear()
+    try:
+        chain.invoke(item.inputs, config={"callbacks": [work]})
+    except Exception:  # not provably identical: the variant runs
+        return None
+    return list(log), work.count
+
+
+def trace_components(components: Any) -> Any:
+    """``components`` with recording models in place of the cheap and large ones."""
+    from green_chain.routing.decision import model_name
+
+    log: list[tuple[Any, ...]] = []
+    models = {
+        role: TraceChat(model=f"{role}:{model_name(m)}", log=log)  # the role tells them apart
+        for role, m in components.models.items()
+    }
+    return replace(components, models=models)
+
+
+#: Optimizers that can be idle for a fitted setting (a router that never routes, a budget
+#: equal to the cap). The others (compression, example selection, history filtering, a
+#: first tier) run their step on every request, so their own energy is never the
+#: baseline's: they are not traced at all (a first tier would be fitted for nothing).
+MAY_BE_IDLE = ("route", "response_budget")
+
+
+def same_as_baseline(
+    scenario: Any, env: Any, variants: Iterable[str], items: Sequence[Item]
+) -> dict[str, str]:
+    """The ``variants`` whose model calls equal the baseline's on every one of ``items``.
+
+    ``env`` is the run's scenario env (fitted router included); nothing is generated
+    (:class:`TraceChat`). Only ``only:<optimizer>`` variants of :data:`MAY_BE_IDLE`
+    optimizers are candidates. Returns ``{variant: reason}``; a variant that fails to
+    build or run on the recording models, or differs on any item, is left out (it runs).
+    """
+    from green_chain.bench.results import ABLATION_PREFIX
+    from green_chain.bench.runner import variant_chain
+
+    idle = {f"{ABLATION_PREFIX}{opt}" for opt in MAY_BE_IDLE}
+    candidates = [v for v in variants if v in idle]
+    if not candidates or not items:
+        return {}
+    try:
+        comps = trace_components(env.components)
+        log = next(iter(comps.models.values())).log
+        traced = replace(env, components=comps)
+        baseline = variant_chain(scenario, traced, "baseline")
+        chains = {v: variant_chain(scenario, traced, v) for v in candidates}
+    except Exception:  # not provably identical: every variant runs
+        return {}
+    same = set(candidates)
+    for item in items:
+        base = _trace(baseline, item, log)
+        if base is None:
+            return {}
+        for v in sorted(same):
+            got = _trace(chains[v], item, log)
+            if got is None or got[1] > 0 or got[0] != base[0]:
+                same.discard(v)
+        if not same:
+            break
+    return {v: SAME_REASON for v in candidates if v in same}
+
+
+__all__ = ["MAY_BE_IDLE", "SAME_REASON", "TraceChat", "same_as_baseline", "trace_components"]
