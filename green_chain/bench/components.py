@@ -17,8 +17,8 @@ Factory signatures (keyword arguments only, so real classes can be adapted here)
   calibration :class:`~green_chain.bench.items.Item` objects.
 * ``response_budget(model=..., budget=..., max_budget=..., retry=...) -> Runnable`` over a
   prompt, returning a message (``green_chain.response.ResponseBudget``; the default).
-* ``first_tier(texts=[...], labels=[...], k=..., quality_floor=..., confidence_level=...,
-  holdout=..., seed=...) -> Runnable`` returning a ``TierAnswer``; ``None`` (the default):
+* ``first_tier(texts=[...], labels=[...], head=..., k=..., l2=..., quality_floor=...,
+  confidence_level=..., holdout=..., seed=...) -> Runnable`` returning a ``TierAnswer``; ``None`` (the default):
   a fitted ``green_chain.routing.ExampleClassifier`` over ``Components.embeddings``
   (:meth:`Components.make_first_tier`).
 """
@@ -65,6 +65,18 @@ def response_budget_factory(
     from green_chain.response import ResponseBudget
 
     return ResponseBudget(model, budget, max_budget=max_budget, retry=retry)
+
+
+def uncached(embeddings: Any) -> Any:
+    """``embeddings`` without its text cache, where it has one (``LocalEmbeddings``).
+
+    The chains of one item (green, each ablation variant) embed the same request: with
+    the shared cache only the first would pay for it, and an ablation row would look
+    cheaper than the optimizer is. Other embeddings are returned unchanged.
+    """
+    if embeddings is not None and "cache_size" in getattr(type(embeddings), "model_fields", {}):
+        return embeddings.model_copy(update={"cache_size": 0})
+    return embeddings
 
 
 def _missing(name: str, module: str) -> Callable[..., Any]:
@@ -150,7 +162,9 @@ class Components:
         *,
         texts: Sequence[str],
         labels: Sequence[str],
+        head: str = "logistic",
         k: int = 10,
+        l2: float | None = None,
         quality_floor: float = 0.95,
         confidence_level: float | None = None,
         holdout: float = 0.3,
@@ -159,7 +173,9 @@ class Components:
         """A first tier fitted on ``texts`` -> ``labels``: the ``first_tier`` factory's, else
         an ``ExampleClassifier`` over the shared ``embeddings`` (MiniLM when ``None``)."""
         kwargs: dict[str, Any] = {
+            "head": head,
             "k": k,
+            "l2": l2,
             "quality_floor": quality_floor,
             "confidence_level": confidence_level,
             "holdout": holdout,
@@ -169,8 +185,10 @@ class Components:
             return self.first_tier(texts=texts, labels=labels, **kwargs)
         from green_chain.routing import ExampleClassifier
 
-        k = kwargs.pop("k")
-        return ExampleClassifier(self.embeddings, k=k).fit(texts, labels, **kwargs)
+        head, k, l2 = kwargs.pop("head"), kwargs.pop("k"), kwargs.pop("l2")
+        return ExampleClassifier(uncached(self.embeddings), head=head, k=k, l2=l2).fit(
+            texts, labels, **kwargs
+        )
 
     def warm_up(self) -> None:
         """Load every model and encoder once, outside any measured window.

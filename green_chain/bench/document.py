@@ -36,6 +36,8 @@ _ENTRY_KEYS = (
     "one_off",
     "ablation_variants",
     "ablation_same_as_baseline",
+    "tier_head",
+    "tier_calibration_size",
     "resumed",
     "elapsed_s",
     "scoring",

@@ -9,8 +9,9 @@ so that a run on it picks the same items as a run on the full data:
   each member) the first ``MIXED_TEST_ITEMS`` test items and the calibration set;
 * more test items in seed-0 order until each scenario holds at least ``TEST_ITEMS``
   test items and, where calibration is held apart from the pool, twice its
-  calibration size (the split never gives more than half of a small pool to
-  calibration, so a smaller sample would split differently).
+  calibration size (a few-shot scenario's: its first tier's ``tier_calibration_size``;
+  the split never gives more than half of a small pool to calibration, so a smaller
+  sample would split differently).
 
 Records keep their bytes where possible. Files whose item ids are line numbers keep
 every sampled record on its own line number (the others are blank lines, which the
@@ -298,7 +299,9 @@ def _too_small(scenario: Scenario, sample: Path) -> bool:
     n_items = len(scenario.load(sample))
     held_apart = scenario.calibration_pool(sample) is None
     test = scenario.split(sample, None, 0).test
-    return len(test) < TEST_ITEMS or (held_apart and n_items < 2 * scenario.calibration_size)
+    # a few-shot scenario holds its first tier's calibration items apart too
+    n_cal = max(scenario.calibration_size, getattr(scenario, "tier_calibration_size", 0))
+    return len(test) < TEST_ITEMS or (held_apart and n_items < 2 * n_cal)
 
 
 def build_scenario(scenario: Scenario, full: Path, out: Path) -> list[str]:

@@ -99,7 +99,7 @@ def run_tier(
     fit_handler = _handler()
     started = time.perf_counter()
     with fit_handler.measure("ExampleClassifier.fit"):
-        clf = ExampleClassifier(k=15).fit(
+        clf = ExampleClassifier(head="knn", k=15).fit(
             [it.inputs["text"] for it in fit_items],
             [it.reference for it in fit_items],
             quality_floor=quality_floor,

@@ -51,7 +51,7 @@ def toy_set() -> tuple[list[str], list[str]]:
 
 def fitted(**kwargs: Any) -> ExampleClassifier:
     texts, labels = toy_set()
-    return ExampleClassifier(WordEmbeddings(), k=5).fit(texts, labels, **kwargs)
+    return ExampleClassifier(WordEmbeddings(), head="knn", k=5).fit(texts, labels, **kwargs)
 
 
 def test_confident_request_gets_a_label_unsure_falls_through() -> None:
@@ -85,7 +85,7 @@ def test_impossible_floor_never_answers() -> None:
         ("cooking" if lab == "sports" else "sports") if i % 6 in (0, 1) else lab
         for i, lab in enumerate(labels)
     ]
-    clf = ExampleClassifier(WordEmbeddings(), k=5).fit(texts, noisy, quality_floor=1.0)
+    clf = ExampleClassifier(WordEmbeddings(), head="knn", k=5).fit(texts, noisy, quality_floor=1.0)
     assert math.isinf(clf.threshold)
     assert clf.calibration is not None and clf.calibration.coverage == 0.0
     assert not clf.invoke("team score league").answered
@@ -102,7 +102,7 @@ def test_wilson_bound_is_stricter_than_the_point_estimate() -> None:
 
 def test_explicit_holdout() -> None:
     texts, labels = toy_set()
-    clf = ExampleClassifier(WordEmbeddings(), k=5).fit(
+    clf = ExampleClassifier(WordEmbeddings(), head="knn", k=5).fit(
         texts[:60], labels[:60], holdout=(texts[60:], labels[60:])
     )
     assert clf.calibration is not None and clf.calibration.n_holdout == 30
@@ -196,3 +196,82 @@ def test_energy_router_first_tier_and_a_failing_tier() -> None:
         routes, FixedScorer(0.9), 0.5, names=["c", "l"], first_tier=RunnableLambda(lambda x: None)
     )
     assert declines.invoke("x") == "cheap"
+
+
+def fitted_logistic(**kwargs: Any) -> ExampleClassifier:
+    texts, labels = toy_set()
+    return ExampleClassifier(WordEmbeddings(), head="logistic").fit(texts, labels, **kwargs)
+
+
+def test_logistic_head_confident_gets_a_label_unsure_falls_through() -> None:
+    clf = fitted_logistic(quality_floor=0.95, holdout=0.3, seed=1)
+    cal = clf.calibration
+    assert cal is not None and cal.head == "logistic" and cal.k is None
+    assert cal.l2 is not None and cal.l2 in clf.l2_grid  # chosen by cross-validation
+    assert set(cal.cv_log_loss) == {f"{s:g}" for s in clf.l2_grid}
+    assert cal.l2 == min(clf.l2_grid, key=lambda s: cal.cv_log_loss[f"{s:g}"])
+    sure = clf.invoke("team score league")
+    assert sure.answered and sure.answer == "sports" and sure.confidence is not None
+    assert sure.confidence >= clf.threshold
+    assert clf.invoke("oven bake flour").answer == "cooking"
+    unsure = clf.invoke("team goal oven bake")  # labelled half sports, half cooking
+    assert not unsure.answered and unsure.label in ("sports", "cooking")
+    assert unsure.confidence is not None and unsure.confidence < clf.threshold
+    off_domain = clf.invoke("what is the capital of France")
+    assert not off_domain.answered and "similarity" in off_domain.reason
+
+
+def test_logistic_head_calibration_meets_the_floor() -> None:
+    clf = fitted_logistic(quality_floor=0.95, holdout=0.3, seed=1)
+    cal = clf.calibration
+    assert cal is not None
+    assert cal.answered_accuracy is not None and cal.answered_accuracy >= 0.95
+    assert 0.5 < cal.coverage < 1.0  # the mixed items are left to the LLM
+    assert cal.calibration_y == sorted(cal.calibration_y)
+    # raw confidence is the top class probability: the mixed items sit near 1/2
+    assert min(cal.calibration_x) < 0.75 and max(cal.calibration_x) > 0.9
+
+
+def test_logistic_head_with_a_fixed_l2_skips_the_cross_validation() -> None:
+    texts, labels = toy_set()
+    clf = ExampleClassifier(WordEmbeddings(), head="logistic", l2=0.01).fit(texts, labels)
+    assert clf.calibration is not None and clf.calibration.l2 == 0.01
+    assert clf.calibration.cv_log_loss == {}
+    weak = ExampleClassifier(WordEmbeddings(), head="logistic", l2=10.0).fit(texts, labels)
+    # a heavy penalty flattens the probabilities towards the prior
+    assert weak.calibration is not None
+    assert max(weak.calibration.calibration_x) < max(clf.calibration.calibration_x)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"head": "svm"}, "head must be one of"),
+        ({"head": "logistic", "l2": 0.0}, "l2 must be > 0"),
+        ({"head": "logistic", "l2_grid": ()}, "l2_grid"),
+        ({"head": "logistic", "l2_grid": (0.1, -1.0)}, "l2_grid"),
+        ({"head": "logistic", "cv_folds": 1}, "cv_folds"),
+    ],
+)
+def test_bad_head_arguments(kwargs: dict[str, Any], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        ExampleClassifier(WordEmbeddings(), **kwargs)
+
+
+@pytest.mark.parametrize("head", ["knn", "logistic"])
+def test_with_floor_rethresholds_without_refitting(head: str) -> None:
+    texts, labels = toy_set()
+    embeddings = WordEmbeddings()
+    clf = ExampleClassifier(embeddings, head=head, k=5).fit(texts, labels, quality_floor=0.95)
+    loose = clf.with_floor(0.5)
+    strict = clf.with_floor(0.95, confidence_level=0.99)
+    assert clf.calibration is not None and clf.calibration.quality_floor == 0.95  # unchanged
+    assert loose.threshold <= clf.threshold <= strict.threshold
+    assert loose.calibration is not None and loose.calibration.coverage == 1.0
+    same = ExampleClassifier(embeddings, head=head, k=5).fit(texts, labels, quality_floor=0.5)
+    assert same.calibration is not None
+    assert same.calibration.to_dict() == loose.calibration.to_dict()
+    with pytest.raises(ValueError, match="quality_floor"):
+        clf.with_floor(1.5)
+    with pytest.raises(RuntimeError, match="not fitted"):
+        ExampleClassifier(embeddings).with_floor(0.9)

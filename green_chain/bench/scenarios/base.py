@@ -51,7 +51,12 @@ class GreenSettings:
             items must reach (the point estimate; see ``tier_confidence_level``).
         tier_confidence_level: Use the one-sided Wilson lower bound at this level
             instead of the point estimate (``None``: the point estimate).
-        tier_k: Neighbours voting in the classifier.
+        tier_head: The classifier's head, ``"logistic"`` (multinomial logistic regression,
+            L2 strength by cross-validation on its training part) or ``"knn"``; ``None``:
+            each scenario's own (``FewShotClassification.tier_head``, chosen on calibration
+            items by ``python -m green_chain.experiments.first_tier_settings``).
+        tier_l2: L2 strength of the logistic head (``None``: cross-validated).
+        tier_k: Neighbours voting in the classifier (``tier_head="knn"``).
         tier_holdout: Share of the classifier's calibration items held aside for its
             confidence calibration and threshold.
     """
@@ -71,6 +76,8 @@ class GreenSettings:
     first_tier: bool = True
     tier_quality_floor: float = 0.95
     tier_confidence_level: float | None = None
+    tier_head: str | None = None
+    tier_l2: float | None = None
     tier_k: int = 10
     tier_holdout: float = 0.3
 
@@ -81,7 +88,7 @@ class GreenSettings:
         """These settings with every optimizer off but ``optimizer`` (an ablation chain)."""
         if optimizer not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {optimizer!r}; known: {list(OPTIMIZERS)}")
-        flags = {name: name == optimizer for name in OPTIMIZERS}
+        flags: dict[str, Any] = {name: name == optimizer for name in OPTIMIZERS}
         return replace(self, **flags)
 
 

@@ -62,6 +62,14 @@ class FewShotClassification(Scenario):
     #: hundreds to calibrate a threshold near a 95 % floor (a label-balanced round robin,
     #: so the first ``pool_size`` are the same items whatever this size).
     calibration_size = 400
+    #: Calibration items the first tier fits on (all of them). Items beyond the first
+    #: ``calibration_size`` are appended after those (from a train file: the label-balanced
+    #: draw's next items; else the next items of the seeded pool order, which leave the
+    #: test items), so the few-shot pool, the fixed examples and the label set stay those
+    #: of the first ``calibration_size``. Never test items.
+    tier_calibration_size: ClassVar[int] = 400
+    #: The first tier's head (``GreenSettings.tier_head`` overrides it).
+    tier_head: ClassVar[str] = "logistic"
     pool_size: ClassVar[int] = 64
     #: Examples in every baseline prompt.
     fixed_k: ClassVar[int] = 8
@@ -74,16 +82,34 @@ class FewShotClassification(Scenario):
         the few-shot pool the fixed examples and the selector draw from.
         """
         pool = self.calibration_pool(root)
-        if pool is None:
-            return super().split(root, n_test, seed)
+        if pool is None:  # the seeded order's first items: a prefix whatever their number
+            return split_items(
+                self.load(root),
+                n_test=n_test,
+                n_calibration=max(self.calibration_size, self.tier_calibration_size),
+                seed=seed,
+            )
         balanced = label_balanced(pool, self.calibration_size, seed)
-        return split_items(
+        split = split_items(
             self.load(root),
             n_test=n_test,
             n_calibration=len(balanced),
             seed=seed,
             calibration_pool=balanced,
         )
+        if self.tier_calibration_size > self.calibration_size:
+            # the round robin is prefix-stable: its first calibration_size are ``balanced``
+            extra = label_balanced(pool, self.tier_calibration_size, seed)[len(balanced) :]
+            split = Split([*split.calibration, *shuffled(extra, seed)], split.test)
+            split.check_disjoint()
+        return split
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            **super().describe(),
+            "tier_calibration_size": self.tier_calibration_size,
+            "tier_head": self.tier_head,
+        }
 
     def render_example(self, example: dict[str, Any]) -> str:
         return f"{self.input_name}: {example['text']}\nLabel: {example['label']}"
@@ -97,17 +123,38 @@ class FewShotClassification(Scenario):
 
     def first_tier(self, env: ScenarioEnv) -> Runnable:
         """The components' first tier fitted on all the calibration items (texts -> labels),
-        per the settings' ``tier_*`` knobs; part held aside for its calibration."""
+        per the settings' ``tier_*`` knobs; part held aside for its calibration.
+
+        Fitted once per calibration set, settings and components: the green chain and its
+        ``first_tier`` ablation share one fit (the embeddings of hundreds of items).
+        """
         s = env.settings
-        return env.components.make_first_tier(
-            texts=[it.inputs["text"] for it in env.calibration],
-            labels=[it.reference for it in env.calibration],
-            k=s.tier_k,
-            quality_floor=s.tier_quality_floor,
-            confidence_level=s.tier_confidence_level,
-            holdout=s.tier_holdout,
-            seed=env.seed,
+        head = s.tier_head or self.tier_head
+        key = (
+            tuple(it.id for it in env.calibration),
+            head,
+            s.tier_k,
+            s.tier_l2,
+            s.tier_quality_floor,
+            s.tier_confidence_level,
+            s.tier_holdout,
+            env.seed,
+            id(env.components),
         )
+        fits: dict[tuple[Any, ...], Runnable] = self.__dict__.setdefault("_first_tiers", {})
+        if key not in fits:
+            fits[key] = env.components.make_first_tier(
+                texts=[it.inputs["text"] for it in env.calibration],
+                labels=[it.reference for it in env.calibration],
+                head=head,
+                k=s.tier_k,
+                l2=s.tier_l2,
+                quality_floor=s.tier_quality_floor,
+                confidence_level=s.tier_confidence_level,
+                holdout=s.tier_holdout,
+                seed=env.seed,
+            )
+        return fits[key]
 
     def fixed_examples(self, env: ScenarioEnv) -> list[dict[str, str]]:
         """The baseline's examples: ``fixed_k`` calibration items, label-balanced, shuffled.
@@ -247,6 +294,8 @@ class SST2(FewShotClassification):
     instruction = "Classify the sentiment of each review as positive or negative."
     input_name = "Review"
 
+    tier_calibration_size = 1200
+
     def load(self, root: Root) -> list[Item]:
         return data.load_sst2(root, "test")
 
@@ -260,6 +309,8 @@ class AGNews(FewShotClassification):
     instruction = "Classify each news article as World, Sports, Business or Science/Tech."
     input_name = "Article"
 
+    tier_calibration_size = 1200
+
     def load(self, root: Root) -> list[Item]:
         return data.load_agnews(root)
 
@@ -272,6 +323,8 @@ class TREC(FewShotClassification):
         "entity, human, location or number."
     )
     input_name = "Question"
+
+    tier_calibration_size = 2000
 
     def load(self, root: Root) -> list[Item]:
         return data.load_trec(root, "test")

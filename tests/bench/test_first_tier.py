@@ -1,0 +1,110 @@
+"""The benchmark's first tier: the chosen head and its calibration items (fakes, fast)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from green_chain.bench.items import Split
+from green_chain.bench.runner import RunOptions, run_scenario
+from green_chain.bench.scenarios import get_scenarios
+from green_chain.bench.scenarios.base import GreenSettings, ScenarioEnv
+from green_chain.bench.scenarios.fewshot import SST2, FewShotClassification
+from green_chain.routing import ExampleClassifier
+
+
+def _env(components, data, settings: GreenSettings) -> tuple[SST2, ScenarioEnv, Split]:
+    scenario = SST2()
+    split = scenario.split(data, 3, 0)
+    return scenario, ScenarioEnv(components, split.calibration, settings, 0), split
+
+
+def test_bench_settings_choose_the_logistic_head(fake_components, tiny_data) -> None:
+    assert FewShotClassification.tier_calibration_size >= FewShotClassification.calibration_size
+    assert GreenSettings().tier_head is None  # each scenario's own choice
+    heads = {
+        s.name: getattr(s, "tier_head", None) for s in get_scenarios(["sst2", "agnews", "trec"])
+    }
+    assert heads == {"sst2": "logistic", "agnews": "logistic", "trec": "logistic"}
+    assert SST2().describe()["tier_head"] == "logistic"
+    scenario, env, _ = _env(fake_components, tiny_data, GreenSettings())
+    tier = scenario.first_tier(env)
+    assert isinstance(tier, ExampleClassifier) and tier.head == "logistic"
+    assert tier.calibration is not None and tier.calibration.head == "logistic"
+    assert tier.calibration.l2 is not None  # cross-validated on its training part
+    assert scenario.first_tier(env) is tier  # the green chain and its ablation share one fit
+    knn = scenario.first_tier(
+        ScenarioEnv(fake_components, env.calibration, GreenSettings(tier_head="knn", tier_k=3), 0)
+    )
+    assert isinstance(knn, ExampleClassifier) and knn.head == "knn" and knn.k == 3
+    fixed = scenario.first_tier(
+        ScenarioEnv(fake_components, env.calibration, GreenSettings(tier_l2=0.5), 0)
+    )
+    assert isinstance(fixed, ExampleClassifier) and fixed.calibration is not None
+    assert fixed.calibration.l2 == 0.5
+
+
+def test_factory_gets_the_head(fake_components, tiny_data) -> None:
+    seen: dict[str, object] = {}
+
+    def factory(**kwargs: object) -> object:
+        seen.update(kwargs)
+        return ExampleClassifier(fake_components.embeddings, head="knn").fit(
+            kwargs["texts"], kwargs["labels"]
+        )
+
+    fake_components.first_tier = factory
+    scenario, env, _ = _env(fake_components, tiny_data, GreenSettings(tier_l2=0.1))
+    scenario.first_tier(env)
+    assert seen["head"] == "logistic" and seen["l2"] == 0.1 and seen["k"] == 10
+
+
+def test_run_with_the_logistic_tier(meter_env, fake_components, tiny_data) -> None:
+    _, _, monitor = meter_env
+    (scenario,) = get_scenarios(["sst2"])
+    settings = GreenSettings(tier_head="logistic", tier_l2=0.05)
+    assert {"tier_head": "logistic", "tier_l2": 0.05}.items() <= settings.to_dict().items()
+    opts = RunOptions(n_items=3, data_root=tiny_data, progress=False, settings=settings)
+    entry = run_scenario(scenario, fake_components, monitor, opts, log=lambda _m: None)
+    assert entry["status"] == "ok", entry.get("error")
+    assert entry["tier_head"] == "logistic" and entry["tier_calibration_size"] == 1200
+    from green_chain.bench.document import _ENTRY_KEYS  # copied into results.json
+
+    assert {"tier_head", "tier_calibration_size"} <= set(_ENTRY_KEYS)
+    for rec in (r for r in entry["records"] if r["variant"] == "green"):
+        (decision,) = [d for d in rec["routing"] if d.get("first_tier")]
+        assert decision["first_tier"] == "ExampleClassifier"
+        assert decision["first_tier_threshold"] is not None
+        assert bool(rec["calls"]) != decision["first_tier_answered"]  # answered: no LLM call
+
+
+class _Small(SST2):
+    calibration_size = 10
+    tier_calibration_size: ClassVar[int] = 20
+    pool_size: ClassVar[int] = 4
+
+
+def test_tier_calibration_items_extend_the_calibration_items(tiny_data) -> None:
+    base = SST2().split(tiny_data, None, 0)  # 30 train items, all calibration at 400
+    plain = type("Plain", (_Small,), {"tier_calibration_size": 10})().split(tiny_data, None, 0)
+    extended = _Small().split(tiny_data, None, 0)
+    assert len(plain.calibration) == 10 and len(extended.calibration) == 20
+    # the first calibration_size items (few-shot pool, fixed examples) are unchanged
+    assert [it.id for it in extended.calibration[:10]] == [it.id for it in plain.calibration]
+    assert len({it.id for it in extended.calibration}) == 20
+    assert all(it.id.startswith("sst2-train:") for it in extended.calibration)
+    assert not {it.id for it in extended.calibration} & {it.id for it in extended.test}
+    assert [it.id for it in extended.test] == [it.id for it in base.test]
+    labels = [it.reference for it in extended.calibration]
+    assert labels.count("positive") == labels.count("negative") == 10  # label-balanced
+
+
+def test_the_tier_pays_for_its_own_embeddings() -> None:
+    from green_chain.bench.components import uncached
+    from green_chain.models import LocalEmbeddings  # not loaded: the encoder is lazy
+    from green_chain.testing.embeddings import BagOfWordsEmbeddings
+
+    shared = LocalEmbeddings()
+    own = uncached(shared)
+    assert own.cache_size == 0 and shared.cache_size > 0 and own.model == shared.model
+    fake = BagOfWordsEmbeddings()
+    assert uncached(fake) is fake and uncached(None) is None
