@@ -1,7 +1,7 @@
 """Ablation variants that would repeat the baseline's computation: found, run once, reported.
 
 An ablation variant ``only:<optimizer>`` can be the baseline in disguise for a scenario's
-fitted settings: a router that sends every calibration item to the large model
+fitted settings: a compression rate of 1.0, a router that sends every calibration item to the large model
 (``routes=False``: the chain calls the large model directly), a response budget equal to
 the baseline's answer cap (nothing to cut, no larger retry possible). Such a variant makes,
 on every test item, the same model calls as the baseline: the same model, prompt,
@@ -145,11 +145,12 @@ def trace_components(components: Any) -> Any:
     return replace(components, models=models)
 
 
-#: Optimizers that can be idle for a fitted setting (a router that never routes, a budget
-#: equal to the cap). The others (compression, example selection, history filtering, a
-#: first tier) run their step on every request, so their own energy is never the
-#: baseline's: they are not traced at all (a first tier would be fitted for nothing).
-MAY_BE_IDLE = ("route", "response_budget")
+#: Optimizers never traced: a first tier runs on every request, and building its chain fits
+#: a classifier (seconds of embeddings) for nothing. Every other variant is traced; one that
+#: runs its optimizer (compression, example selection, history filtering, a routing scorer)
+#: is told apart on the first item, while one whose optimizer is off for the fitted setting
+#: (a compression rate of 1.0, a router that never routes, a budget equal to the cap) is not.
+NEVER_TRACED = ("first_tier",)
 
 
 def same_as_baseline(
@@ -158,15 +159,15 @@ def same_as_baseline(
     """The ``variants`` whose model calls equal the baseline's on every one of ``items``.
 
     ``env`` is the run's scenario env (fitted router included); nothing is generated
-    (:class:`TraceChat`). Only ``only:<optimizer>`` variants of :data:`MAY_BE_IDLE`
-    optimizers are candidates. Returns ``{variant: reason}``; a variant that fails to
+    (:class:`TraceChat`). ``only:<optimizer>`` variants are candidates, but for the
+    :data:`NEVER_TRACED` optimizers. Returns ``{variant: reason}``; a variant that fails to
     build or run on the recording models, or differs on any item, is left out (it runs).
     """
     from green_chain.bench.results import ABLATION_PREFIX
     from green_chain.bench.variants import variant_chain
 
-    idle = {f"{ABLATION_PREFIX}{opt}" for opt in MAY_BE_IDLE}
-    candidates = [v for v in variants if v in idle]
+    never = {f"{ABLATION_PREFIX}{opt}" for opt in NEVER_TRACED}
+    candidates = [v for v in variants if v.startswith(ABLATION_PREFIX) and v not in never]
     if not candidates or not items:
         return {}
     try:
@@ -191,4 +192,4 @@ def same_as_baseline(
     return {v: SAME_REASON for v in candidates if v in same}
 
 
-__all__ = ["MAY_BE_IDLE", "SAME_REASON", "TraceChat", "same_as_baseline", "trace_components"]
+__all__ = ["NEVER_TRACED", "SAME_REASON", "TraceChat", "same_as_baseline", "trace_components"]
