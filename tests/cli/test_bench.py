@@ -361,3 +361,14 @@ def test_no_prompt_probe_skips_only_the_probe(fake_run):
     assert not any("prompt_evidence_score" in r["metrics"] for r in b["records"])
     assert [r["quality"] for r in a["records"]] == [r["quality"] for r in b["records"]]
     assert a["scoring"]["prompt_probe"] and a["scoring"]["cpu_s"] >= 0
+
+
+def test_etr_sweep_default_items_is_the_standard_number(fake_run):
+    from green_chain.cli.bench import STANDARD_ETR_ITEMS
+
+    rc, out = fake_run("--scenarios", "squad", "--items", "2")
+    assert rc == 0
+    doc = json.loads((out / "results.json").read_text())
+    squad = doc["scenarios"]["squad"]
+    assert doc["options"]["etr_items"] == STANDARD_ETR_ITEMS
+    assert squad["validated_etr"]["item_ids"] == squad["calibration_ids"][:STANDARD_ETR_ITEMS]
