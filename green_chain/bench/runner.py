@@ -182,13 +182,16 @@ def one_off_costs(
     router_fit_j: float | None,
     warm_up_j: float | None,
     records: Sequence[ItemRecord],
+    first_tier_fit_j: float | None = None,
 ) -> dict[str, Any]:
     """One-off costs of a scenario and the requests after which the green chain pays them off.
 
-    ``break_even_requests`` = one-off joules / mean joules saved per request (clean item
-    pairs); ``None`` when the green chain saves nothing per request.
+    The costs (joules, same meter as the items): fitting the router, fitting the first
+    tier (embedding its labelled examples, choosing its threshold), warming the green
+    chain up. ``break_even_requests`` = their sum / mean joules saved per request (clean
+    item pairs); ``None`` when the green chain saves nothing per request.
     """
-    total = (router_fit_j or 0.0) + (warm_up_j or 0.0)
+    total = (router_fit_j or 0.0) + (first_tier_fit_j or 0.0) + (warm_up_j or 0.0)
     pairs: dict[str, dict[str, ItemRecord]] = {}
     for r in records:
         pairs.setdefault(r.item_id, {})[r.variant] = r
@@ -200,6 +203,7 @@ def one_off_costs(
     per_request = sum(saved) / len(saved) if saved else None
     return {
         "router_fit_j": router_fit_j,
+        "first_tier_fit_j": first_tier_fit_j,
         "warm_up_j": warm_up_j,
         "total_j": total,
         "saved_j_per_request": per_request,
@@ -350,6 +354,12 @@ def run_scenario(
                 )
                 env.route_policy = policy
                 entry["router"] = policy.info
+        first_tier_fit_j: float | None = None
+        if options.settings.first_tier:
+            fitted, fit_j = _metered(
+                monitor, f"first-tier-fit:{scenario.name}", lambda: scenario.fit_first_tier(env)
+            )
+            first_tier_fit_j = fit_j if fitted else None
         entry["tuned"] = tuned_choices(
             scenario, env, entry.get("router"), split.test, seed=options.seed
         )
@@ -418,7 +428,10 @@ def run_scenario(
             for err in errs[:3]:
                 log(f"{scenario.name}: a {variant} item failed: {err}")
         entry["one_off"] = one_off_costs(
-            router_fit_j, warm_up_j, [r for r in records if r.variant in VARIANTS]
+            router_fit_j,
+            warm_up_j,
+            [r for r in records if r.variant in VARIANTS],
+            first_tier_fit_j=first_tier_fit_j,
         )
         items = {it.id: it for it in split.test}
         scoring_started = (time.monotonic(), time.process_time())

@@ -26,4 +26,3 @@ def fake_worker_setup() -> tuple[Components, EnergyMonitor]:
     """Fake components and a monitor on a fake meter, built in the calling process."""
     clock, meter, monitor = fake_meter_setup()
     return make_components(clock, meter), monitor
-

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+import pytest
+
 from green_chain.bench.items import Split
 from green_chain.bench.runner import RunOptions, run_scenario
 from green_chain.bench.scenarios import get_scenarios
 from green_chain.bench.scenarios.base import GreenSettings, ScenarioEnv
 from green_chain.bench.scenarios.fewshot import SST2, FewShotClassification
+from green_chain.paths import SAMPLE_DIR
 from green_chain.routing import ExampleClassifier
 
 
@@ -75,6 +78,49 @@ def test_run_with_the_logistic_tier(meter_env, fake_components, tiny_data) -> No
         assert decision["first_tier"] == "ExampleClassifier"
         assert decision["first_tier_threshold"] is not None
         assert bool(rec["calls"]) != decision["first_tier_answered"]  # answered: no LLM call
+
+
+@pytest.mark.parametrize("name", ["sst2", "mixed"])
+def test_the_fit_is_a_metered_one_off_cost(meter_env, fake_components, tiny_data, name) -> None:
+    _, meter, monitor = meter_env
+    fits = []
+
+    def factory(**kwargs: object) -> object:  # a fit that costs 2 J on the meter
+        fits.append(kwargs)
+        meter.add_all(2.0)
+        return ExampleClassifier(fake_components.embeddings, head="knn").fit(
+            kwargs["texts"], kwargs["labels"]
+        )
+
+    fake_components.first_tier = factory
+    (scenario,) = get_scenarios([name])
+    data = tiny_data if name == "sst2" else SAMPLE_DIR  # the mixed stream needs every task
+    opts = RunOptions(n_items=4, data_root=data, progress=False, ablation=True)
+    entry = run_scenario(scenario, fake_components, monitor, opts, log=lambda _m: None)
+    assert entry["status"] == "ok", entry.get("error")
+    # fitted once per task (the mixed stream: per classification member), in the driver;
+    # the chains and the ablation reuse the fit
+    tasks = 1 if name == "sst2" else 3
+    assert len(fits) == tasks
+    one_off = entry["one_off"]
+    assert one_off["first_tier_fit_j"] == 2.0 * tasks
+    assert one_off["total_j"] >= one_off["first_tier_fit_j"] + (one_off["router_fit_j"] or 0)
+    if name == "sst2":  # short prompts: every item costs under the fit's 2 J
+        green = [r for r in entry["records"] if r["variant"] == "green"]
+        assert all((r["energy_j"] or 0) < 2.0 for r in green)  # not charged to an item
+
+
+def test_no_first_tier_no_fit_cost(meter_env, fake_components, tiny_data) -> None:
+    _, _, monitor = meter_env
+    for name, settings in (("sst2", GreenSettings(first_tier=False)), ("squad", GreenSettings())):
+        (scenario,) = get_scenarios([name])
+        assert scenario.fit_first_tier(ScenarioEnv(fake_components, [], settings, 0)) is (
+            name == "sst2" and settings.first_tier
+        )
+        opts = RunOptions(n_items=2, data_root=tiny_data, progress=False, settings=settings)
+        entry = run_scenario(scenario, fake_components, monitor, opts, log=lambda _m: None)
+        assert entry["status"] == "ok", entry.get("error")
+        assert entry["one_off"]["first_tier_fit_j"] is None
 
 
 class _Small(SST2):

@@ -86,7 +86,9 @@ def test_compressed_examples_are_one_stable_prefix_with_closing_lines(fake_compo
         assert f"Q: {it.inputs['question']}\nA: " in prefixes[0]
         assert f" The answer is {it.reference}.\n\n" in prefixes[0] + "\n\n"
     # only the worked solutions were handed to the compressor
-    assert sorted(inputs[0].values()) == sorted(it.meta["solution"] for it in gsm.example_items(env))
+    assert sorted(inputs[0].values()) == sorted(
+        it.meta["solution"] for it in gsm.example_items(env)
+    )
 
 
 def test_per_question_compression_when_stable_examples_are_off(fake_components) -> None:

@@ -38,7 +38,9 @@ def test_fit_reaches_the_optimum(l2: float) -> None:
     assert gradient(model, x, labels) < 1e-5
     proba = model.predict_proba(x)
     assert proba.shape == (120, 3) and np.allclose(proba.sum(axis=1), 1.0)
-    right = np.mean([model.classes[i] == lab for i, lab in zip(proba.argmax(1), labels, strict=True)])
+    right = np.mean(
+        [model.classes[i] == lab for i, lab in zip(proba.argmax(1), labels, strict=True)]
+    )
     assert right > 0.8
 
 

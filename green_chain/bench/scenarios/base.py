@@ -266,6 +266,14 @@ class Scenario(abc.ABC):
     def green(self, env: ScenarioEnv) -> Runnable:
         """The optimized chain (optimizers per ``env.settings``); dict -> str."""
 
+    def fit_first_tier(self, env: ScenarioEnv) -> bool:
+        """Fit the green chain's no-LLM first tier now, so the run can meter the fit as a
+        one-off cost (``one_off.first_tier_fit_j``); the chain builders reuse the fit.
+
+        ``False`` when the chain has no first tier (the default, or ``first_tier`` off).
+        """
+        return False
+
     def answer_cap(self, env: ScenarioEnv) -> int:
         """The answer length cap (tokens) of both chains; scenarios may fit it on calibration."""
         return self.max_new_tokens

@@ -156,6 +156,13 @@ class FewShotClassification(Scenario):
             )
         return fits[key]
 
+    def fit_first_tier(self, env: ScenarioEnv) -> bool:
+        """Fit :meth:`first_tier` (cached for the chain builders) when the green chain uses it."""
+        if not (env.settings.first_tier and "first_tier" in self.optimizers):
+            return False
+        self.first_tier(env)
+        return True
+
     def fixed_examples(self, env: ScenarioEnv) -> list[dict[str, str]]:
         """The baseline's examples: ``fixed_k`` calibration items, label-balanced, shuffled.
 

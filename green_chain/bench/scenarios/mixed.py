@@ -123,6 +123,11 @@ class MixedStream(Scenario):
 
         return RunnableLambda(run, name=f"mixed_{variant}")
 
+    def fit_first_tier(self, env: ScenarioEnv) -> bool:
+        """Fit every member's first tier on its share of the calibration items."""
+        fitted = [m.fit_first_tier(self._member_env(env, n)) for n, m in self.members.items()]
+        return any(fitted)
+
     def baseline(self, env: ScenarioEnv) -> Runnable:
         return self._dispatch(env, "baseline")
 
