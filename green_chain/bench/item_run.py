@@ -140,6 +140,12 @@ def probe_candidates(
     return out
 
 
+#: The chain variants the prompt probe scores: the results summarise the probe for these
+#: only (``prompt_evidence_baseline`` / ``prompt_evidence_green``), never for an ablation
+#: variant, so probing those would cost a scoring pass per record for no reported figure.
+PROBED_VARIANTS = ("baseline", "green")
+
+
 class InPlaceProbe:
     """The prompt probe scored where the item ran, right after its metered window.
 
@@ -176,6 +182,8 @@ class InPlaceProbe:
 
     def __call__(self, record: ItemRecord, call: ModelCall | None) -> None:
         cands = self.candidates.get(record.item_id)
+        if record.variant not in PROBED_VARIANTS:
+            return
         if record.error or call is None or call.messages is None or cands is None:
             return
         model = self._model(call.model_name, record.variant)
@@ -293,7 +301,8 @@ def score_records(
 
     ``quality`` is the task's own metric (``scenario.generation_metric``: exact match, F1,
     accuracy, function choice, ROUGE-L) on the parsed answer the chain generated; a failed
-    item scores 0. ``metrics`` also gets the secondary prompt probe
+    item scores 0. The ``metrics`` of the baseline and green records
+    (:data:`PROBED_VARIANTS`) also get the secondary prompt probe
     ``prompt_evidence_score`` (1 when the gold answer is the most likely continuation of
     the prompt the chain sent, against distractors) and ``prompt_evidence_margin``:
     evidence kept in the prompt, never the item's quality. A record probed where it ran
@@ -321,7 +330,7 @@ def score_records(
             continue
         rec.metrics = dict(scenario.score_generation(item, rec.output))
         rec.quality = float(rec.metrics.get(scenario.generation_metric, 0.0))
-        if not prompt_probe:
+        if not prompt_probe or rec.variant not in PROBED_VARIANTS:
             continue
         if rec.prompt_probe is not None:
             rec.metrics["prompt_evidence_score"] = rec.prompt_probe["score"]

@@ -176,7 +176,7 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="skip the secondary prompt probe (prompt_evidence_*: the gold answer's likelihood "
         "after each prompt sent, scored unmetered right after each item through its chain's "
-        "prefix cache, read only); quality is unchanged",
+        "prefix cache, read only; baseline and green records only); quality is unchanged",
     )
     p.add_argument(
         "--rerun-same",

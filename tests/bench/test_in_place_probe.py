@@ -10,7 +10,12 @@ from typing import Any
 import pytest
 
 from green_chain.bench.components import Components
-from green_chain.bench.item_run import InPlaceProbe, probe_candidates, score_records
+from green_chain.bench.item_run import (
+    PROBED_VARIANTS,
+    InPlaceProbe,
+    probe_candidates,
+    score_records,
+)
 from green_chain.bench.metrics import packaged_scorer
 from green_chain.bench.records import ItemRecord
 from green_chain.bench.runner import RunOptions, build_chains, run_items, run_scenario
@@ -176,6 +181,26 @@ def test_run_scenario_records_where_the_probe_ran(
     )
     assert off["scoring"]["prompt_probe"] is False
     assert not any("prompt_evidence_score" in r["metrics"] for r in off["records"])
+
+
+def test_ablation_records_are_not_probed(
+    meter_env: Any, local_components: Components, tiny_data: Path
+) -> None:
+    """Only baseline and green records get the probe: the results report it for those."""
+    _, _, monitor = meter_env
+    (scenario,) = get_scenarios(["squad"])
+    opts = RunOptions(n_items=2, data_root=tiny_data, progress=False, ablation=True)
+    entry = run_scenario(scenario, local_components, monitor, opts, log=lambda _m: None)
+    assert entry["status"] == "ok", entry.get("error")
+    recs = entry["records"]
+    main = [r for r in recs if r["variant"] in PROBED_VARIANTS]
+    ablation = [r for r in recs if r["variant"] not in PROBED_VARIANTS]
+    assert len(main) == 4 and ablation  # 2 items x (baseline, green), and ablation rows
+    assert entry["scoring"]["probed_in_place"] == len(main)
+    assert entry["scoring"]["probed_in_driver"] == 0
+    assert all("prompt_evidence_score" in r["metrics"] for r in main)
+    assert not any("prompt_evidence_score" in r["metrics"] for r in ablation)
+    assert all(r["metrics"] and r["quality"] is not None for r in ablation)  # still scored
 
 
 def test_a_worker_probes_where_the_item_runs(
