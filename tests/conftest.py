@@ -122,6 +122,51 @@ def save_tiny_gemma(folder: Path, tokenizer_folder: Path, *, seed: int = 0) -> P
     return folder
 
 
+#: The line the looping tiny model writes again and again (16 characters, then a break).
+LOOP_LINE = "abcdefghijklmnop"
+
+
+def save_tiny_looping(folder: Path) -> Path:
+    """A tiny Llama that writes ``LOOP_LINE`` and a line break forever, whatever the prompt.
+
+    Attention and MLP outputs are zeroed, so the last hidden state is the current
+    token's embedding and the next token is a fixed function of the current one: each
+    character of the line (and the break) has its own embedding axis pointing at the
+    next character; every other token shares an axis pointing at the line's start.
+    """
+    import torch
+
+    tok = make_tokenizer()
+    model = make_model(len(tok))
+    cycle = [*LOOP_LINE, "\u010a"]  # byte-level "\n"
+    ids = [tok.convert_tokens_to_ids(ch) for ch in cycle]
+    with torch.no_grad():
+        for layer in model.model.layers:
+            layer.self_attn.o_proj.weight.zero_()
+            layer.mlp.down_proj.weight.zero_()
+        emb = model.model.embed_tokens.weight
+        head = model.lm_head.weight
+        emb.zero_()
+        emb[:, 0] = 1.0
+        head.zero_()
+        head[ids[0], 0] = 10.0
+        for k, t in enumerate(ids):
+            emb[t].zero_()
+            emb[t, k + 1] = 1.0
+            head[ids[(k + 1) % len(ids)], k + 1] = 10.0
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def looping_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny chat model that loops on one line (:func:`save_tiny_looping`)."""
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    return save_tiny_looping(tmp_path_factory.mktemp("tiny-looping"))
+
+
 @pytest.fixture(scope="session")
 def tiny_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny chat model (random weights, byte-level tokenizer, chat template) on disk."""

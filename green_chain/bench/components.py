@@ -61,10 +61,11 @@ FirstTierFactory = Callable[..., Runnable]
 def response_budget_factory(
     *, model: Runnable, budget: int, max_budget: int | None = None, retry: bool = False
 ) -> Runnable:
-    """``ResponseBudget(model, budget, max_budget=..., retry=...)`` (works with any chat model)."""
+    """``ResponseBudget(model, budget, max_budget=..., retry=..., stop_on_repeat=True)``
+    (works with any chat model; the repeat stop binds only on models that take it)."""
     from green_chain.response import ResponseBudget
 
-    return ResponseBudget(model, budget, max_budget=max_budget, retry=retry)
+    return ResponseBudget(model, budget, max_budget=max_budget, retry=retry, stop_on_repeat=True)
 
 
 def uncached(embeddings: Any) -> Any:

@@ -48,7 +48,7 @@ class ResponseBudgetMiddleware(AgentMiddleware):
         task: The task name passed to the predictor for this agent's calls.
         policy: A ready :class:`BudgetPolicy` (instead of ``predictor`` and the options).
         stop, concise, retry, retry_factor, max_budget, reasoning_effort,
-        thinking_budget_tokens, learn: As for :class:`BudgetPolicy`.
+        thinking_budget_tokens, learn, stop_on_repeat: As for :class:`BudgetPolicy`.
     """
 
     def __init__(
@@ -65,6 +65,7 @@ class ResponseBudgetMiddleware(AgentMiddleware):
         reasoning_effort: str | None = None,
         thinking_budget_tokens: int | None = None,
         learn: bool = False,
+        stop_on_repeat: bool = False,
     ) -> None:
         super().__init__()
         self.task = task
@@ -79,6 +80,7 @@ class ResponseBudgetMiddleware(AgentMiddleware):
             reasoning_effort=reasoning_effort,
             thinking_budget_tokens=thinking_budget_tokens,
             learn=learn,
+            stop_on_repeat=stop_on_repeat,
         )
 
     @property

@@ -103,7 +103,14 @@ _batch_group: contextvars.ContextVar[Gatherer | None] = contextvars.ContextVar(
 )
 _IGNORED_KWARGS = ("parallel_tool_calls",)
 #: Per-call decoding parameters (``max_new_tokens`` is the older name of ``max_tokens``).
-_PARAM_KWARGS = ("max_tokens", "max_new_tokens", "temperature", "top_p", "timeout")
+_PARAM_KWARGS = (
+    "max_tokens",
+    "max_new_tokens",
+    "temperature",
+    "top_p",
+    "timeout",
+    "stop_on_repeat",
+)
 PROVIDER = "green_chain_local"
 #: The gatherer key: (model name, decoding parameters); equal keys can share a batch.
 _BatchKey = tuple[str, GenParams]
@@ -131,6 +138,9 @@ class ChatLocal(BaseChatModel):
         streaming: ``invoke`` generates through ``stream`` (LangChain's ``streaming`` flag).
         first_line: End the reply at its first line break after non-blank text (short
             answers: what follows is never read, so it is never generated).
+        stop_on_repeat: End the reply when a line of at least 16 characters repeats an
+            earlier one (a degenerate loop); the reply is cut before the repeat, with
+            ``finish_reason="repeat"``, and streams line by line. Also a call option.
         seed: Seeds torch's global RNG before each sampled generation.
         batching: Gather concurrent calls into batched generations (off by default).
         batch_window_ms: Longest wait for more calls after the first, in milliseconds.
@@ -165,6 +175,7 @@ class ChatLocal(BaseChatModel):
     max_retries: int = Field(default=0, ge=0)
     streaming: bool = False
     first_line: bool = False
+    stop_on_repeat: bool = Field(default=False, strict=True)
     seed: int | None = None
     batching: bool = False
     batch_window_ms: float = Field(default=10.0, ge=0.0)
@@ -358,7 +369,8 @@ class ChatLocal(BaseChatModel):
         """Render the prompt and the decoding parameters of one call.
 
         Returns (prompt, (model name, params), tools). Per-call ``model``, ``max_tokens``,
-        ``temperature``, ``top_p`` and ``timeout`` override the instance's.
+        ``temperature``, ``top_p``, ``timeout`` and ``stop_on_repeat`` override the
+        instance's.
         """
         kwargs.pop("guided_choice", None)
         tools = kwargs.pop("tools", None)
@@ -376,6 +388,9 @@ class ChatLocal(BaseChatModel):
         timeout = params.get("timeout", self.timeout)
         if timeout is not None and not float(timeout) > 0:
             raise ValueError(f"timeout must be > 0 seconds or None, got {timeout!r}")
+        stop_on_repeat = params.get("stop_on_repeat", self.stop_on_repeat)
+        if not isinstance(stop_on_repeat, bool):
+            raise ValueError(f"stop_on_repeat must be True or False, got {stop_on_repeat!r}")
         lm = self._load(name)
         prompt = render(lm, messages, tools, tool_choice, base_prompt=self.base_prompt)
         stops = tuple(dict.fromkeys([*(stop or self.stop or ()), *prompt.stop]))
@@ -387,6 +402,7 @@ class ChatLocal(BaseChatModel):
             first_line=self.first_line,
             max_time_s=None if timeout is None else float(timeout),
             json_prefix=prompt.prefill or None,  # a forced tool call ends where its JSON does
+            stop_on_repeat=stop_on_repeat,
         )
         return prompt, (name, gen), tools
 

@@ -8,6 +8,11 @@ Two paths that give the same tokens under greedy decoding:
 - :func:`stream_one`: a manual decode loop over one prompt with a KV cache, yielding
   text as soon as it can no longer be the start of a stop sequence.
 
+Both can also end a reply at its first repeated line (``GenParams.stop_on_repeat``): a
+small model that has lost its way often writes the same line again and again until its
+cap, and every token of that loop costs decoding energy and adds nothing. The reply is
+cut before the repeat, with ``finish_reason="repeat"`` (:func:`repeat_cut`).
+
 Token accounting: ``output_tokens`` counts the tokens the model computed for a row, up
 to and including the one that ended it (end-of-sequence token, or the token that
 completed a stop sequence). ``mean_logprob`` is the mean natural-log probability of
@@ -42,6 +47,9 @@ class GenParams:
     #: The reply was prefilled with the opening of a JSON object (a forced tool call):
     #: generation stops, and the text is cut, where that object closes.
     json_prefix: str | None = None
+    #: End the reply when a line repeats an earlier one (:func:`repeat_cut`); the reply
+    #: is cut before the repeat and its ``finish_reason`` is ``"repeat"``.
+    stop_on_repeat: bool = False
 
 
 @dataclass
@@ -53,7 +61,8 @@ class GenOut:
         input_tokens: Prompt tokens the model read.
         output_tokens: Tokens the model generated (see module docstring).
         mean_logprob: Mean log-probability of the generated tokens (nats/token).
-        finish_reason: ``stop`` (EOS or stop sequence), ``length`` or ``timeout``.
+        finish_reason: ``stop`` (EOS or stop sequence), ``length``, ``timeout`` or
+            ``repeat`` (a repeated line, with ``stop_on_repeat``).
         batch_size: Rows in the generation this completion was part of.
         cached_tokens: Prompt tokens whose key/value states came from the prefix cache
             (not prefilled); 0 without a cache.
@@ -133,6 +142,51 @@ def cut_at_stop(
     return (text[:cut], True) if cut >= 0 else (text, False)
 
 
+#: Shortest line (characters, surrounding blanks stripped) whose repeat ends a reply:
+#: shorter lines ("}", "---", "Yes.") repeat in well-formed answers.
+REPEAT_MIN_CHARS = 16
+
+
+def repeat_cut(text: str, min_chars: int = REPEAT_MIN_CHARS) -> int:
+    """Where a reply that loops should end: the start of its first complete line (one
+    followed by a line break) that repeats an earlier line exactly, ignoring surrounding
+    blanks, and that is at least ``min_chars`` long; ``-1`` when there is none.
+
+    Only complete lines count: a line still being generated may yet differ.
+    """
+    seen: set[str] = set()
+    start = 0
+    while True:
+        end = text.find("\n", start)
+        if end < 0:
+            return -1
+        line = text[start:end].strip()
+        if len(line) >= min_chars:
+            if line in seen:
+                return start
+            seen.add(line)
+        start = end + 1
+
+
+def cut_at_repeat(text: str) -> tuple[str, bool]:
+    """``text`` cut before its first repeated line (:func:`repeat_cut`), trailing blanks
+    dropped, and whether one was found."""
+    k = repeat_cut(text)
+    return (text[:k].rstrip(), True) if k >= 0 else (text, False)
+
+
+def cut_reply(text: str, params: GenParams) -> tuple[str, str | None]:
+    """``text`` cut as ``params`` ask, and why: ``"stop"`` (a stop sequence, the first
+    line's end or a closed JSON object), ``"repeat"`` or ``None`` (not cut)."""
+    text, hit = cut_at_stop(text, params.stop, params.first_line, params.json_prefix)
+    reason = "stop" if hit else None
+    if params.stop_on_repeat:
+        text, looped = cut_at_repeat(text)
+        if looped:
+            reason = "repeat"
+    return text, reason
+
+
 def _held_back(text: str, stop: Sequence[str]) -> int:
     """Characters at the end of ``text`` that may begin a stop sequence."""
     hold = 0
@@ -158,22 +212,24 @@ def _pick(logits: Any, params: GenParams) -> int:
 
 
 class _StopStrings:
-    """A ``StoppingCriteria`` marking rows whose generated text contains a stop string."""
+    """A ``StoppingCriteria`` marking rows whose generated text is cut by ``params``
+    (a stop string, the first line's end, a closed JSON object, a repeated line)."""
 
-    def __init__(
-        self,
-        tokenizer: Any,
-        stop: Sequence[str],
-        prompt_width: int,
-        first_line: bool = False,
-        json_prefix: str | None = None,
-    ) -> None:
+    def __init__(self, tokenizer: Any, params: GenParams, prompt_width: int) -> None:
         self.tokenizer = tokenizer
-        self.stop = [s for s in stop if s]
-        self.first_line = first_line
-        self.json_prefix = json_prefix
+        self.params = params
         self.width = prompt_width
         self.stopped_at: dict[int, int] = {}
+
+    @staticmethod
+    def needed(params: GenParams) -> bool:
+        """Whether ``params`` can cut a reply at all (else no criterion is installed)."""
+        return bool(
+            params.stop
+            or params.first_line
+            or params.json_prefix is not None
+            or params.stop_on_repeat
+        )
 
     def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
         import torch
@@ -185,7 +241,7 @@ class _StopStrings:
                 done[row] = True
                 continue
             text = self.tokenizer.decode(input_ids[row, self.width :], skip_special_tokens=True)
-            if cut_at_stop(text, self.stop, self.first_line, self.json_prefix)[1]:
+            if cut_reply(text, self.params)[1] is not None:
                 self.stopped_at[row] = step
                 done[row] = True
         return done
@@ -221,11 +277,7 @@ def generate_batch(
             raise ValueError("cannot generate from an empty prompt")
         input_ids[row, width - len(p) :] = torch.tensor(list(p), dtype=torch.long)
         mask[row, width - len(p) :] = 1
-    criteria = (
-        _StopStrings(tok, params.stop, width, params.first_line, params.json_prefix)
-        if params.stop or params.first_line or params.json_prefix is not None
-        else None
-    )
+    criteria = _StopStrings(tok, params, width) if _StopStrings.needed(params) else None
     sampling: dict[str, Any] = (
         {"do_sample": True, "temperature": params.temperature, "top_p": params.top_p}
         if params.temperature > 0
@@ -267,9 +319,9 @@ def generate_batch(
             n, reason = stopped + 1, "stop"
         lps = [float(torch.log_softmax(out.logits[i][row].float(), -1)[ids[i]]) for i in range(n)]
         text = tok.decode([t for t in ids[:n] if t not in eos], skip_special_tokens=True)
-        text, hit = cut_at_stop(text, params.stop, params.first_line, params.json_prefix)
-        if hit:
-            reason = "stop"
+        text, why = cut_reply(text, params)
+        if why is not None:
+            reason = why
         elif reason == "length" and n < params.max_new_tokens:  # only max_time cuts earlier
             reason = "timeout"
         mean = sum(lps) / len(lps) if lps else math.nan
@@ -364,14 +416,16 @@ def stream_one(
                 reason = "stop"
                 break
             text = tok.decode(generated, skip_special_tokens=True)
-            cut, hit = cut_at_stop(text, params.stop, params.first_line, params.json_prefix)
-            if hit:
+            cut, why = cut_reply(text, params)
+            if why is not None:
                 if len(cut) > emitted:
                     yield cut[emitted:]
                 emitted = len(cut)
-                reason = "stop"
+                reason = why
                 break
             safe = len(text) - _held_back(text, params.stop)
+            if params.stop_on_repeat:  # the line in progress may yet repeat an earlier one
+                safe = min(safe, len(text[: max(0, text.rfind("\n"))].rstrip()))
             while safe > emitted and text[safe - 1] == "\ufffd":  # incomplete UTF-8
                 safe -= 1
             if safe > emitted:
@@ -384,11 +438,11 @@ def stream_one(
         prefix_cache.store([*prompt, *generated], _cache_of(out))
     if reason in ("length", "timeout") or (generated and generated[-1] in eos):
         text = tok.decode([t for t in generated if t not in eos], skip_special_tokens=True)
-        text, _ = cut_at_stop(text, params.stop, params.first_line, params.json_prefix)
+        text, _ = cut_reply(text, params)
         if len(text) > emitted:
             yield text[emitted:]
             emitted = len(text)
     final = tok.decode([t for t in generated if t not in eos], skip_special_tokens=True)
-    final, _ = cut_at_stop(final, params.stop, params.first_line, params.json_prefix)
+    final, _ = cut_reply(final, params)
     mean = sum(lps) / len(lps) if lps else math.nan
     yield GenOut(final, len(prompt), len(generated), mean, reason, 1, cached)

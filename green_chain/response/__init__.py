@@ -11,7 +11,12 @@
 """
 
 from green_chain.response.budget import ResponseBudget
-from green_chain.response.params import budget_kwargs, cap_parameter, hit_cap
+from green_chain.response.params import (
+    budget_kwargs,
+    cap_parameter,
+    hit_cap,
+    supports_repeat_stop,
+)
 from green_chain.response.policy import CONCISE_INSTRUCTION, BudgetPolicy
 from green_chain.response.predictor import (
     BudgetPrediction,
@@ -35,4 +40,5 @@ __all__ = [
     "hit_cap",
     "quantile_of",
     "request_text",
+    "supports_repeat_stop",
 ]

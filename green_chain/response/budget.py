@@ -61,7 +61,7 @@ class ResponseBudget(Runnable[Any, BaseMessage]):
         predictor: A ``BudgetPredictor``, ``{task: tokens}``, or one budget (``int``).
         policy: A ready :class:`BudgetPolicy` (instead of ``predictor`` and the options).
         stop, concise, retry, retry_factor, max_budget, reasoning_effort,
-        thinking_budget_tokens, learn: As for :class:`BudgetPolicy`.
+        thinking_budget_tokens, learn, stop_on_repeat: As for :class:`BudgetPolicy`.
     """
 
     def __init__(
@@ -78,6 +78,7 @@ class ResponseBudget(Runnable[Any, BaseMessage]):
         reasoning_effort: str | None = None,
         thinking_budget_tokens: int | None = None,
         learn: bool = False,
+        stop_on_repeat: bool = False,
     ) -> None:
         if not isinstance(model, Runnable):
             raise TypeError(f"model must be a chat model (a Runnable), got {type(model).__name__}")
@@ -93,6 +94,7 @@ class ResponseBudget(Runnable[Any, BaseMessage]):
             reasoning_effort=reasoning_effort,
             thinking_budget_tokens=thinking_budget_tokens,
             learn=learn,
+            stop_on_repeat=stop_on_repeat,
         )
 
     @property

@@ -15,6 +15,11 @@ Reasoning budgets are bound only for models that have one *and use it*:
   becomes ``answer budget + N`` because Anthropic counts thinking tokens in
   ``max_tokens`` (and requires ``max_tokens > budget_tokens``).
 
+A repeat stop (``stop_on_repeat=True``: end the answer at its first repeated line, a
+degenerate loop) is bound only on models that declare a ``stop_on_repeat`` field
+(``ChatLocal``), or on a router whose candidates all do; other providers offer no such
+option, and the event records it as not bound.
+
 Whether an answer hit its cap is read from ``response_metadata``:
 ``finish_reason == "length"`` (OpenAI-style, ``ChatLocal``), ``stop_reason ==
 "max_tokens"`` (Anthropic) or ``done_reason == "length"`` (Ollama).
@@ -73,6 +78,20 @@ def uses_thinking(model: Any) -> bool:
     return isinstance(thinking, Mapping) and thinking.get("type") == "enabled"
 
 
+def supports_repeat_stop(model: Any) -> bool:
+    """True when ``model`` takes ``stop_on_repeat``: a ``stop_on_repeat`` field, or a
+    router (a ``models`` list) whose candidates all take it."""
+    inner = unbound(model)
+    if "stop_on_repeat" in _fields(inner):
+        return True
+    candidates = getattr(inner, "models", None)
+    return (
+        isinstance(candidates, (list, tuple))
+        and bool(candidates)
+        and all(supports_repeat_stop(m) for m in candidates)
+    )
+
+
 def budget_kwargs(
     model: Any,
     tokens: int | None,
@@ -80,8 +99,10 @@ def budget_kwargs(
     stop: list[str] | None = None,
     reasoning_effort: str | None = None,
     thinking_budget_tokens: int | None = None,
+    stop_on_repeat: bool = False,
 ) -> dict[str, Any]:
-    """Call arguments binding the answer budget (and reasoning budget, stops) on ``model``."""
+    """Call arguments binding the answer budget (and reasoning budget, stops, repeat
+    stop where the model takes one) on ``model``."""
     kwargs: dict[str, Any] = {}
     thinking = thinking_budget_tokens is not None and uses_thinking(model)
     if tokens is not None:
@@ -93,6 +114,8 @@ def budget_kwargs(
         kwargs["reasoning_effort"] = reasoning_effort
     if stop:
         kwargs["stop"] = list(stop)
+    if stop_on_repeat and supports_repeat_stop(model):
+        kwargs["stop_on_repeat"] = True
     return kwargs
 
 
@@ -132,6 +155,7 @@ __all__ = [
     "finish_reason",
     "hit_cap",
     "output_tokens",
+    "supports_repeat_stop",
     "unbound",
     "uses_reasoning_effort",
     "uses_thinking",

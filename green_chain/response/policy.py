@@ -13,11 +13,14 @@ Event payload (one per model call)::
     {"optimizer": "response_budget", "attempt": 1, "budget_tokens": 48,
      "source": "knn", "parameter": "max_tokens", "bound": {"max_tokens": 48},
      "concise": False, "completion_tokens": 48, "finish_reason": "length",
-     "hit_budget": True, "retry_budget_tokens": 96, "prediction": {...}}
+     "hit_budget": True, "retry_budget_tokens": 96, "stop_on_repeat": None,
+     "prediction": {...}}
 
 ``hit_budget`` is True when the provider reports the cap as the reason it stopped
 (``finish_reason == "length"``, ``stop_reason == "max_tokens"``); ``None`` when no
-budget was bound.
+budget was bound. ``stop_on_repeat`` is ``None`` when the policy does not ask for a
+repeat stop, ``"unsupported"`` when it does and the model has none, else whether the
+answer ended at a repeated line (``finish_reason == "repeat"``).
 """
 
 from __future__ import annotations
@@ -91,6 +94,8 @@ class BudgetPolicy:
             with thinking enabled.
         learn: Store each uncut answer's length in the predictor (when it has
             ``add(request, length)``); cut answers are censored and never stored.
+        stop_on_repeat: End each answer at its first repeated line (a degenerate loop)
+            on models that take ``stop_on_repeat`` (``ChatLocal``); others ignore it.
         name: Recorded as ``optimizer`` in the event.
     """
 
@@ -103,6 +108,7 @@ class BudgetPolicy:
     reasoning_effort: str | None = None
     thinking_budget_tokens: int | None = None
     learn: bool = False
+    stop_on_repeat: bool = False
     name: str = "response_budget"
 
     def __post_init__(self) -> None:
@@ -128,6 +134,8 @@ class BudgetPolicy:
             if isinstance(self.stop, str) or not all(isinstance(s, str) and s for s in self.stop):
                 raise ValueError(f"stop must be a list of non-empty strings, got {self.stop!r}")
             self.stop = list(self.stop)
+        if not isinstance(self.stop_on_repeat, bool):
+            raise ValueError(f"stop_on_repeat must be True or False, got {self.stop_on_repeat!r}")
         if isinstance(self.concise, str) and not self.concise.strip():
             raise ValueError("concise must be True/False or a non-empty instruction")
 
@@ -172,6 +180,7 @@ class BudgetPolicy:
             stop=list(self.stop) if self.stop else None,
             reasoning_effort=self.reasoning_effort,
             thinking_budget_tokens=self.thinking_budget_tokens,
+            stop_on_repeat=self.stop_on_repeat,
         )
 
     def retry_tokens(self, tokens: int | None) -> int | None:
@@ -194,6 +203,10 @@ class BudgetPolicy:
         """The event payload for one answered call (see module doc)."""
         hit = params.hit_cap(message) if tokens is not None else None
         retry = self.retry_tokens(tokens) if (hit and self.retry and attempt == 1) else None
+        reason = params.finish_reason(message)
+        repeat: bool | str | None = None
+        if self.stop_on_repeat:
+            repeat = reason == "repeat" if bound.get("stop_on_repeat") else "unsupported"
         return {
             "optimizer": self.name,
             "attempt": attempt,
@@ -203,9 +216,10 @@ class BudgetPolicy:
             "bound": dict(bound),
             "concise": self.instruction is not None,
             "completion_tokens": params.output_tokens(message),
-            "finish_reason": params.finish_reason(message),
+            "finish_reason": reason,
             "hit_budget": hit,
             "retry_budget_tokens": retry,
+            "stop_on_repeat": repeat,
             "prediction": prediction.to_dict(),
         }
 

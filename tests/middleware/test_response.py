@@ -95,3 +95,22 @@ def test_rejects_predictor_and_policy_together() -> None:
 
     with pytest.raises(ValueError, match="policy"):
         ResponseBudgetMiddleware(5, policy=BudgetPolicy())
+
+
+def test_repeat_stop_in_an_agent_over_chat_local(looping_folder: Any) -> None:
+    from green_chain.models import ChatLocal
+    from tests.conftest import LOOP_LINE
+
+    chat = ChatLocal(model=str(looping_folder), max_tokens=64)
+    agent = create_agent(
+        chat, tools=[], middleware=[ResponseBudgetMiddleware(48, stop_on_repeat=True)]
+    )
+    handler = make_handler()
+    state = agent.invoke({"messages": [("user", "Count.")]}, {"callbacks": [handler]})
+    final = state["messages"][-1]
+    assert final.content == LOOP_LINE
+    event = final.response_metadata["response_budget"]
+    assert event["bound"] == {"max_tokens": 48, "stop_on_repeat": True}
+    assert event["stop_on_repeat"] is True and event["finish_reason"] == "repeat"
+    (call,) = model_calls(handler)
+    assert call["completion_tokens"] == 2 * (len(LOOP_LINE) + 1)

@@ -19,6 +19,7 @@ from green_chain.response import (
     NearestNeighbourBudget,
     ResponseBudget,
     cap_parameter,
+    supports_repeat_stop,
 )
 from green_chain.testing import FakeClock, FakeMeterBackend, FakeOpenAIChatModel
 
@@ -206,6 +207,7 @@ def test_event_is_dispatched_by_name(handler: EnergyCallbackHandler) -> None:
         ({"thinking_budget_tokens": 0}, "thinking_budget_tokens"),
         ({"stop": "."}, "stop"),
         ({"concise": " "}, "concise"),
+        ({"stop_on_repeat": "yes"}, "stop_on_repeat"),
     ],
 )
 def test_bad_options_name_the_argument(kwargs: dict[str, Any], match: str) -> None:
@@ -253,3 +255,35 @@ def test_chat_local_packaged_model_hits_a_small_budget(handler: EnergyCallbackHa
     (call,) = model_records(handler)
     assert call["response_budget"]["hit_budget"] is True
     assert call["completion_tokens"] == 4
+
+
+def test_repeat_stop_is_not_bound_on_models_without_one() -> None:
+    model = FakeOpenAIChatModel(answers=[TEN])
+    assert not supports_repeat_stop(model)
+    out = ResponseBudget(model, 20, stop_on_repeat=True).invoke("count")
+    assert "stop_on_repeat" not in model.calls[-1]
+    assert out.response_metadata["response_budget"]["stop_on_repeat"] == "unsupported"
+    plain = ResponseBudget(model, 20).invoke("count")
+    assert plain.response_metadata["response_budget"]["stop_on_repeat"] is None
+
+
+def test_repeat_stop_ends_a_looping_chat_local_answer_and_is_recorded(
+    looping_folder: Path, handler: EnergyCallbackHandler
+) -> None:
+    from green_chain.models import ChatLocal
+    from tests.conftest import LOOP_LINE
+
+    chat = ChatLocal(model=str(looping_folder), max_tokens=64)
+    assert supports_repeat_stop(chat) and supports_repeat_stop(chat.bind(temperature=0.0))
+    looped = ResponseBudget(chat, 48).invoke("count")
+    assert looped.usage_metadata is not None and looped.usage_metadata["output_tokens"] == 48
+    budget = ResponseBudget(chat, 48, stop_on_repeat=True, retry=True)
+    out = budget.invoke("count", config={"callbacks": [handler]})
+    assert out.content == LOOP_LINE
+    assert out.usage_metadata is not None
+    assert out.usage_metadata["output_tokens"] == 2 * (len(LOOP_LINE) + 1)
+    (call,) = model_records(handler)  # a repeat is no cut at the budget: no retry
+    event = call["response_budget"]
+    assert event["bound"] == {"max_tokens": 48, "stop_on_repeat": True}
+    assert event["finish_reason"] == "repeat" and event["stop_on_repeat"] is True
+    assert event["hit_budget"] is False and event["retry_budget_tokens"] is None
