@@ -84,6 +84,8 @@ def test_budget_fitted_on_calibration_only_and_recorded_with_the_call(
         if rec["variant"] == "green":
             assert budgets and all(b["budget_tokens"] == expected for b in budgets)
             assert expected <= scenario.max_new_tokens
+            # the green chain asks for the repeat stop; these fake models have none to bind
+            assert all(b["stop_on_repeat"] == "unsupported" for b in budgets)
         else:
             assert budgets == []  # the baseline keeps its cap, unbudgeted
 
