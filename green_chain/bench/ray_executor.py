@@ -19,13 +19,14 @@ from __future__ import annotations
 import copy
 import math
 import os
+import pickle
 import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from green_chain.bench.components import Components
+from green_chain.bench.components import Components, uncached
 from green_chain.bench.item_run import InPlaceProbe, ProbeCandidates
 from green_chain.bench.items import Item
 from green_chain.bench.records import ItemRecord
@@ -58,6 +59,16 @@ def meter_info(monitor: EnergyMonitor) -> list[dict[str, Any]]:
     ]
 
 
+def _detached(obj: Any) -> tuple[Any, bool]:
+    """A shallow copy of ``obj`` without its embeddings model (``_embeddings``), and
+    whether it had one: workers re-attach their own copy of the same packaged model."""
+    out = copy.copy(obj)
+    needs = getattr(out, "_embeddings", None) is not None
+    if needs:
+        out._embeddings = None
+    return out, needs
+
+
 def _detach_policy(policy: Any) -> tuple[Any, bool]:
     """A copy of the fitted router policy to ship, without the driver's embeddings model.
 
@@ -66,13 +77,25 @@ def _detach_policy(policy: Any) -> tuple[Any, bool]:
     """
     if policy is None:
         return None, False
-    scorer = copy.copy(policy.scorer)
-    needs = getattr(scorer, "_embeddings", None) is not None
-    if needs:
-        scorer._embeddings = None
+    scorer, needs = _detached(policy.scorer)
     shipped = copy.copy(policy)
     shipped.scorer = scorer
     return shipped, needs
+
+
+def _ship_first_tiers(scenario: Scenario, env: ScenarioEnv) -> dict[str, tuple[Any, bool]]:
+    """The driver's fitted first tiers, detached, by (member) scenario name: ``{name:
+    (tier, needs_embeddings)}``. A tier that cannot be pickled is left out (that worker
+    fits its own, unmetered, as before)."""
+    shipped: dict[str, tuple[Any, bool]] = {}
+    for name, tier in scenario.fitted_first_tiers(env).items():
+        detached = _detached(tier)
+        try:
+            pickle.dumps(detached)
+        except Exception:  # e.g. a test factory's closure
+            continue
+        shipped[name] = detached
+    return shipped
 
 
 def scenario_spec(
@@ -86,7 +109,8 @@ def scenario_spec(
 ) -> dict[str, Any]:
     """What a worker needs to build ``scenario``'s chains as the driver would (picklable);
     ``probe``: the prompt probe's candidates by item id (the driver holds the pool), to
-    probe each record where it runs (``None``: no probe there)."""
+    probe each record where it runs (``None``: no probe there). The driver's fitted first
+    tiers go along (``first_tiers``), so workers use the fit the run metered."""
     policy, needs = _detach_policy(env.route_policy)
     settings: GreenSettings = env.settings
     return {
@@ -100,6 +124,7 @@ def scenario_spec(
         "warm_up": warm_up,
         "skip_variants": sorted(skip),
         "probe": None if probe is None else dict(probe),
+        "first_tiers": _ship_first_tiers(scenario, env),
     }
 
 
@@ -146,7 +171,8 @@ class BenchWorker:
         """Build (and warm up) one scenario's chains for this run, once per worker.
 
         ``spec``: what :func:`scenario_spec` ships (scenario name, calibration items,
-        settings, seed, the fitted router, ``ablation``, ``warm_up``, ``probe``).
+        settings, seed, the fitted router and first tiers, ``ablation``, ``warm_up``,
+        ``probe``).
         """
         from green_chain.bench.runner import _warm_up
         from green_chain.bench.scenarios import get_scenarios
@@ -167,6 +193,12 @@ class BenchWorker:
             route_policy=policy,
             monitor=self.monitor,
         )
+        tiers = {}
+        for name, (tier, needs) in (spec.get("first_tiers") or {}).items():
+            if needs:
+                tier._embeddings = uncached(self.components.embeddings)
+            tiers[name] = tier
+        scenario.adopt_first_tiers(env, tiers)
         chains = build_chains(
             scenario,
             env,

@@ -154,3 +154,46 @@ def test_the_tier_pays_for_its_own_embeddings() -> None:
     assert own.cache_size == 0 and shared.cache_size > 0 and own.model == shared.model
     fake = BagOfWordsEmbeddings()
     assert uncached(fake) is fake and uncached(None) is None
+
+
+@pytest.mark.parametrize(
+    ("name", "members"), [("sst2", {"sst2"}), ("mixed", {"sst2", "agnews", "trec"})]
+)
+def test_workers_reuse_the_drivers_metered_fit(
+    meter_env, fake_components, tiny_data, name: str, members: set[str]
+) -> None:
+    """``--jobs``/Ray workers get the driver's fitted tiers with the scenario spec (its
+    embeddings model left behind, theirs attached) and fit none of their own."""
+    import pickle
+
+    from green_chain.bench.ray_executor import BenchWorker, scenario_spec
+    from green_chain.testing.bench import make_components
+
+    clock, meter, monitor = meter_env
+    (scenario,) = get_scenarios([name])
+    split = scenario.split(tiny_data if name == "sst2" else SAMPLE_DIR, 2, 0)
+    env = ScenarioEnv(fake_components, split.calibration, GreenSettings(), 0)
+    assert scenario_spec(scenario, env, ablation=False, warm_up=False)["first_tiers"] == {}
+    assert scenario.fit_first_tier(env)
+    spec = pickle.loads(pickle.dumps(scenario_spec(scenario, env, ablation=True, warm_up=False)))
+    assert set(spec["first_tiers"]) == members
+    for tier, needs in spec["first_tiers"].values():
+        assert isinstance(tier, ExampleClassifier) and needs and tier._embeddings is None
+
+    worker_components = make_components(clock, meter)
+    fits: list[object] = []
+
+    def refit(**kwargs: object) -> object:
+        fits.append(kwargs)
+        raise AssertionError("a worker refitted the first tier")
+
+    worker_components.first_tier = refit
+    worker = BenchWorker(lambda: (worker_components, monitor), None, None)
+    worker.ensure(f"{name}:1", spec)
+    for item in split.test:
+        records = worker.run(f"{name}:1", item)
+        assert {r.variant for r in records} >= {"baseline", "green"}
+        assert not any(r.error for r in records)
+    assert fits == []
+    for tier, _ in spec["first_tiers"].values():
+        assert tier._embeddings is not None  # the worker's own embeddings model

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
@@ -273,6 +273,16 @@ class Scenario(abc.ABC):
         ``False`` when the chain has no first tier (the default, or ``first_tier`` off).
         """
         return False
+
+    def fitted_first_tiers(self, env: ScenarioEnv) -> dict[str, Runnable]:
+        """The first tiers already fitted for ``env``, by (member) scenario name, to hand to
+        worker processes so they reuse the driver's metered fit (none by default)."""
+        return {}
+
+    def adopt_first_tiers(self, env: ScenarioEnv, tiers: Mapping[str, Runnable]) -> None:
+        """Take ``tiers`` (from :meth:`fitted_first_tiers` elsewhere, same items and
+        settings) as this env's fits instead of fitting again (nothing to take by default)."""
+        return None
 
     def answer_cap(self, env: ScenarioEnv) -> int:
         """The answer length cap (tokens) of both chains; scenarios may fit it on calibration."""

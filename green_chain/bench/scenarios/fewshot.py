@@ -9,7 +9,7 @@ then the router.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any, ClassVar
 
@@ -121,18 +121,12 @@ class FewShotClassification(Scenario):
             for it in env.calibration[: self.pool_size]
         ]
 
-    def first_tier(self, env: ScenarioEnv) -> Runnable:
-        """The components' first tier fitted on all the calibration items (texts -> labels),
-        per the settings' ``tier_*`` knobs; part held aside for its calibration.
-
-        Fitted once per calibration set, settings and components: the green chain and its
-        ``first_tier`` ablation share one fit (the embeddings of hundreds of items).
-        """
+    def _tier_key(self, env: ScenarioEnv) -> tuple[Any, ...]:
+        """What one first-tier fit depends on (calibration ids, tier settings, seed, components)."""
         s = env.settings
-        head = s.tier_head or self.tier_head
-        key = (
+        return (
             tuple(it.id for it in env.calibration),
-            head,
+            s.tier_head or self.tier_head,
             s.tier_k,
             s.tier_l2,
             s.tier_quality_floor,
@@ -141,12 +135,26 @@ class FewShotClassification(Scenario):
             env.seed,
             id(env.components),
         )
+
+    def _tier_fits(self) -> dict[tuple[Any, ...], Runnable]:
         fits: dict[tuple[Any, ...], Runnable] = self.__dict__.setdefault("_first_tiers", {})
+        return fits
+
+    def first_tier(self, env: ScenarioEnv) -> Runnable:
+        """The components' first tier fitted on all the calibration items (texts -> labels),
+        per the settings' ``tier_*`` knobs; part held aside for its calibration.
+
+        Fitted once per calibration set, settings and components: the green chain and its
+        ``first_tier`` ablation share one fit (the embeddings of hundreds of items).
+        """
+        s = env.settings
+        key = self._tier_key(env)
+        fits = self._tier_fits()
         if key not in fits:
             fits[key] = env.components.make_first_tier(
                 texts=[it.inputs["text"] for it in env.calibration],
                 labels=[it.reference for it in env.calibration],
-                head=head,
+                head=s.tier_head or self.tier_head,
                 k=s.tier_k,
                 l2=s.tier_l2,
                 quality_floor=s.tier_quality_floor,
@@ -155,6 +163,16 @@ class FewShotClassification(Scenario):
                 seed=env.seed,
             )
         return fits[key]
+
+    def fitted_first_tiers(self, env: ScenarioEnv) -> dict[str, Runnable]:
+        """``{self.name: tier}`` when this env's tier is already fitted, else ``{}``."""
+        tier = self._tier_fits().get(self._tier_key(env))
+        return {} if tier is None else {self.name: tier}
+
+    def adopt_first_tiers(self, env: ScenarioEnv, tiers: Mapping[str, Runnable]) -> None:
+        """Use ``tiers[self.name]`` (fitted elsewhere on the same items) as this env's fit."""
+        if self.name in tiers:
+            self._tier_fits()[self._tier_key(env)] = tiers[self.name]
 
     def fit_first_tier(self, env: ScenarioEnv) -> bool:
         """Fit :meth:`first_tier` (cached for the chain builders) when the green chain uses it."""

@@ -12,7 +12,7 @@ its baselines use the members' examples from the mixed draw (another content key
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from langchain_core.runnables import Runnable, RunnableLambda
@@ -127,6 +127,18 @@ class MixedStream(Scenario):
         """Fit every member's first tier on its share of the calibration items."""
         fitted = [m.fit_first_tier(self._member_env(env, n)) for n, m in self.members.items()]
         return any(fitted)
+
+    def fitted_first_tiers(self, env: ScenarioEnv) -> dict[str, Runnable]:
+        """Every member's fitted tier, by member name."""
+        out: dict[str, Runnable] = {}
+        for n, m in self.members.items():
+            out.update(m.fitted_first_tiers(self._member_env(env, n)))
+        return out
+
+    def adopt_first_tiers(self, env: ScenarioEnv, tiers: Mapping[str, Runnable]) -> None:
+        """Each member takes its own tier."""
+        for n, m in self.members.items():
+            m.adopt_first_tiers(self._member_env(env, n), tiers)
 
     def baseline(self, env: ScenarioEnv) -> Runnable:
         return self._dispatch(env, "baseline")
