@@ -78,6 +78,23 @@ def test_time_targets() -> None:
     assert bench.timing(parse(["bench", "--quick"]), 299.0)["met"] is True
 
 
+def test_a_resumed_run_is_not_judged_on_its_own_wall_time() -> None:
+    """Checkpointed scenarios ran in earlier invocations: a resumed standard run's short
+    wall time must not read as the target met."""
+    args = build_parser().parse_args(["bench", "--ablation", "--jobs", "2"])
+    scenarios = {
+        "squad": {"elapsed_s": 4000.0, "resumed": True},
+        "mixed": {"elapsed_s": 2000.0, "resumed": None},
+    }
+    t = bench.timing(args, 2100.0, scenarios)
+    assert t["met"] is None and t["resumed"] == ["squad"]
+    assert t["scenarios_elapsed_s"] == 6000.0
+    line = bench._timing_line(t)
+    assert "not judged" in line and "6000 s" in line and "met" not in line.split(";")[0]
+    fresh = bench.timing(args, 5000.0, {"squad": {"elapsed_s": 4000.0}})
+    assert fresh["met"] is True and "resumed" not in fresh
+
+
 def test_bad_jobs_fail_at_the_boundary(tmp_path) -> None:
     with pytest.raises(ValueError, match="--jobs must be >= 1"):
         ProcessExecutor(0)
