@@ -287,3 +287,23 @@ def test_repeat_stop_ends_a_looping_chat_local_answer_and_is_recorded(
     assert event["bound"] == {"max_tokens": 48, "stop_on_repeat": True}
     assert event["finish_reason"] == "repeat" and event["stop_on_repeat"] is True
     assert event["hit_budget"] is False and event["retry_budget_tokens"] is None
+
+
+def test_repeat_stop_through_a_router_of_chat_local_models(looping_folder: Path) -> None:
+    from green_chain.models import ChatLocal
+    from green_chain.routing import HeuristicScorer, RoutedChatModel
+    from tests.conftest import LOOP_LINE
+
+    cheap = ChatLocal(model=str(looping_folder), max_tokens=64)
+    large = cheap.model_copy(update={"max_tokens": 64})
+    router = RoutedChatModel(models=[cheap, large], scorer=HeuristicScorer(), threshold=0.5)
+    assert supports_repeat_stop(router)
+    out = ResponseBudget(router, 48, stop_on_repeat=True).invoke("count")
+    assert out.content == LOOP_LINE  # forwarded to whichever candidate answered
+    event = out.response_metadata["response_budget"]
+    assert event["bound"] == {"max_tokens": 48, "stop_on_repeat": True}
+    assert event["stop_on_repeat"] is True
+    mixed = RoutedChatModel(
+        models=[FakeOpenAIChatModel(answers=[TEN]), large], scorer=HeuristicScorer()
+    )
+    assert not supports_repeat_stop(mixed)  # one candidate could not take it
