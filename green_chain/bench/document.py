@@ -36,6 +36,7 @@ _ENTRY_KEYS = (
     "one_off",
     "ablation_variants",
     "ablation_same_as_baseline",
+    "ablation_same_as_green",
     "tier_head",
     "tier_calibration_size",
     "resumed",

@@ -106,8 +106,9 @@ class ItemRecord:
         cached: Taken, already scored, from the run folder's content cache
             (:mod:`green_chain.bench.content_cache`) instead of run again.
         same_as: ``"baseline"`` for an ablation variant that makes the baseline's model
-            calls on every item (:mod:`green_chain.bench.same_calls`): not run, this is a
-            copy of the item's baseline record.
+            calls on every item, ``"green"`` for one that makes the green chain's calls
+            and does its optimizer work (:mod:`green_chain.bench.same_calls`): not run,
+            this is a copy of the item's record of that chain.
     """
 
     item_id: str

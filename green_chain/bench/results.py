@@ -273,8 +273,9 @@ def summarize_scenario(
             **{k: a_stats[k] for k in ABLATION_FIELDS},
             "failed_items": a_failed,
         }
-        if all(r.same_as == "baseline" for r in recs if r.variant == variant):
-            ablation[variant[len(ABLATION_PREFIX) :]]["same_as_baseline"] = True
+        for ref in ("baseline", "green"):
+            if all(r.same_as == ref for r in recs if r.variant == variant):
+                ablation[variant[len(ABLATION_PREFIX) :]][f"same_as_{ref}"] = True
     if ablation:
         out["ablation"] = ablation
     return out
@@ -566,6 +567,7 @@ def format_table(doc: dict[str, Any]) -> str:
         f"d quality {_ci(a['quality_delta_pts'], a['quality_delta_ci95'])} pts, retained "
         f"{_ci(a['quality_retained_pct'], a['quality_retained_ci95'])} %"
         + (" (the baseline's calls: not re-run)" if a.get("same_as_baseline") else "")
+        + (" (the green chain's calls and work: not re-run)" if a.get("same_as_green") else "")
         for name, s in [*doc["scenarios"].items(), ("OVERALL", o)]
         for opt, a in (s.get("ablation") or {}).items()
     ]

@@ -35,7 +35,7 @@ from green_chain.bench.item_run import (
 )
 from green_chain.bench.items import Item
 from green_chain.bench.records import ItemRecord
-from green_chain.bench.same_calls import same_as_baseline
+from green_chain.bench.same_calls import SAME_KEYS, same_calls
 from green_chain.bench.scenarios.base import GreenSettings, Scenario, ScenarioEnv
 from green_chain.bench.tuning import tuned_choices
 from green_chain.bench.variants import VARIANTS, ablation_variants, build_chains
@@ -87,9 +87,10 @@ class RunOptions:
         baseline_cache: Scored baseline records by content
             (:mod:`green_chain.bench.content_cache`): a hit is taken (``cached: true``)
             instead of running that item's baseline; ``None`` = no cache.
-        rerun_same: Run an ablation variant even when it makes the baseline's model calls
-            on every test item (:mod:`green_chain.bench.same_calls`; off by default: its
-            records are then the baseline's, ``same_as: "baseline"``). On, the variant is an
+        rerun_same: Run an ablation variant even when it makes the baseline's model calls,
+            or the green chain's calls and optimizer work, on every test item
+            (:mod:`green_chain.bench.same_calls`; off by default: its records are then
+            that chain's, ``same_as: "baseline"`` or ``"green"``). On, the variant is an
             A/A measurement of the meter's noise.
         prompt_probe: Score the secondary prompt probe (``prompt_evidence_*``), unmetered:
             where each item ran, right after its window, through the variant's prefix
@@ -223,19 +224,20 @@ def _progress(iterable: Sequence[Any], desc: str, enabled: bool) -> Any:
     return tqdm(iterable, desc=desc, leave=False)
 
 
-def copy_baseline_records(
+def copy_same_records(
     records: Sequence[ItemRecord],
     items: Sequence[Item],
     variants: Sequence[str],
-    same: Collection[str],
+    same: Mapping[str, str],
 ) -> list[ItemRecord]:
-    """``records`` with, for each item, a copy of its baseline record under each variant in
-    ``same`` (``same_as: "baseline"``), in item order, variants in ``variants`` order."""
+    """``records`` with, for each item and each variant in ``same``, a copy of the item's
+    record of the chain it is the same as (``same[variant]``: ``"baseline"`` or
+    ``"green"``; the copy says so in ``same_as``), in item order, variants in ``variants``
+    order."""
     ran = {(r.item_id, r.variant): r for r in records}
     for it in items:
-        base = ran[(it.id, "baseline")]
-        for v in same:
-            ran[(it.id, v)] = replace(base, variant=v, same_as="baseline")
+        for v, ref in same.items():
+            ran[(it.id, v)] = replace(ran[(it.id, ref)], variant=v, same_as=ref)
     return [ran[(it.id, v)] for it in items for v in variants if (it.id, v) in ran]
 
 
@@ -369,12 +371,14 @@ def run_scenario(
         if ablation:
             entry["ablation_variants"] = ablation
         variants: list[str] = [*VARIANTS, *ablation]
-        same: dict[str, str] = {}
+        same: dict[str, str] = {}  # {variant: the chain it is the same as}
         if ablation and not options.rerun_same:
-            same = same_as_baseline(scenario, env, ablation, split.test)
-            if same:
-                entry["ablation_same_as_baseline"] = same
-                log(f"{scenario.name}: {', '.join(same)}: the baseline's calls, not re-run")
+            same = same_calls(scenario, env, ablation, split.test)
+            for ref, (key, reason) in SAME_KEYS.items():
+                found = [v for v, r in same.items() if r == ref]
+                if found:
+                    entry[key] = {v: reason for v in found}
+                    log(f"{scenario.name}: {', '.join(found)}: the {ref} chain's calls, not re-run")
         cache = options.baseline_cache
         keys = {it.id: cache.key(scenario, env, it) for it in split.test} if cache else {}
         hits = {i: r for i, k in keys.items() if cache and (r := cache.get(k)) is not None}
@@ -420,7 +424,7 @@ def run_scenario(
             ran.update({(i, "baseline"): r for i, r in hits.items()})
             records = [ran[(it.id, v)] for it in split.test for v in variants if v not in same]
         if same:
-            records = copy_baseline_records(records, split.test, variants, same)
+            records = copy_same_records(records, split.test, variants, same)
         for variant in variants:
             errs = [r.error for r in records if r.variant == variant and r.error]
             if variant in VARIANTS and errs and len(errs) == len(split.test):

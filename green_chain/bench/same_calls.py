@@ -1,4 +1,4 @@
-"""Ablation variants that would repeat the baseline's computation: found, run once, reported.
+"""Ablation variants that would repeat a reference chain's computation: found, run once, reported.
 
 An ablation variant ``only:<optimizer>`` can be the baseline in disguise for a scenario's
 fitted settings: a compression rate of 1.0, a router that sends every calibration item to the large model
@@ -10,14 +10,24 @@ greedy, so it would write the same answers with the same computation; running it
 measures only the meter's noise (an A/A difference: 7 % on GSM8K in the 8f1aa2f run) and
 costs as much as the baseline (in that run about a quarter of the ablation's CPU time).
 
-:func:`same_as_baseline` proves the identity per test item, without generating: it builds
+It can also be the green chain in disguise: when every *other* optimizer of the green
+chain is off for the fitted settings, ``only:<optimizer>`` and ``green`` make the same
+model calls *and* run the same optimizer work (the same optimizer runs on the same inputs,
+the same routing decisions). GSM8K is the case in point: compression at rate 1.0 and a
+router that never routes leave ``green`` = ``only:response_budget``, a second copy of the
+green chain's whole decoding (a fifth of that scenario's CPU time).
+
+:func:`same_calls` proves either identity per test item, without generating: it builds
 the chains on recording models (:class:`TraceChat`, answering nothing) and compares each
-variant's call trace with the baseline's. A variant identical on every item is not run;
-the runner copies the baseline's records under its name (``same_as: "baseline"``), so its
-ablation row is exactly 0 % saved and 0 points of quality, and ``results.json`` says why
-(``ablation_same_as_baseline``). A variant that runs an optimizer (a run tagged
-:data:`~green_chain.bench.tags.OPTIMIZER_TAG`) or makes a routing decision (a router's
-scorer, a first tier) is never identical, whatever it answers: its own work costs energy.
+variant's call trace and optimizer work with the baseline's (which runs no optimizer) and
+then with the green chain's. A variant identical on every item is not run; the runner
+copies the reference's records under its name (``same_as: "baseline"`` or ``"green"``), so
+its ablation row is exactly the reference's (0 % saved and 0 points for the baseline), and
+``results.json`` says why (``ablation_same_as_baseline`` / ``ablation_same_as_green``). A
+variant that runs an optimizer (a run tagged :data:`~green_chain.bench.tags.OPTIMIZER_TAG`)
+or makes a routing decision (a router's scorer, a first tier) is never the baseline,
+whatever it answers: its own work costs energy; it is the green chain only where the green
+chain does exactly that work on every item.
 """
 
 from __future__ import annotations
@@ -42,6 +52,15 @@ SAME_REASON = (
     "same model calls as the baseline on every test item (model, prompt, max_tokens, stop, "
     "choices, tools) and no optimizer run: not re-run, the baseline's records stand for it"
 )
+#: Why a variant was not run (``results.json``: ``ablation_same_as_green``).
+SAME_AS_GREEN_REASON = (
+    "same model calls as the green chain on every test item (model, prompt, max_tokens, "
+    "stop, choices, tools) and the same optimizer runs on the same inputs and the same "
+    "routing decisions (the green chain's other optimizers are off for the fitted "
+    "settings): not re-run, the green chain's records stand for it"
+)
+#: The chains an ablation variant may be found identical to, in the order they are tried.
+REFERENCES = ("baseline", "green")
 
 
 class TraceChat(BaseChatModel):
@@ -103,26 +122,35 @@ class TraceChat(BaseChatModel):
 
 
 class _Work(BaseCallbackHandler):
-    """Counts the optimizer runs and routing decisions of one invocation."""
+    """The optimizer work of one invocation, in order: each optimizer run (its name and
+    inputs) and each routing decision (its whole record). Two invocations with equal
+    ``steps`` ran the same optimizers on the same inputs and decided the same way."""
 
     raise_error = False
     run_inline = True
 
     def __init__(self) -> None:
-        self.count = 0
+        self.steps: list[tuple[str, str]] = []
 
     def on_chain_start(
         self, serialized: Any, inputs: Any, *, tags: list[str] | None = None, **kwargs: Any
     ) -> None:
         if OPTIMIZER_TAG in (tags or []):
-            self.count += 1
+            name = kwargs.get("name") or (serialized or {}).get("name") or ""
+            self.steps.append((f"optimizer:{name}", repr(inputs)))
 
     def on_custom_event(self, name: str, data: Any, **kwargs: Any) -> None:
         if name == ROUTING_DECISION_EVENT:
-            self.count += 1
+            items = sorted(data.items()) if isinstance(data, dict) else data
+            self.steps.append(("routing", repr(items)))
 
 
-def _trace(chain: Any, item: Item, log: list[tuple[Any, ...]]) -> tuple[list[Any], int] | None:
+#: One invocation's trace: its model calls (:class:`TraceChat` log entries) and its
+#: optimizer work (:class:`_Work` steps).
+Trace = tuple[list[tuple[Any, ...]], list[tuple[str, str]]]
+
+
+def _trace(chain: Any, item: Item, log: list[tuple[Any, ...]]) -> Trace | None:
     """The calls ``chain`` makes on ``item`` and its optimizer work; ``None`` if it fails."""
     work = _Work()
     log.clear()
@@ -130,7 +158,7 @@ def _trace(chain: Any, item: Item, log: list[tuple[Any, ...]]) -> tuple[list[Any
         chain.invoke(item.inputs, config={"callbacks": [work]})
     except Exception:  # not provably identical: the variant runs
         return None
-    return list(log), work.count
+    return list(log), work.steps
 
 
 def trace_components(components: Any) -> Any:
@@ -153,15 +181,19 @@ def trace_components(components: Any) -> Any:
 NEVER_TRACED = ("first_tier",)
 
 
-def same_as_baseline(
+def same_calls(
     scenario: Any, env: Any, variants: Iterable[str], items: Sequence[Item]
 ) -> dict[str, str]:
-    """The ``variants`` whose model calls equal the baseline's on every one of ``items``.
+    """The ``variants`` whose computation equals a reference chain's on every one of ``items``.
 
-    ``env`` is the run's scenario env (fitted router included); nothing is generated
-    (:class:`TraceChat`). ``only:<optimizer>`` variants are candidates, but for the
-    :data:`NEVER_TRACED` optimizers. Returns ``{variant: reason}``; a variant that fails to
-    build or run on the recording models, or differs on any item, is left out (it runs).
+    ``env`` is the run's scenario env (fitted router and first tiers included); nothing is
+    generated (:class:`TraceChat`). ``only:<optimizer>`` variants are candidates, but for
+    the :data:`NEVER_TRACED` optimizers. A variant is the baseline's when it makes the
+    baseline's model calls and does no optimizer work; otherwise it is the green chain's
+    when it makes the green chain's model calls and does the green chain's optimizer work
+    (:class:`_Work`). Returns ``{variant: "baseline" | "green"}``; a variant that fails to
+    build or run on the recording models, or differs on any item, is left out (it runs);
+    a reference that fails to build or run on some item is nobody's reference.
     """
     from green_chain.bench.results import ABLATION_PREFIX
     from green_chain.bench.variants import variant_chain
@@ -174,22 +206,57 @@ def same_as_baseline(
         comps = trace_components(env.components)
         log = next(iter(comps.models.values())).log
         traced = replace(env, components=comps)
-        baseline = variant_chain(scenario, traced, "baseline")
         chains = {v: variant_chain(scenario, traced, v) for v in candidates}
     except Exception:  # not provably identical: every variant runs
         return {}
-    same = set(candidates)
+    refs: dict[str, Any] = {}
+    for ref in REFERENCES:
+        try:
+            refs[ref] = variant_chain(scenario, traced, ref)
+        except Exception:  # no reference: nothing is found identical to it
+            continue
+    # each candidate's possible references, narrowed item by item
+    open_refs = {v: [r for r in REFERENCES if r in refs] for v in candidates}
     for item in items:
-        base = _trace(baseline, item, log)
-        if base is None:
-            return {}
-        for v in sorted(same):
+        ref_traces = {r: _trace(chain, item, log) for r, chain in refs.items()}
+        for v in [v for v, rs in open_refs.items() if rs]:
             got = _trace(chains[v], item, log)
-            if got is None or got[1] > 0 or got[0] != base[0]:
-                same.discard(v)
-        if not same:
+            open_refs[v] = [
+                r
+                for r in open_refs[v]
+                if got is not None
+                and (ref_trace := ref_traces[r]) is not None
+                and got == ref_trace
+                and (r != "baseline" or not got[1])  # the baseline runs no optimizer
+            ]
+        if not any(open_refs.values()):
             break
-    return {v: SAME_REASON for v in candidates if v in same}
+    return {v: rs[0] for v, rs in open_refs.items() if rs}
 
 
-__all__ = ["NEVER_TRACED", "SAME_REASON", "TraceChat", "same_as_baseline", "trace_components"]
+def same_as_baseline(
+    scenario: Any, env: Any, variants: Iterable[str], items: Sequence[Item]
+) -> dict[str, str]:
+    """The ``variants`` that :func:`same_calls` finds the baseline's: ``{variant: reason}``."""
+    found = same_calls(scenario, env, variants, items)
+    return {v: SAME_REASON for v, ref in found.items() if ref == "baseline"}
+
+
+#: ``results.json``'s key and the reason, per reference chain.
+SAME_KEYS = {
+    "baseline": ("ablation_same_as_baseline", SAME_REASON),
+    "green": ("ablation_same_as_green", SAME_AS_GREEN_REASON),
+}
+
+
+__all__ = [
+    "NEVER_TRACED",
+    "REFERENCES",
+    "SAME_AS_GREEN_REASON",
+    "SAME_KEYS",
+    "SAME_REASON",
+    "TraceChat",
+    "same_as_baseline",
+    "same_calls",
+    "trace_components",
+]

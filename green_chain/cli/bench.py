@@ -182,9 +182,11 @@ def register(subparsers: Any) -> None:
         "--rerun-same",
         action="store_true",
         help="with --ablation, run every variant even when it makes exactly the baseline's "
-        "model calls (a router that never routes, a budget equal to the cap); by default such "
-        "a variant takes the baseline's records (same_as: baseline, 0 %% saved by "
-        "construction). Rerun, it is an A/A measurement of the meter's noise",
+        "model calls (a router that never routes, a budget equal to the cap), or exactly the "
+        "green chain's calls and optimizer work (the green chain's other optimizers all off); "
+        "by default such a variant takes that chain's records (same_as: baseline, 0 %% saved "
+        "by construction; same_as: green). Rerun, it is an A/A measurement of the meter's "
+        "noise",
     )
     p.add_argument(
         "--no-baseline-cache",

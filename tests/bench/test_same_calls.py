@@ -1,4 +1,5 @@
-"""Ablation variants that make the baseline's calls are found without generating and not re-run."""
+"""Ablation variants that repeat the baseline's or the green chain's computation are found
+without generating and not re-run."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import json
 from langchain_core.messages import HumanMessage
 
 from green_chain.bench.components import cap_answer
-from green_chain.bench.same_calls import TraceChat, same_as_baseline
+from green_chain.bench.same_calls import TraceChat, same_as_baseline, same_calls
 
 ARGV = ["--data", "embedded", "--items", "3", "--ablation", "--no-etr-sweep", "--no-plots"]
 
@@ -79,3 +80,94 @@ def test_only_idle_capable_optimizers_are_traced_and_failures_run() -> None:
     item = Item(id="x", inputs={"question": "q"}, reference="r")
     assert same_as_baseline(Broken(), env, ["only:route"], [item]) == {}  # cannot tell: runs
     assert same_as_baseline(Broken(), env, ["only:compress", "only:history"], [item]) == {}
+
+
+def test_a_variant_doing_the_green_chains_work_takes_its_records(fake_bench, tmp_path) -> None:
+    # GSM8K without the router: compression is off at its frozen rate 1.0, so the green chain
+    # is the response budget alone, and only:response_budget would repeat it call for call
+    doc = _bench(fake_bench, tmp_path, "green", "--scenarios", "gsm8k", "--no-route")
+    s = doc["scenarios"]["gsm8k"]
+    assert list(s["ablation_same_as_green"]) == ["only:response_budget"]
+    assert (
+        "the green chain's records stand for it"
+        in s["ablation_same_as_green"]["only:response_budget"]
+    )
+    assert list(s["ablation_same_as_baseline"]) == ["only:compress"]
+    row = s["ablation"]["response_budget"]
+    assert row["same_as_green"] is True and "same_as_baseline" not in row
+    assert row["energy_saved_pct"] == s["energy_saved_pct"]
+    assert row["quality_delta_pts"] == s["quality_delta_pts"]
+    by = {(r["item_id"], r["variant"]): r for r in s["records"]}
+    for item_id in s["item_ids"]:
+        green, copy = by[(item_id, "green")], by[(item_id, "only:response_budget")]
+        assert copy["same_as"] == "green" and "same_as" not in green
+        assert (copy["energy_j"], copy["output"], copy["quality"]) == (
+            green["energy_j"],
+            green["output"],
+            green["quality"],
+        )
+    assert (
+        "the green chain's calls and work: not re-run"
+        in (tmp_path / "green" / "table.txt").read_text()
+    )
+
+
+def test_rerun_same_runs_the_green_chains_twin(fake_bench, tmp_path) -> None:
+    doc = _bench(fake_bench, tmp_path, "g2", "--scenarios", "gsm8k", "--no-route", "--rerun-same")
+    s = doc["scenarios"]["gsm8k"]
+    assert "ablation_same_as_green" not in s
+    assert not any(r.get("same_as") for r in s["records"])
+
+
+def _stub_scenario():
+    """A scenario whose green chain may mark the question (``history``, untagged: no
+    optimizer work) and run a tagged optimizer step that strips the mark (``compress``);
+    the baseline and every chain ask the large model."""
+    from langchain_core.runnables import RunnableLambda
+
+    from green_chain.bench.tags import OPTIMIZER_TAG
+
+    class Stub:
+        name = "stub"
+        optimizers = ("compress", "history")
+
+        def baseline(self, env):
+            return RunnableLambda(lambda x: x["question"]) | env.components.models["large"]
+
+        def green(self, env):
+            chain = RunnableLambda(lambda x: x["question"])
+            if env.settings.history:
+                chain = chain | RunnableLambda(lambda q: q + "#")
+            if env.settings.compress:
+                strip = RunnableLambda(lambda q: q.rstrip("#"), name="compress")
+                chain = chain | strip.with_config(tags=[OPTIMIZER_TAG])
+            return chain | env.components.models["large"]
+
+    return Stub()
+
+
+def test_the_green_twin_needs_the_same_optimizer_work_not_only_the_same_calls() -> None:
+    from dataclasses import replace
+
+    from green_chain.bench.items import Item
+    from green_chain.bench.scenarios.base import ScenarioEnv
+    from green_chain.testing.bench_workers import fake_worker_setup
+
+    env = ScenarioEnv(fake_worker_setup()[0])
+    items = [Item(id=f"x{i}", inputs={"question": f"q{i}"}, reference="r") for i in range(3)]
+    both = ["only:compress", "only:history"]
+    # green and only:compress make the same calls, but green's compressor reads "q#":
+    # the same work on other inputs is not the same computation; only:history asks "q#"
+    assert same_calls(_stub_scenario(), env, both, items) == {}
+    # history off: green is only:compress, calls and work
+    no_history = replace(env, settings=replace(env.settings, history=False))
+    assert same_calls(_stub_scenario(), no_history, ["only:compress"], items) == {
+        "only:compress": "green"
+    }
+    # a variant that runs an optimizer is never the baseline's, even with the same calls
+    assert same_as_baseline(_stub_scenario(), no_history, ["only:compress"], items) == {}
+    # compress off: only:history's calls ("q#") are green's, and neither does any work
+    no_compress = replace(env, settings=replace(env.settings, compress=False))
+    assert same_calls(_stub_scenario(), no_compress, ["only:history"], items) == {
+        "only:history": "green"
+    }
