@@ -1,8 +1,12 @@
 """Run the benchmark's test items in local worker processes (``bench --jobs N``).
 
-The driver keeps what needs the whole split (item selection, router fitting, scoring,
-the validated-ETR sweep), as with Ray (:mod:`green_chain.bench.ray_executor`). The test
-items go to ``jobs`` worker processes started with the ``spawn`` context (a fresh
+The driver keeps what needs the whole split (item selection, the router's scorer and
+threshold, scoring, the validated-ETR sweep), as with Ray
+(:mod:`green_chain.bench.ray_executor`). The router fit's model calls (each calibration
+item answered by both models: most of a fit's time) go to the workers too
+(:meth:`ProcessExecutor.run_both_models`; an item's two calls on one worker, metered
+there, their energy added to the fit's one-off cost), so the fit no longer runs on one
+core while the others wait. The test items go to ``jobs`` worker processes started with the ``spawn`` context (a fresh
 interpreter: no forked torch state), each a
 :class:`~green_chain.bench.ray_executor.BenchWorker` that loads its own models once, runs
 one torch thread, builds and warms a scenario's chains (ablation variants included) the
@@ -32,6 +36,7 @@ from green_chain.bench.ray_executor import (
     BenchWorker,
     WorkerSetup,
     default_worker_setup,
+    fit_spec,
     scenario_spec,
 )
 from green_chain.bench.records import ItemRecord
@@ -68,6 +73,14 @@ def _run_item(
         spec = pickle.loads(Path(spec_path).read_bytes())
         _WORKER.ensure(key, spec)
     return _WORKER.run(key, item, item.id in skip_baseline)
+
+
+def _run_fit_item(key: str, spec_path: str, item: Item) -> dict[str, ItemRecord]:
+    """One router-fit item with both models in this worker (chains built on first use)."""
+    if _WORKER is None:
+        raise RuntimeError("the worker process has no BenchWorker")
+    spec = None if _WORKER.fit_ready(key) else pickle.loads(Path(spec_path).read_bytes())
+    return _WORKER.run_fit(key, spec, item)
 
 
 class ProcessExecutor:
@@ -162,6 +175,33 @@ class ProcessExecutor:
             if rec.worker:
                 self._identities.setdefault(int(rec.worker["pid"]), rec.worker)
         return records
+
+    def run_both_models(
+        self, scenario: Scenario, env: ScenarioEnv, items: Sequence[Item]
+    ) -> dict[str, list[ItemRecord]]:
+        """The router fit's calls on the workers: each item with the cheap and with the
+        large model, both on one worker, each metered there
+        (:meth:`~green_chain.bench.ray_executor.BenchWorker.run_fit`); ``{role: records}``
+        in ``items`` order, as :func:`~green_chain.bench.routefit.run_both_models` returns
+        them in the driver."""
+        from green_chain.bench.routefit import ROLES
+
+        if self._pool is None:
+            self.start()
+        assert self._pool is not None and self._spec_dir is not None
+        self._runs += 1
+        key = f"fit:{scenario.name}:{os.getpid()}:{self._runs}"
+        spec_path = Path(self._spec_dir.name) / f"{self._runs}.pkl"
+        spec_path.write_bytes(pickle.dumps(fit_spec(scenario, env)))
+        per_item = list(self._pool.map(partial(_run_fit_item, key, str(spec_path)), list(items)))
+        out: dict[str, list[ItemRecord]] = {role: [] for role in ROLES}
+        for recs in per_item:
+            for role in ROLES:
+                rec = recs[role]
+                out[role].append(rec)
+                if rec.worker is not None:
+                    self._identities.setdefault(int(rec.worker["pid"]), rec.worker)
+        return out
 
     def describe(self) -> dict[str, Any]:
         """For results.json: worker processes, their threads, and each worker seen."""

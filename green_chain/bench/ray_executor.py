@@ -128,6 +128,17 @@ def scenario_spec(
     }
 
 
+def fit_spec(scenario: Scenario, env: ScenarioEnv) -> dict[str, Any]:
+    """What a worker needs to build ``scenario``'s router-fit chains as the driver would
+    (:func:`~green_chain.bench.routefit.both_model_chains`; picklable)."""
+    return {
+        "scenario": scenario.name,
+        "calibration": list(env.calibration),
+        "settings": env.settings,
+        "seed": env.seed,
+    }
+
+
 @dataclass
 class _Prepared:
     scenario: Scenario
@@ -163,6 +174,7 @@ class BenchWorker:
             "meters": meter_info(self.monitor),
         }
         self._prepared: dict[str, _Prepared] = {}
+        self._fit_chains: dict[str, tuple[Scenario, dict[str, Any]]] = {}
 
     def info(self) -> dict[str, Any]:
         return self.identity
@@ -240,6 +252,39 @@ class BenchWorker:
             probe=prepared.probe,
         )
         for rec in records:
+            rec.worker = dict(self.identity)
+        return records
+
+    def fit_ready(self, key: str) -> bool:
+        """Whether this worker has built the router-fit chains of ``key``."""
+        return key in self._fit_chains
+
+    def run_fit(self, key: str, spec: dict[str, Any] | None, item: Item) -> dict[str, ItemRecord]:
+        """One router-fit item with the cheap and with the large model, measured here
+        (:func:`~green_chain.bench.routefit.run_on_both`); the two chains are built once
+        per ``key`` from ``spec`` (:func:`fit_spec`; ``None`` once built); the records
+        name this worker."""
+        from green_chain.bench.routefit import both_model_chains, run_on_both
+        from green_chain.bench.scenarios import get_scenarios
+
+        if key not in self._fit_chains:
+            if spec is None:
+                raise RuntimeError(f"router-fit chains of {key} not built and no spec given")
+            self._fit_chains.clear()
+            (scenario,) = get_scenarios([spec["scenario"]])
+            env = ScenarioEnv(
+                self.components,
+                spec["calibration"],
+                spec["settings"],
+                spec["seed"],
+                stop=scenario.stop,
+                first_line=scenario.first_line,
+                monitor=self.monitor,
+            )
+            self._fit_chains[key] = (scenario, both_model_chains(scenario, env))
+        scenario, chains = self._fit_chains[key]
+        records = run_on_both(scenario, chains, item, self.monitor)
+        for rec in records.values():
             rec.worker = dict(self.identity)
         return records
 
@@ -366,6 +411,25 @@ class RayExecutor:
             return [rec for recs in per_item for rec in recs]
         finally:
             ray.get([a.forget.remote(key) for a in self._actors])
+
+    def run_both_models(
+        self, scenario: Scenario, env: ScenarioEnv, items: Sequence[Item]
+    ) -> dict[str, list[ItemRecord]]:
+        """The router fit's calls on the pool: each item with the cheap and with the large
+        model, both on one actor, each metered there (:meth:`BenchWorker.run_fit`);
+        ``{role: records}`` in ``items`` order."""
+        ray = _import_ray()
+        from ray.util import ActorPool
+
+        from green_chain.bench.routefit import ROLES
+
+        if not self._actors:
+            self.start()
+        key = f"fit:{scenario.name}:{uuid.uuid4().hex}"
+        spec_ref = ray.put(fit_spec(scenario, env))
+        pool = ActorPool(self._actors)
+        per_item = list(pool.map(lambda a, it: a.run_fit.remote(key, spec_ref, it), list(items)))
+        return {role: [recs[role] for recs in per_item] for role in ROLES}
 
     def describe(self) -> dict[str, Any]:
         """For results.json: address, pool size, and each worker's host, process and meters."""

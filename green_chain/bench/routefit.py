@@ -126,43 +126,67 @@ def render_prompts(scenario: Any, env: Any, items: Sequence[Item]) -> list[str]:
     return prompts
 
 
-def run_both_models(
-    scenario: Any, env: Any, items: Sequence[Item], monitor: Any = None
-) -> dict[str, list[ItemRecord]]:
-    """The baseline chain's record of each item with the cheap and with the large model.
-
-    For each role the baseline chain is built with that model in both roles (so the
-    scenario's answer cap, stop sequences and constrained choice apply to it); every item
-    runs through :func:`~green_chain.bench.item_run.run_item` with the cheap, then the
-    large chain (interleaved item by item, so a load change hits both alike), each call in
-    its own meter window with its own energy handler, as a test item runs (variant
-    ``route-fit:<role>``). The records are not scored; a failed call is a record with
-    ``error`` set.
-    """
-    from green_chain.energy.monitor import EnergyMonitor
-
-    monitor = monitor if monitor is not None else EnergyMonitor()
+def both_model_chains(scenario: Any, env: Any) -> dict[str, Any]:
+    """The scenario's baseline chain once per role, with that role's model in both roles
+    (so the scenario's answer cap, stop sequences and constrained choice apply to it)."""
     comps = env.components
-    capture = CaptureHandler()
     chains = {}
     for role in ROLES:
         model = comps.models[role]
         chains[role] = scenario.baseline(
             replace(env, components=replace(comps, models={"cheap": model, "large": model}))
         )
+    return chains
+
+
+def run_on_both(
+    scenario: Any, chains: dict[str, Any], item: Item, monitor: Any, capture: Any = None
+) -> dict[str, ItemRecord]:
+    """One item through :func:`both_model_chains`' chains, cheap then large, each call in
+    its own meter window (variant ``route-fit:<role>``); unscored records."""
+    capture = capture if capture is not None else CaptureHandler()
+    return {
+        role: run_item(
+            chains[role],
+            item,
+            scenario=scenario.name,
+            variant=f"route-fit:{role}",
+            monitor=monitor,
+            capture=capture,
+        )
+        for role in ROLES
+    }
+
+
+def run_both_models(
+    scenario: Any, env: Any, items: Sequence[Item], monitor: Any = None
+) -> dict[str, list[ItemRecord]]:
+    """The baseline chain's record of each item with the cheap and with the large model.
+
+    For each role the baseline chain is built with that model in both roles
+    (:func:`both_model_chains`); every item runs through
+    :func:`~green_chain.bench.item_run.run_item` with the cheap, then the large chain
+    (interleaved item by item, so a load change hits both alike), each call in its own
+    meter window with its own energy handler, as a test item runs (variant
+    ``route-fit:<role>``). The records are not scored; a failed call is a record with
+    ``error`` set.
+
+    ``env.fit_runner`` (set by the runner on ``--jobs`` runs) runs the items elsewhere
+    instead, the same way (the worker processes, an item's two calls on one worker, each
+    metered there): ``(scenario, env, items) -> {role: records}`` in ``items`` order.
+    """
+    runner = getattr(env, "fit_runner", None)
+    if runner is not None:
+        return dict(runner(scenario, env, items))
+    from green_chain.energy.monitor import EnergyMonitor
+
+    monitor = monitor if monitor is not None else EnergyMonitor()
+    capture = CaptureHandler()
+    chains = both_model_chains(scenario, env)
     out: dict[str, list[ItemRecord]] = {role: [] for role in ROLES}
     for it in items:  # interleaved, as the runner runs test items: drift hits both alike
-        for role in ROLES:
-            out[role].append(
-                run_item(
-                    chains[role],
-                    it,
-                    scenario=scenario.name,
-                    variant=f"route-fit:{role}",
-                    monitor=monitor,
-                    capture=capture,
-                )
-            )
+        for role, rec in run_on_both(scenario, chains, it, monitor, capture).items():
+            out[role].append(rec)
     return out
 
 

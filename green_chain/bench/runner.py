@@ -179,6 +179,41 @@ def _metered(monitor: EnergyMonitor, key: str, fn: Callable[[], Any]) -> tuple[A
     return result, (None if m.total_j is None else float(m.total_j))
 
 
+def _fit_runner(executor: Any, seen: list[ItemRecord]) -> Any:
+    """``env.fit_runner`` for ``executor`` (``None`` where it cannot run router fits: the
+    fit then runs in this process): its records are also appended to ``seen``."""
+    run = getattr(executor, "run_both_models", None)
+    if run is None:
+        return None
+
+    def fit_runner(scenario: Any, env: Any, items: Sequence[Item]) -> dict[str, Any]:
+        out = run(scenario, env, items)
+        seen.extend(rec for recs in out.values() for rec in recs)
+        return out
+
+    return fit_runner
+
+
+def _add_worker_energy(
+    driver_j: float | None, records: Sequence[ItemRecord]
+) -> tuple[float | None, dict[str, Any]]:
+    """A router fit's energy when its model calls ran on the workers: the driver's window
+    (scoring, the scorer's fit) plus each call's energy measured where it ran; ``None``
+    when either part has no reading. Also what :func:`one_off_costs` reads it from."""
+    worker_j = [r.energy_j for r in records]
+    measured = all(j is not None for j in worker_j)
+    total = sum(j for j in worker_j if j is not None)
+    info = {
+        "calls": len(records),
+        "energy_j": total if measured else None,
+        "driver_energy_j": driver_j,
+        "workers": sorted({int(r.worker["pid"]) for r in records if r.worker}),
+    }
+    if driver_j is None or not measured:
+        return None, info
+    return driver_j + total, info
+
+
 def one_off_costs(
     router_fit_j: float | None,
     warm_up_j: float | None,
@@ -349,13 +384,22 @@ def run_scenario(
                 if options.route_labels is not None:
                     extra["labels"] = options.route_labels
                 fitter = components.route_fitter
-                policy, router_fit_j = _metered(
-                    monitor,
-                    f"route-fit:{scenario.name}",
-                    lambda: fitter(scenario, env, fit_items, pool=split.calibration, **extra),
-                )
+                in_workers: list[ItemRecord] = []
+                env.fit_runner = _fit_runner(options.executor, in_workers)
+                try:
+                    policy, router_fit_j = _metered(
+                        monitor,
+                        f"route-fit:{scenario.name}",
+                        lambda: fitter(scenario, env, fit_items, pool=split.calibration, **extra),
+                    )
+                finally:
+                    env.fit_runner = None
                 env.route_policy = policy
                 entry["router"] = policy.info
+                if in_workers:  # the fit's model calls, metered where they ran
+                    router_fit_j, entry["router"]["fit_in_workers"] = _add_worker_energy(
+                        router_fit_j, in_workers
+                    )
         first_tier_fit_j: float | None = None
         if options.settings.first_tier:
             fitted, fit_j = _metered(

@@ -116,3 +116,52 @@ def test_a_worker_that_cannot_load_its_models_is_a_clear_error() -> None:
     with pytest.raises(RuntimeError, match="--jobs worker processes did not start"):
         ex.start()
     ex.shutdown()  # idempotent after a failed start
+
+
+def _fit_bench(tmp_path, name: str, *extra: str) -> tuple[int, dict]:
+    """The fake bench with the real router fitter (generated labels) on the fake models."""
+    from green_chain.bench.routefit import fit_route_policy
+    from green_chain.testing.bench import make_components
+    from green_chain.testing.bench_workers import fake_meter_setup, fake_worker_setup
+    from green_chain.testing.embeddings import BagOfWordsEmbeddings
+
+    clock, meter, monitor = fake_meter_setup()
+    comps = make_components(clock, meter)
+    comps.embeddings = BagOfWordsEmbeddings()
+    comps.route_fitter = fit_route_policy
+    argv = ["bench", "--data", "embedded", "--scenarios", "squad", "--items", "2"]
+    argv += ["--no-etr-sweep", "--no-plots", "--no-progress", "--out", str(tmp_path / name)]
+    args = build_parser().parse_args([*argv, *extra])
+    rc = bench.run(args, components=comps, monitor=monitor, worker_setup=fake_worker_setup)
+    return rc, json.loads((tmp_path / name / "results.json").read_text())
+
+
+@pytest.mark.parametrize(
+    "workers", [("--jobs", "2"), ("--ray", "local", "--ray-workers", "2")], ids=["jobs", "ray"]
+)
+def test_with_workers_the_router_fits_calls_run_on_them(tmp_path, workers) -> None:
+    if workers[0] == "--ray":
+        pytest.importorskip("ray")
+    rc1, one = _fit_bench(tmp_path, "one")
+    rc2, two = _fit_bench(tmp_path, "two", *workers)
+    assert rc1 == rc2 == 0
+    a, b = one["scenarios"]["squad"], two["scenarios"]["squad"]
+    ra, rb = a["router"], b["router"]
+    # the same fit: the same items, answers, labels, cost (the fake charges per character)
+    assert ra["calibration_ids"] == rb["calibration_ids"]
+    assert ra["labels"] == rb["labels"] and ra["threshold"] == pytest.approx(rb["threshold"])
+    assert ra["cheap_outputs"] == rb["cheap_outputs"]
+    assert ra["large_outputs"] == rb["large_outputs"]
+    assert ra["cost_ratio"] == pytest.approx(rb["cost_ratio"])
+    # in the driver with --jobs 1; on the workers, both models of an item on one worker
+    assert "fit_in_workers" not in ra
+    fit = rb["fit_in_workers"]
+    n = len(rb["calibration_ids"])
+    assert fit["calls"] == 2 * n and fit["workers"]
+    pool = two["options"]["workers"] or two["options"]["ray"]
+    assert set(fit["workers"]) <= {w["pid"] for w in pool["worker_identities"]}
+    # the one-off cost is the driver's part plus every call measured on the workers
+    assert fit["energy_j"] == pytest.approx(rb["cost_cheap_j"] + rb["cost_large_j"])
+    assert b["one_off"]["router_fit_j"] == pytest.approx(fit["driver_energy_j"] + fit["energy_j"])
+    assert b["one_off"]["router_fit_j"] == pytest.approx(a["one_off"]["router_fit_j"], rel=0.05)
+    assert a["quality_green"] == pytest.approx(b["quality_green"])

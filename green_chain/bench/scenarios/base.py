@@ -126,6 +126,10 @@ class ScenarioEnv:
     #: The chain's own prefix cache (``ChatLocal.cache_salt``): the runner gives every
     #: variant its own, so no chain reads prompt states another chain computed.
     cache_salt: str | None = None
+    #: Runs the router fit's model calls elsewhere (``(scenario, env, items) -> {role:
+    #: records}``: the ``--jobs`` worker processes, see
+    #: :func:`~green_chain.bench.routefit.run_both_models`); ``None``: in this process.
+    fit_runner: Any = None
 
     def large(self, max_new_tokens: int) -> BaseChatModel:
         """The large model, answer length capped and stop sequences set."""
