@@ -202,6 +202,28 @@ class Components:
             self.warmer()
 
 
+def forget_prompt_states(components: Components, cache_salt: str) -> int:
+    """Drop the prompt states stored under ``cache_salt`` in every model's prefix cache.
+
+    The runner warms a chain up on a calibration item (loading encoders, building
+    indexes: one-off setup), which also leaves that item's prompt states, a few-shot
+    prefix among them, in the chain's own prefix cache. The baseline is not warmed up, so
+    the warmed chain's first test item would read a prefix the baseline's first item
+    prefills: a saving the deployment never made. Forgetting them after the warm-up starts
+    every chain cold. Models without a prefix cache (``prefix_cache`` off, fakes) are
+    skipped. Returns the number of caches cleared.
+    """
+    cleared = 0
+    for model in components.models.values():
+        if "cache_salt" not in getattr(type(model), "model_fields", {}):
+            continue
+        cache = getattr(model.model_copy(update={"cache_salt": cache_salt}), "kv_cache", None)
+        if cache is not None:
+            cache.clear()
+            cleared += 1
+    return cleared
+
+
 def cap_answer(
     model: BaseChatModel,
     max_new_tokens: int | None,

@@ -220,7 +220,13 @@ class BenchWorker:
         if spec["warm_up"]:
             for variant, chain in chains.items():
                 if variant != "baseline":  # the green chain and its ablation variants
-                    _warm_up(scenario, chain, calibration)
+                    _warm_up(
+                        scenario,
+                        chain,
+                        calibration,
+                        components=self.components,
+                        cache_salt=variant,
+                    )
         cands = spec.get("probe")
         probe = InPlaceProbe(self.components, cands) if cands is not None else None
         self._prepared[key] = _Prepared(scenario, chains, probe)

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from langchain_core.runnables import Runnable
 
 from green_chain.bench.capture import CaptureHandler
-from green_chain.bench.components import Components
+from green_chain.bench.components import Components, forget_prompt_states
 from green_chain.bench.content_cache import BaselineCache
 from green_chain.bench.data import Root
 from green_chain.bench.etr import validated_etr
@@ -151,12 +151,19 @@ def _warm_up(
     green: Runnable,
     calibration: Sequence[Item],
     log: Callable[[str], None] = logger.warning,
+    *,
+    components: Components | None = None,
+    cache_salt: str | None = None,
 ) -> dict[str, Any]:
     """Run the green chain once per warm-up item, unmeasured (optimizer caches, indexes).
 
     Building an example index or loading an encoder is a one-off setup cost of a
     deployment, not a per-request cost; it must not be charged to the first item. A
-    failing warm-up is recorded (``errors``) and logged, never swallowed.
+    failing warm-up is recorded (``errors``) and logged, never swallowed. With
+    ``components`` and the chain's ``cache_salt``, the prompt states the warm-up left in
+    the chain's prefix cache are then dropped (:func:`forget_prompt_states`): the
+    baseline is not warmed up, and neither chain may start its test items with a prefix
+    already prefilled.
     """
     items = scenario.warmup_items(calibration)
     errors: list[dict[str, str]] = []
@@ -166,6 +173,8 @@ def _warm_up(
         except Exception as exc:
             errors.append({"item_id": it.id, "error": f"{type(exc).__name__}: {exc}"})
             log(f"warm-up of {scenario.name} failed on {it.id}: {type(exc).__name__}: {exc}")
+    if components is not None and cache_salt is not None:
+        forget_prompt_states(components, cache_salt)  # setup warmed, not the prefix cache
     return {"item_ids": [it.id for it in items], "errors": errors}
 
 
@@ -450,10 +459,24 @@ def run_scenario(
                 entry["warm_up"], warm_up_j = _metered(
                     monitor,
                     f"warm-up:{scenario.name}",
-                    lambda: _warm_up(scenario, chains["green"], split.calibration, log),
+                    lambda: _warm_up(
+                        scenario,
+                        chains["green"],
+                        split.calibration,
+                        log,
+                        components=components,
+                        cache_salt="green",
+                    ),
                 )
                 for v in (v for v in ablation if v not in same):  # unmeasured, not one-off
-                    _warm_up(scenario, chains[v], split.calibration, log)
+                    _warm_up(
+                        scenario,
+                        chains[v],
+                        split.calibration,
+                        log,
+                        components=components,
+                        cache_salt=v,
+                    )
             records = run_items(
                 scenario.name,
                 chains,
