@@ -186,9 +186,9 @@ class BenchWorker:
         settings, seed, the fitted router and first tiers, ``ablation``, ``warm_up``,
         ``probe``).
         """
-        from green_chain.bench.runner import _warm_up
         from green_chain.bench.scenarios import get_scenarios
         from green_chain.bench.variants import build_chains
+        from green_chain.bench.warm_up import warm_up
 
         (scenario,) = get_scenarios([spec["scenario"]])
         policy = spec["route_policy"]
@@ -220,7 +220,7 @@ class BenchWorker:
         if spec["warm_up"]:
             for variant, chain in chains.items():
                 if variant != "baseline":  # the green chain and its ablation variants
-                    _warm_up(
+                    warm_up(
                         scenario,
                         chain,
                         calibration,

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from langchain_core.runnables import Runnable
 
 from green_chain.bench.capture import CaptureHandler
-from green_chain.bench.components import Components, forget_prompt_states
+from green_chain.bench.components import Components
 from green_chain.bench.content_cache import BaselineCache
 from green_chain.bench.data import Root
 from green_chain.bench.etr import validated_etr
@@ -39,6 +39,7 @@ from green_chain.bench.same_calls import SAME_KEYS, same_calls
 from green_chain.bench.scenarios.base import GreenSettings, Scenario, ScenarioEnv
 from green_chain.bench.tuning import tuned_choices
 from green_chain.bench.variants import VARIANTS, ablation_variants, build_chains
+from green_chain.bench.warm_up import warm_up as _warm_up
 from green_chain.callbacks import EnergyCallbackHandler
 from green_chain.energy.monitor import EnergyMonitor
 
@@ -144,38 +145,6 @@ class RunOptions:
         if self.quick:
             return 1 if scenario.max_new_tokens > 10 else 0
         return scenario.route_cost_items
-
-
-def _warm_up(
-    scenario: Scenario,
-    green: Runnable,
-    calibration: Sequence[Item],
-    log: Callable[[str], None] = logger.warning,
-    *,
-    components: Components | None = None,
-    cache_salt: str | None = None,
-) -> dict[str, Any]:
-    """Run the green chain once per warm-up item, unmeasured (optimizer caches, indexes).
-
-    Building an example index or loading an encoder is a one-off setup cost of a
-    deployment, not a per-request cost; it must not be charged to the first item. A
-    failing warm-up is recorded (``errors``) and logged, never swallowed. With
-    ``components`` and the chain's ``cache_salt``, the prompt states the warm-up left in
-    the chain's prefix cache are then dropped (:func:`forget_prompt_states`): the
-    baseline is not warmed up, and neither chain may start its test items with a prefix
-    already prefilled.
-    """
-    items = scenario.warmup_items(calibration)
-    errors: list[dict[str, str]] = []
-    for it in items:
-        try:
-            green.invoke(it.inputs)
-        except Exception as exc:
-            errors.append({"item_id": it.id, "error": f"{type(exc).__name__}: {exc}"})
-            log(f"warm-up of {scenario.name} failed on {it.id}: {type(exc).__name__}: {exc}")
-    if components is not None and cache_salt is not None:
-        forget_prompt_states(components, cache_salt)  # setup warmed, not the prefix cache
-    return {"item_ids": [it.id for it in items], "errors": errors}
 
 
 def _metered(monitor: EnergyMonitor, key: str, fn: Callable[[], Any]) -> tuple[Any, float | None]:

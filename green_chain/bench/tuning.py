@@ -62,7 +62,7 @@ PENDING_COMPRESSION = f"pending:{COMPRESSION_FILE}"
 #: Scenarios whose compression rate the committed files do not hold (the part did not
 #: finish by the freeze): the rate is still the earlier choice, its source
 #: ``pending:<file>`` and the scenario's (and the mixed stream's) ``clean`` false.
-NOT_FROZEN_RATES: tuple[str, ...] = ("qmsum",)
+NOT_FROZEN_RATES: tuple[str, ...] = ()
 FITTED = "fitted-on-calibration"
 
 

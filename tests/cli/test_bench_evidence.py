@@ -33,12 +33,38 @@ class FlakyChat(MeteredFakeChat):
         return super()._generate(messages, stop, run_manager, **kw)
 
 
+def _fails_once(factory: Any) -> Any:
+    """A compressor factory whose compressors share one failure: the first call raises."""
+    from langchain_core.runnables import RunnableLambda
+
+    calls = [0]
+
+    def make(**kwargs: Any) -> Any:
+        inner = factory(**kwargs)
+
+        def compress(inputs: Any, config: Any) -> Any:
+            calls[0] += 1
+            if calls[0] == 1:
+                raise RuntimeError("scripted setup failure")
+            return inner.invoke(inputs, config)
+
+        return RunnableLambda(compress)
+
+    return make
+
+
 @pytest.fixture
 def run_bench(tmp_path):
     data = tmp_path / "data"
     write_tiny_data(data)
 
-    def run(*argv: str, out: str = "out", flaky: set[int] | None = None, fit: bool = False):
+    def run(
+        *argv: str,
+        out: str = "out",
+        flaky: set[int] | None = None,
+        fit: bool = False,
+        broken_setup: bool = False,
+    ):
         clock = FakeClock()
         meter = FakeMeterBackend(
             ["cpu:fake"], kind="estimated", source="fake-estimate", clock=clock
@@ -50,6 +76,8 @@ def run_bench(tmp_path):
             comps.models["cheap"] = FlakyChat(
                 name_="fake-cheap", j_per_char=0.004, meter=meter, clock=clock
             )
+        if broken_setup:  # the first compression (the warm-up's) fails
+            comps.compressor = _fails_once(comps.compressor)
         if fit:
             comps.embeddings = BagOfWordsEmbeddings()
             comps.route_fitter = fit_route_policy
@@ -63,13 +91,16 @@ def run_bench(tmp_path):
 
 
 def test_a_failing_item_makes_the_run_exit_non_zero(run_bench, capsys):
-    # call 1: the warm-up (recorded, not swallowed); call 3: the second item's green answer
-    rc, doc, _ = run_bench("--scenarios", "squad", "--items", "3", "--no-etr-sweep", flaky={1, 3})
+    # the warm-up's compression fails (recorded, not swallowed; the warm-up never calls the
+    # model); the cheap model's call 2 is the second item's green answer
+    rc, doc, _ = run_bench(
+        "--scenarios", "squad", "--items", "3", "--no-etr-sweep", flaky={2}, broken_setup=True
+    )
     assert rc == 1
     squad = doc["scenarios"]["squad"]
     assert squad["status"] == "ok" and squad["failed_items"] == 1 and squad["failed_green"] == 1
     assert doc["overall"]["failed_items"] == 1
-    assert "scripted failure on call 1" in squad["warm_up"]["errors"][0]["error"]
+    assert "scripted setup failure" in squad["warm_up"]["errors"][0]["error"]
     failed = [r for r in squad["records"] if r["error"]]
     assert len(failed) == 1 and failed[0]["quality"] == 0.0
     # the failed pair is left out of the energy figures
