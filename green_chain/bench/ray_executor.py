@@ -156,13 +156,9 @@ class BenchWorker:
         handler_factory: Callable[[EnergyMonitor], Any] | None,
     ) -> None:
         if threads:
-            os.environ["OMP_NUM_THREADS"] = str(threads)
-            try:
-                import torch
+            from green_chain.bench.threads import limit_threads
 
-                torch.set_num_threads(threads)
-            except ImportError:
-                pass
+            limit_threads(threads)  # torch, OpenMP and numpy's BLAS alike
         from green_chain.bench.document import hash_host
 
         self.components, self.monitor = setup()

@@ -230,22 +230,24 @@ def _scenario_names(raw: str) -> list[str]:
 
 
 def set_threads(threads: int | None) -> int:
-    """Set torch's CPU threads (and ``OMP_NUM_THREADS`` for subprocesses); return the count.
+    """Set the CPU threads of torch, OpenMP and numpy's BLAS, here and in subprocesses
+    (:func:`green_chain.bench.threads.limit_threads`); return torch's count.
 
     ``None`` = 1 on machines with at most 2 cores (one thread ran 6-8x faster than two
-    on a shared 2-core machine), else torch's default.
+    on a shared 2-core machine), else the libraries' defaults.
     """
     if threads is not None and threads < 1:
         raise ValueError(f"--threads must be >= 1, got {threads}")
     if threads is None and (os.cpu_count() or 1) <= 2:
         threads = 1
+    if threads is not None:
+        from green_chain.bench.threads import limit_threads
+
+        return int(limit_threads(threads)["torch"] or threads)
     try:
         import torch
     except ImportError:
-        return threads or 0
-    if threads is not None:
-        torch.set_num_threads(threads)
-        os.environ["OMP_NUM_THREADS"] = str(threads)
+        return 0
     return int(torch.get_num_threads())
 
 
