@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.green-chain-installed
 INTEGRATIONS := $(wildcard integrations/*/pyproject.toml)
 DEMO_ARGS ?=
+# worker processes of the demo: two where there are two cores (the --quick target's setting)
+DEMO_JOBS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); [ $$n -ge 2 ] && echo 2 || echo 1)
 
 .PHONY: demo test setup lint typecheck pytest clean gpu-check
 
@@ -21,7 +23,7 @@ setup: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/green-chain meters --seconds 1
-	$(BIN)/green-chain bench --quick $(DEMO_ARGS)
+	$(BIN)/green-chain bench --quick --jobs $(DEMO_JOBS) $(DEMO_ARGS)
 
 # GPU machine: system python with torch, transformers, nvidia-ml-py; no venv, no langchain
 gpu-check:

@@ -24,7 +24,7 @@ import os
 import pickle
 import tempfile
 from collections.abc import Callable, Collection, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from functools import partial
 from pathlib import Path
@@ -111,12 +111,17 @@ class ProcessExecutor:
         self.setup = setup or partial(default_worker_setup, None)
         self.handler_factory = handler_factory
         self._pool: ProcessPoolExecutor | None = None
+        self._first: Future[dict[str, Any]] | None = None
         self._identities: dict[int, dict[str, Any]] = {}
         self._spec_dir: tempfile.TemporaryDirectory[str] | None = None
         self._runs = 0
 
-    def start(self) -> None:
-        """Start the worker processes; a worker that cannot load its models fails here."""
+    def start(self, *, wait: bool = True) -> None:
+        """Start the worker processes; a worker that cannot load its models fails here.
+
+        ``wait=False`` returns at once, while the workers load their models (the driver
+        loads its own meanwhile); :meth:`wait_started` then waits and raises as this would.
+        """
         self._pool = ProcessPoolExecutor(
             max_workers=self.jobs,
             mp_context=multiprocessing.get_context("spawn"),
@@ -124,8 +129,21 @@ class ProcessExecutor:
             initargs=(self.setup, self.threads, self.handler_factory),
         )
         self._spec_dir = tempfile.TemporaryDirectory(prefix="green-chain-jobs-")
+        self._first = self._pool.submit(_identity)
+        if wait:
+            self.wait_started()
+
+    def wait_started(self) -> None:
+        """Wait until a worker has loaded its models (after :meth:`start`); a worker that
+        cannot is a :class:`RuntimeError` naming ``--jobs``, the pool shut down."""
+        if self._pool is None:
+            self.start()
+            return
+        first_future, self._first = self._first, None
+        if first_future is None:
+            return
         try:
-            first = self._pool.submit(_identity).result()
+            first = first_future.result()
         except BrokenProcessPool as exc:
             self.shutdown()
             raise RuntimeError(
@@ -150,8 +168,7 @@ class ProcessExecutor:
         baseline for the ids in ``skip_baseline``, none of the variants in ``skip_variants``;
         ``probe``: candidates of the prompt probe, scored in the workers after each item's
         window)."""
-        if self._pool is None:
-            self.start()
+        self.wait_started()
         assert self._pool is not None and self._spec_dir is not None
         self._runs += 1
         key = f"{scenario.name}:{os.getpid()}:{self._runs}"
@@ -186,8 +203,7 @@ class ProcessExecutor:
         them in the driver."""
         from green_chain.bench.routefit import ROLES
 
-        if self._pool is None:
-            self.start()
+        self.wait_started()
         assert self._pool is not None and self._spec_dir is not None
         self._runs += 1
         key = f"fit:{scenario.name}:{os.getpid()}:{self._runs}"

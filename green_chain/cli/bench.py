@@ -598,13 +598,21 @@ def run(
     git = git_state()  # the code that runs, before a long run can see a later commit
     options.baseline_cache = _baseline_cache(args, plan, options, components, monitor, git)
     started = time.monotonic()
-    components.warm_up()
-    if executor is not None:
-        try:
-            executor.start()
-        except RuntimeError as exc:  # Ray missing, the cluster unreachable, a worker failed
-            print(f"green-chain bench: error: {exc}", file=sys.stderr)
-            return 2
+    try:
+        if executor is not None and hasattr(executor, "wait_started"):
+            executor.start(wait=False)  # local workers load their models as the driver does
+        components.warm_up()
+        if executor is not None:
+            waiting = getattr(executor, "wait_started", None)
+            if waiting is not None:
+                waiting()
+            else:
+                executor.start()
+    except RuntimeError as exc:  # Ray missing, the cluster unreachable, a worker failed
+        if executor is not None:
+            executor.shutdown()
+        print(f"green-chain bench: error: {exc}", file=sys.stderr)
+        return 2
     try:
         entries = run_benchmark(
             plan.scenarios,

@@ -116,6 +116,26 @@ def test_a_worker_that_cannot_load_its_models_is_a_clear_error() -> None:
     with pytest.raises(RuntimeError, match="--jobs worker processes did not start"):
         ex.start()
     ex.shutdown()  # idempotent after a failed start
+    # started without waiting (the driver loads its models meanwhile): the same error, later
+    ex = ProcessExecutor(1, setup=_broken_setup)
+    ex.start(wait=False)
+    with pytest.raises(RuntimeError, match="--jobs worker processes did not start"):
+        ex.wait_started()
+    ex.shutdown()
+
+
+def test_the_cli_reports_workers_that_cannot_start(tmp_path, capsys) -> None:
+    from green_chain.testing.bench import make_components
+    from green_chain.testing.bench_workers import fake_meter_setup
+
+    clock, meter, monitor = fake_meter_setup()
+    argv = ["bench", "--data", "embedded", "--scenarios", "squad", "--items", "2", "--jobs", "2"]
+    args = build_parser().parse_args([*argv, "--no-progress", "--out", str(tmp_path / "o")])
+    rc = bench.run(
+        args, components=make_components(clock, meter), monitor=monitor, worker_setup=_broken_setup
+    )
+    assert rc == 2
+    assert "--jobs worker processes did not start" in capsys.readouterr().err
 
 
 def _fit_bench(tmp_path, name: str, *extra: str) -> tuple[int, dict]:
