@@ -365,6 +365,10 @@ def run_options(args: argparse.Namespace, plan: BenchPlan) -> RunOptions:
     )
     if args.rate is not None:
         settings.compression_rate = args.rate
+    if args.quick:  # a smoke test: the first tier on a sample of its calibration items
+        from green_chain.bench.scenarios.base import QUICK_TIER_EXAMPLES
+
+        settings.tier_examples = QUICK_TIER_EXAMPLES
 
     return RunOptions(
         n_items=args.items,

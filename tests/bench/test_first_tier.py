@@ -197,3 +197,47 @@ def test_workers_reuse_the_drivers_metered_fit(
     assert fits == []
     for tier, _ in spec["first_tiers"].values():
         assert tier._embeddings is not None  # the worker's own embeddings model
+
+
+def test_quick_fits_the_first_tier_on_a_seeded_sample(
+    meter_env, fake_components, tiny_data
+) -> None:
+    from dataclasses import replace
+
+    from green_chain.bench.scenarios.base import GreenSettings, ScenarioEnv
+
+    (scenario,) = get_scenarios(["sst2"])
+    split = scenario.split(tiny_data, 4, 0)
+    seen: list[int] = []
+
+    def factory(**kwargs: object) -> object:
+        seen.append(len(kwargs["texts"]))  # type: ignore[arg-type]
+        return ExampleClassifier(fake_components.embeddings, head="knn").fit(
+            kwargs["texts"], kwargs["labels"]
+        )
+
+    fake_components.first_tier = factory
+    env = ScenarioEnv(fake_components, split.calibration, GreenSettings(), 0)
+    n = len(split.calibration)
+    assert n > 12
+    sample = replace(env, settings=GreenSettings(tier_examples=12))
+    picked = scenario.tier_items(sample)
+    assert len(picked) == 12 and picked == scenario.tier_items(sample)  # seeded, stable
+    assert [it.id for it in picked] == [it.id for it in split.calibration if it in picked]
+    assert scenario.tier_items(env) == list(split.calibration)  # default: every item
+    scenario.first_tier(sample)
+    scenario.first_tier(env)
+    assert seen == [12, n]  # two settings, two fits (the key holds tier_examples)
+    for bad in (0, 5, 2.5, True):
+        with pytest.raises(ValueError, match="tier_examples must be an int >= 10"):
+            GreenSettings(tier_examples=bad)  # type: ignore[arg-type]
+
+
+def test_the_quick_run_sets_the_sample_size() -> None:
+    from green_chain.bench.scenarios.base import QUICK_TIER_EXAMPLES
+    from green_chain.cli import build_parser
+    from green_chain.cli.bench import run_options, validate
+
+    for argv, expected in ((["--quick"], QUICK_TIER_EXAMPLES), ([], None)):
+        args = build_parser().parse_args(["bench", "--data", "embedded", *argv])
+        assert run_options(args, validate(args)).settings.tier_examples == expected

@@ -132,6 +132,7 @@ class FewShotClassification(Scenario):
             s.tier_quality_floor,
             s.tier_confidence_level,
             s.tier_holdout,
+            s.tier_examples,
             env.seed,
             id(env.components),
         )
@@ -151,9 +152,10 @@ class FewShotClassification(Scenario):
         key = self._tier_key(env)
         fits = self._tier_fits()
         if key not in fits:
+            items = self.tier_items(env)
             fits[key] = env.components.make_first_tier(
-                texts=[it.inputs["text"] for it in env.calibration],
-                labels=[it.reference for it in env.calibration],
+                texts=[it.inputs["text"] for it in items],
+                labels=[it.reference for it in items],
                 head=s.tier_head or self.tier_head,
                 k=s.tier_k,
                 l2=s.tier_l2,
@@ -163,6 +165,20 @@ class FewShotClassification(Scenario):
                 seed=env.seed,
             )
         return fits[key]
+
+    def tier_items(self, env: ScenarioEnv) -> list[Item]:
+        """The calibration items the first tier is fitted on: all of them, or a seeded
+        sample of ``settings.tier_examples`` (in calibration order)."""
+        n = env.settings.tier_examples
+        if n is None or n >= len(env.calibration):
+            return list(env.calibration)
+        keep = set(
+            sorted(
+                range(len(env.calibration)),
+                key=lambda i: stable_rank(f"tier:{env.calibration[i].id}", env.seed),
+            )[:n]
+        )
+        return [it for i, it in enumerate(env.calibration) if i in keep]
 
     def fitted_first_tiers(self, env: ScenarioEnv) -> dict[str, Runnable]:
         """``{self.name: tier}`` when this env's tier is already fitted, else ``{}``."""
