@@ -20,7 +20,7 @@ from langchain_core.messages import BaseMessage
 from langchain_core.outputs import LLMResult
 
 from green_chain.bench.records import CallRecord
-from green_chain.bench.tags import OPTIMIZER_TAG
+from green_chain.bench.tags import OptimizerRuns
 from green_chain.events import OPTIMIZER_TOKENS_EVENT, ROUTING_DECISION_EVENT
 
 #: Call options that change the prompt a chat model renders (kept for the prompt probe).
@@ -93,16 +93,14 @@ class CaptureHandler(BaseCallbackHandler):
     def __init__(self) -> None:
         self.current = ItemCapture()
         self._calls: dict[UUID, ModelCall] = {}
-        self._opt_roots: set[UUID] = set()
-        self._parents: dict[UUID, UUID | None] = {}
+        self._runs = OptimizerRuns()
 
     def reset(self) -> ItemCapture:
         """Start a new item; return the finished item's capture."""
         done = self.current
         self.current = ItemCapture()
         self._calls = {}
-        self._opt_roots = set()
-        self._parents = {}
+        self._runs.clear()
         return done
 
     # ----- optimizer runs --------------------------------------------------------
@@ -116,18 +114,7 @@ class CaptureHandler(BaseCallbackHandler):
         tags: list[str] | None = None,
         **kwargs: Any,
     ) -> None:
-        self._parents[run_id] = parent_run_id
-        if OPTIMIZER_TAG in (tags or []) and not self._is_under_optimizer(parent_run_id):
-            self._opt_roots.add(run_id)
-
-    def _is_under_optimizer(self, parent_run_id: UUID | None) -> bool:
-        seen = 0
-        while parent_run_id is not None and seen < 1000:
-            if parent_run_id in self._opt_roots:
-                return True
-            parent_run_id = self._parents.get(parent_run_id)
-            seen += 1
-        return False
+        self._runs.start(run_id, parent_run_id, tags)
 
     # ----- model calls ----------------------------------------------------------
     def on_chat_model_start(
@@ -163,8 +150,7 @@ class CaptureHandler(BaseCallbackHandler):
     def _start_call(
         self, run_id: UUID, parent: UUID | None, tags: list[str] | None, prompt: str
     ) -> ModelCall:
-        self._parents[run_id] = parent
-        optimizer = OPTIMIZER_TAG in (tags or []) or self._is_under_optimizer(parent)
+        optimizer = self._runs.start(run_id, parent, tags)
         call = ModelCall(str(run_id), str(parent) if parent else None, prompt, optimizer)
         self._calls[run_id] = call
         self.current.calls.append(call)

@@ -31,7 +31,7 @@ from langchain_core.runnables import Runnable
 
 from green_chain.bench.components import Components, forget_prompt_states
 from green_chain.bench.items import Item
-from green_chain.bench.tags import OPTIMIZER_TAG
+from green_chain.bench.tags import OptimizerRuns
 
 logger = logging.getLogger(__name__)
 
@@ -56,8 +56,7 @@ class StopAtAnswer(BaseCallbackHandler):
     def __init__(self, model_classes: Sequence[str]) -> None:
         self.model_classes = frozenset(model_classes)
         self.reached = False
-        self._parents: dict[UUID, UUID | None] = {}
-        self._optimizer_runs: set[UUID] = set()
+        self._runs = OptimizerRuns()
 
     def on_chain_start(
         self,
@@ -69,56 +68,34 @@ class StopAtAnswer(BaseCallbackHandler):
         tags: list[str] | None = None,
         **kwargs: Any,
     ) -> None:
-        self._parents[run_id] = parent_run_id
-        if OPTIMIZER_TAG in (tags or []):
-            self._optimizer_runs.add(run_id)
+        self._runs.start(run_id, parent_run_id, tags)
 
-    def _under_optimizer(self, run_id: UUID | None) -> bool:
-        for _ in range(1000):
-            if run_id is None:
-                return False
-            if run_id in self._optimizer_runs:
-                return True
-            run_id = self._parents.get(run_id)
-        return False
-
-    def _check(
-        self, serialized: dict[str, Any] | None, parent: UUID | None, tags: list[str] | None
+    def _model_start(
+        self,
+        serialized: dict[str, Any] | None,
+        run_id: UUID,
+        parent_run_id: UUID | None,
+        tags: list[str] | None,
     ) -> None:
+        if self._runs.start(run_id, parent_run_id, tags):  # an optimizer's own call
+            return
         ident = (serialized or {}).get("id") or []
         name = ident[-1] if ident else None
-        if name not in self.model_classes or OPTIMIZER_TAG in (tags or []):
-            return
-        if self._under_optimizer(parent):
-            return
-        self.reached = True
-        raise AnswerReached(f"warm-up stopped before the answering {name} call")
+        if name in self.model_classes:
+            self.reached = True
+            raise AnswerReached(f"warm-up stopped before the answering {name} call")
 
     def on_chat_model_start(
-        self,
-        serialized: dict[str, Any] | None,
-        messages: Any,
-        *,
-        run_id: UUID,
-        parent_run_id: UUID | None = None,
-        tags: list[str] | None = None,
-        **kwargs: Any,
+        self, serialized: dict[str, Any] | None, messages: Any, **kwargs: Any
     ) -> None:
-        self._parents[run_id] = parent_run_id
-        self._check(serialized, parent_run_id, tags)
+        self._model_start(
+            serialized, kwargs["run_id"], kwargs.get("parent_run_id"), kwargs.get("tags")
+        )
 
-    def on_llm_start(
-        self,
-        serialized: dict[str, Any] | None,
-        prompts: Any,
-        *,
-        run_id: UUID,
-        parent_run_id: UUID | None = None,
-        tags: list[str] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        self._parents[run_id] = parent_run_id
-        self._check(serialized, parent_run_id, tags)
+    def on_llm_start(self, serialized: dict[str, Any] | None, prompts: Any, **kwargs: Any) -> None:
+        self._model_start(
+            serialized, kwargs["run_id"], kwargs.get("parent_run_id"), kwargs.get("tags")
+        )
 
 
 class _NoStopNotice(logging.Filter):
