@@ -365,7 +365,7 @@ def run_options(args: argparse.Namespace, plan: BenchPlan) -> RunOptions:
     )
     if args.rate is not None:
         settings.compression_rate = args.rate
-    if args.quick:  # a smoke test: the first tier on a sample of its calibration items
+    if args.quick:  # a smoke test: the first tier on the first 400 calibration items
         from green_chain.bench.scenarios.base import QUICK_TIER_EXAMPLES
 
         settings.tier_examples = QUICK_TIER_EXAMPLES

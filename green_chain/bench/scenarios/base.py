@@ -60,9 +60,9 @@ class GreenSettings:
         tier_holdout: Share of the classifier's calibration items held aside for its
             confidence calibration and threshold.
         tier_examples: At most this many calibration items train and calibrate the
-            classifier (a seeded sample, the same for every chain of the run); ``None``:
-            all of them (1,200-2,000 in the classification scenarios). ``--quick`` fits it
-            on :data:`QUICK_TIER_EXAMPLES`.
+            classifier: the first ones (the classification scenarios' calibration list
+            starts with their 400 label-balanced pool items); ``None``: all of them
+            (1,200-2,000). ``--quick`` fits it on :data:`QUICK_TIER_EXAMPLES`.
     """
 
     compress: bool = True
@@ -108,7 +108,9 @@ class GreenSettings:
 
 
 #: Calibration items the first tier is fitted on in ``--quick`` (the standard run: all):
-#: embedding every one of 1,200-2,000 items was a fifth of a quick run's wall time.
+#: embedding every one of 1,200-2,000 items was a fifth of a quick run's wall time. 400 is
+#: the label-balanced pool each calibration list starts with, one of the sizes
+#: ``experiments.first_tier_settings`` compared.
 QUICK_TIER_EXAMPLES = 400
 
 #: The optimizer switches of :class:`GreenSettings` (the ablation's units).

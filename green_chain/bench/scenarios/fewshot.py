@@ -167,18 +167,11 @@ class FewShotClassification(Scenario):
         return fits[key]
 
     def tier_items(self, env: ScenarioEnv) -> list[Item]:
-        """The calibration items the first tier is fitted on: all of them, or a seeded
-        sample of ``settings.tier_examples`` (in calibration order)."""
+        """The calibration items the first tier is fitted on: all of them, or the first
+        ``settings.tier_examples`` (the calibration list starts with the label-balanced
+        few-shot pool, 400 items, that the larger tier calibration sets are appended to)."""
         n = env.settings.tier_examples
-        if n is None or n >= len(env.calibration):
-            return list(env.calibration)
-        keep = set(
-            sorted(
-                range(len(env.calibration)),
-                key=lambda i: stable_rank(f"tier:{env.calibration[i].id}", env.seed),
-            )[:n]
-        )
-        return [it for i, it in enumerate(env.calibration) if i in keep]
+        return list(env.calibration if n is None else env.calibration[:n])
 
     def fitted_first_tiers(self, env: ScenarioEnv) -> dict[str, Runnable]:
         """``{self.name: tier}`` when this env's tier is already fitted, else ``{}``."""
