@@ -177,7 +177,7 @@ def _add_worker_energy(
 ) -> tuple[float | None, dict[str, Any]]:
     """A router fit's energy when its model calls ran on the workers: the driver's window
     (scoring, the scorer's fit) plus each call's energy measured where it ran; ``None``
-    when either part has no reading. Also what :func:`one_off_costs` reads it from."""
+    when either part has no reading. Returns it and ``router.fit_in_workers``."""
     worker_j = [r.energy_j for r in records]
     measured = all(j is not None for j in worker_j)
     total = sum(j for j in worker_j if j is not None)
