@@ -7,8 +7,10 @@ each answer is scored by the scenario's own metric
 (:func:`green_chain.bench.etr_generated.generated_sweep`). The frozen rate
 (``docs/results/tuning/compression.json``, chosen by the prompt probe on 6 calibration
 items) is printed beside what generated answers would choose, by the mean rule and by the
-interval rule. Nothing is frozen here: the output is evidence for the tuning. Every item
-used is checked against the scenario's whole test side. One torch thread.
+interval rule. The output is a tuning part: ``python -m green_chain.experiments.tuning
+--merge`` takes its mean-rule rates in place of the probe's for these scenarios
+(:func:`green_chain.experiments.tuning.apply_generated_rates`). Every item used is checked
+against the scenario's whole test side. One torch thread.
 """
 
 from __future__ import annotations
@@ -70,8 +72,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             ]
         ),
         "args": vars(a),
+        "seed": a.seed,
         "compressor": DEFAULT_COMPRESSOR,
-        "scenarios": {},
+        "calibration_ids": {},
+        "generated": {"scenarios": {}},
     }
     for s in scenarios:
         if not s.compressible:
@@ -94,7 +98,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         sweep = generated_sweep(s, env, items, rates, seed=a.seed)
         sweep["elapsed_s"] = round(time.perf_counter() - t0, 1)
         sweep["frozen_rate"] = frozen.get(s.name)
-        result["scenarios"][s.name] = sweep
+        result["calibration_ids"][s.name] = [it.id for it in split.calibration]
+        result["generated"]["scenarios"][s.name] = sweep
         print(
             json.dumps(
                 {

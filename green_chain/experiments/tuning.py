@@ -429,6 +429,8 @@ def check_disjoint(result: dict[str, Any], splits: dict[str, Any]) -> dict[str, 
         used.setdefault(name, set()).update(e["item_ids"])
     for name, e in result.get("router", {}).get("scenarios", {}).items():
         used.setdefault(name, set()).update(e["item_ids"])
+    for name, e in result.get("generated", {}).get("scenarios", {}).items():
+        used.setdefault(name, set()).update(e["item_ids"])
     bad: dict[str, int] = {}
     for name, ids in used.items():
         split = splits[name]
@@ -453,12 +455,13 @@ def merge_results(results: Sequence[dict[str, Any]], root: Any = None) -> dict[s
     out["calibration_ids"] = {}
     comp: dict[str, Any] = {}
     router: dict[str, Any] = {}
+    generated: dict[str, Any] = {}
     caps: dict[str, Any] = {}
     for r in results:
         for name, ids in r["calibration_ids"].items():
             if out["calibration_ids"].setdefault(name, ids) != ids:
                 raise ValueError(f"{name}: the runs split its calibration items differently")
-        for part, acc in (("compression", comp), ("router", router)):
+        for part, acc in (("compression", comp), ("router", router), ("generated", generated)):
             for name, e in r.get(part, {}).get("scenarios", {}).items():
                 if name in acc:
                     raise ValueError(f"{name} is in two runs' {part} part")
@@ -469,6 +472,9 @@ def merge_results(results: Sequence[dict[str, Any]], root: Any = None) -> dict[s
         backends = list(dict.fromkeys(b for e in comp.values() for b in e["backends"]))
         rates = [x for x in firsts["compression"]["rates"] if x < 1.0]
         out["compression"] = decide_compression(comp, backends, rates)
+        if generated:
+            out["generated"] = {"scenarios": generated}
+            apply_generated_rates(out["compression"], generated)
     if router and firsts["router"] is not None:
         out["router"] = decide_router(router, firsts["router"]["grid"])
     if caps:
@@ -478,6 +484,34 @@ def merge_results(results: Sequence[dict[str, Any]], root: Any = None) -> dict[s
     out["test_items_used"] = check_disjoint(out, splits)
     out["chosen"] = _chosen(out)
     return out
+
+
+def apply_generated_rates(compression: dict[str, Any], generated: dict[str, Any]) -> None:
+    """Replace the probe's rate by the generated-answer sweep's where one ran.
+
+    ``generated``: :func:`green_chain.bench.etr_generated.generated_sweep` results by
+    scenario (``python -m green_chain.experiments.compression_generated``), run for the
+    scenarios whose quality these models can measure. Each such scenario takes the sweep's
+    ``validated_rate`` (the mean rule, the probe sweep's rule on the task's own metric); the
+    probe's rate is kept beside it (``rates_generated``). A scenario whose rate the cached
+    prefix rule set to 1.0 is left alone (its compression pays off once per task).
+    """
+    chosen = compression["rates_chosen"]
+    replaced: dict[str, Any] = {}
+    for name, sweep in sorted(generated.items()):
+        if name not in chosen or name in compression.get("cached_prefix", {}):
+            continue
+        rate = sweep.get("validated_rate")
+        if rate is None:
+            continue
+        replaced[name] = {"probe_rate": chosen[name], "generated_rate": rate}
+        chosen[name] = rate
+    compression["rates_generated"] = replaced
+    compression["rates_rule"] = (
+        "the probe's validated rate (6 calibration items), except where a generated-answer "
+        "sweep ran (rates_generated: the smallest rate whose mean task metric on the large "
+        "model's answers is within the tolerance of the uncompressed prompt's)"
+    )
 
 
 def _chosen(result: dict[str, Any]) -> dict[str, Any]:

@@ -95,8 +95,9 @@ def test_the_experiment_reports_frozen_and_generated_rates(
     argv = ["--data", str(tiny_data), "--scenarios", "squad,sst2", "--items", "4"]
     assert compression_generated.main([*argv, "--rates", "0.5", "--out", str(out)]) == 0
     doc = json.loads(out.read_text())
-    squad = doc["scenarios"]["squad"]
-    assert "sst2" not in doc["scenarios"]  # nothing to compress there
+    squad = doc["generated"]["scenarios"]["squad"]
+    assert "sst2" not in doc["generated"]["scenarios"]  # nothing to compress there
+    assert doc["seed"] == 0 and set(squad["item_ids"]) <= set(doc["calibration_ids"]["squad"])
     assert squad["frozen_rate"] == 0.25  # docs/results/tuning/compression.json
     assert [p["rate"] for p in squad["sweep"]] == [1.0, 0.5] and len(squad["item_ids"]) == 4
     line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])

@@ -403,3 +403,30 @@ def test_a_scenario_swept_with_some_backends_only_does_not_vote() -> None:
     out = decide_compression(per, ["fast", "slow"], [0.5])
     assert out["backend"] == "fast" and out["backend_voters"] == ["a"]
     assert out["rates_chosen"] == {"a": 0.5, "c": 1.0} and out["not_swept"] == ["b"]
+
+
+def test_a_generated_sweep_replaces_the_probes_rate_where_it_ran() -> None:
+    from green_chain.experiments.tuning import apply_generated_rates
+
+    compression = {
+        "rates_chosen": {"nq": 0.33, "squad": 0.25, "gsm8k": 1.0, "qmsum": 0.75},
+        "cached_prefix": {"gsm8k": {"used": False}},
+    }
+    generated = {
+        "nq": {"validated_rate": 0.75},
+        "squad": {"validated_rate": None},  # nothing validated: the probe's rate stays
+        "gsm8k": {"validated_rate": 0.25},  # a cached prefix: its rule stands
+    }
+    apply_generated_rates(compression, generated)
+    assert compression["rates_chosen"] == {"nq": 0.75, "squad": 0.25, "gsm8k": 1.0, "qmsum": 0.75}
+    assert compression["rates_generated"] == {"nq": {"probe_rate": 0.33, "generated_rate": 0.75}}
+    assert "generated-answer" in compression["rates_rule"]
+
+
+def test_the_committed_generated_sweep_is_the_frozen_source_of_its_rates() -> None:
+    compression = _frozen(COMPRESSION_FILE)
+    generated = compression["generated"]["scenarios"]
+    assert set(generated) == {"squad", "nq", "hotpotqa"}
+    for name, sweep in generated.items():
+        assert compression["chosen"]["compression_rates"][name] == sweep["validated_rate"]
+        assert sweep["items_from"] == "calibration"
