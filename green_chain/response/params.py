@@ -2,7 +2,8 @@
 
 Providers name the answer cap differently; the first field the (unbound) model
 declares wins: ``max_tokens`` (OpenAI, Anthropic, most LangChain chat models),
-``max_output_tokens`` (Google), ``max_new_tokens`` (``ChatLocal``, Hugging Face),
+``max_output_tokens`` (Google), ``max_new_tokens`` (Hugging Face; ``ChatLocal``
+takes it as an alias of its ``max_tokens``),
 ``num_predict`` (Ollama). A model with none of them gets ``max_tokens``, the
 langchain-core standard parameter.
 
