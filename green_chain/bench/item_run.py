@@ -104,6 +104,23 @@ def handler_figures(records: Sequence[Mapping[str, Any]], root_id: str) -> Handl
     )
 
 
+#: The prompt probe scores each candidate's first this many words (whitespace-separated):
+#: the beginning of an answer tells gold from distractors as well as its whole, and scoring
+#: whole multi-paragraph answers (MT-Bench-101, QMSum summaries: 3-4 CPU s a record at
+#: 28b1250) cost more than the items themselves. Short answers are scored whole.
+PROBE_MAX_WORDS = 32
+
+
+def probe_text(text: str, max_words: int = PROBE_MAX_WORDS) -> str:
+    """``text`` cut to its first ``max_words`` words (unchanged when it has no more)."""
+    if max_words < 1:
+        raise ValueError(f"max_words must be at least 1, got {max_words!r}")
+    words = text.split()
+    if len(words) <= max_words:
+        return text
+    return " ".join(words[:max_words])
+
+
 @dataclass(frozen=True)
 class ProbeCandidates:
     """The prompt probe's candidates for one item, as the scenario writes them (``mc_text``).
@@ -120,6 +137,21 @@ class ProbeCandidates:
     normalized: bool
 
 
+def item_candidates(
+    scenario: Scenario, item: Item, pool: Sequence[Item], seed: int
+) -> ProbeCandidates | None:
+    """One item's probe candidates, each cut by :func:`probe_text`; ``None`` without
+    distractors. The one definition both probes (in place and in the driver) use."""
+    wrong = scenario.candidates(item, pool, seed)
+    if not wrong:
+        return None
+    return ProbeCandidates(
+        probe_text(scenario.mc_text(item.reference, item)),
+        tuple(probe_text(scenario.mc_text(w, item)) for w in wrong),
+        scenario.normalized_for(item),
+    )
+
+
 def probe_candidates(
     scenario: Scenario, items: Sequence[Item], pool: Sequence[Item], seed: int
 ) -> dict[str, ProbeCandidates]:
@@ -130,13 +162,9 @@ def probe_candidates(
     """
     out: dict[str, ProbeCandidates] = {}
     for item in items:
-        wrong = scenario.candidates(item, pool, seed)
-        if wrong:
-            out[item.id] = ProbeCandidates(
-                scenario.mc_text(item.reference, item),
-                tuple(scenario.mc_text(w, item) for w in wrong),
-                scenario.normalized_for(item),
-            )
+        cands = item_candidates(scenario, item, pool, seed)
+        if cands is not None:
+            out[item.id] = cands
     return out
 
 
@@ -308,7 +336,9 @@ def score_records(
     evidence kept in the prompt, never the item's quality. A record probed where it ran
     (``rec.prompt_probe``, :class:`InPlaceProbe`) keeps that result; the others are probed
     here with the likelihood scorer, when there is one (the prompt as plain text: one more
-    prefill per record). ``prompt_probe=False`` skips the probe (``--no-prompt-probe``).
+    prefill per record). Either way each candidate is its first :data:`PROBE_MAX_WORDS`
+    words (:func:`item_candidates`). ``prompt_probe=False`` skips the probe
+    (``--no-prompt-probe``).
 
     Returns:
         How the probe was scored: ``prompt_probe`` (``"in-place"``, ``"driver"``,
@@ -343,15 +373,15 @@ def score_records(
             components.scorer_normalized if scenario.normalized_for(item) else components.scorer
         )
         if scorer is not None and rec.prompt is not None:
-            wrong = scenario.candidates(item, pool, seed)
-            if not wrong:
+            cands = item_candidates(scenario, item, pool, seed)
+            if cands is None:
                 continue
             mc = multiple_choice(
                 scorer,
                 rec.model or fallback_model,
                 rec.prompt,
-                scenario.mc_text(item.reference, item),
-                [scenario.mc_text(w, item) for w in wrong],
+                cands.gold,
+                list(cands.distractors),
             )
             rec.metrics["prompt_evidence_score"] = mc["mc_correct"]
             rec.metrics["prompt_evidence_margin"] = mc["margin"]
@@ -363,4 +393,5 @@ def score_records(
         "probed_in_driver": counts["driver"],
         "in_place_cpu_s": round(cpu_s, 3),
         "in_place_wall_s": round(wall_s, 3),
+        "probe_max_words": PROBE_MAX_WORDS,
     }
