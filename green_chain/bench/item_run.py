@@ -105,9 +105,10 @@ def handler_figures(records: Sequence[Mapping[str, Any]], root_id: str) -> Handl
 
 
 #: The prompt probe scores each candidate's first this many words (whitespace-separated):
-#: the beginning of an answer tells gold from distractors as well as its whole, and scoring
-#: whole multi-paragraph answers (MT-Bench-101, QMSum summaries: 3-4 CPU s a record at
-#: 28b1250) cost more than the items themselves. Short answers are scored whole.
+#: the beginning of an answer tells gold from distractors, and each scored candidate token
+#: costs a log-softmax over the model's whole vocabulary (Gemma: 262k), so whole
+#: multi-paragraph answers (MT-Bench-101: 4.0 CPU s a record at 28b1250) cost more than the
+#: items themselves. Short answers (QA, labels, QMSum's summaries) are scored whole.
 PROBE_MAX_WORDS = 32
 
 
